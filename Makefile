@@ -1,0 +1,35 @@
+# The two commands that matter: `make demo` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+DATA    ?= .demo-data
+EVENTS  ?= 200000
+PORT    ?= 8080
+
+.PHONY: install demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/telequery demo --data $(DATA) --events $(EVENTS) --seed 42 --host 127.0.0.1 --port $(PORT)
+
+test: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest -n 2 --dist loadfile
+
+bench: install
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+clean:
+	rm -rf $(VENV) $(DATA) .pytest_cache

@@ -1,0 +1,1 @@
+"""Ingest: OTLP/NDJSON -> rows (``mapping``) -> durable, batched writes (``writer``)."""

@@ -1,0 +1,468 @@
+"""IR + dataset + dialect -> SQL text + bound parameters. The only place SQL is made.
+
+Three query shapes:
+- rows: matching rows, newest first (``measures`` and ``group_by`` empty);
+- aggregate: one row per group (``bucket`` None);
+- timeseries: one row per (bucket, group), restricted to the top groups of the
+  aggregate when the query limits or filters groups. Empty buckets are filled by
+  ``engine.zero_fill`` from the grid this module reports.
+
+The tenant predicate and the time predicate are added here, from the ``org`` argument
+(the authenticated principal) and ``Query.time_range``; no caller can leave them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import re2
+from sqlglot import exp
+
+from telequery.query import catalog
+from telequery.query.catalog import Dataset, Field
+from telequery.query.dialect import Dialect, Params, lit
+from telequery.query.errors import InvalidValue, LimitExceeded, OperatorNotAllowed, QueryError
+from telequery.query.ir import (
+    LIST_OPS,
+    MAX_FILTER_DEPTH,
+    QUANTILES,
+    Agg,
+    Condition,
+    Filter,
+    FilterGroup,
+    Measure,
+    Needle,
+    Op,
+    Query,
+    ValueType,
+    filter_depth,
+    to_us,
+)
+from telequery.schema import COLUMN_NAMES, Logical
+
+MAX_BUCKETS = 10_000
+MAX_LIMIT = 100_000
+BUCKET = "__bucket"
+
+
+@dataclass
+class Compiled:
+    """SQL ready to run, and what the caller needs to read its rows."""
+
+    sql: str
+    params: dict[str, object]
+    columns: list[str]
+    shape: str  # rows | aggregate | timeseries
+    dimensions: list[str] = field(default_factory=list)
+    measures: list[Measure] = field(default_factory=list)
+    grid: tuple[int, int, int] | None = None  # (first bucket µs, end µs, step µs)
+
+
+def compile_query(query: Query, org: str, dialect: Dialect) -> Compiled:
+    """Compile ``query`` for ``org``. Raises QueryError subclasses on bad input."""
+    return _Compiler(query, org, dialect).compile()
+
+
+class _Compiler:
+    def __init__(self, query: Query, org: str, dialect: Dialect) -> None:
+        if not org:
+            raise QueryError("org", "a query must be scoped to an org")
+        self.q = query
+        self.org = org
+        self.d = dialect
+        self.ds: Dataset = catalog.dataset(query.dataset)
+        self.p = Params(dialect)
+        if filter_depth(query.filter) > MAX_FILTER_DEPTH:
+            raise LimitExceeded("filters", f"filter groups nest deeper than {MAX_FILTER_DEPTH}")
+        if query.limit is not None and not 0 <= query.limit <= MAX_LIMIT:
+            raise LimitExceeded("limit", f"limit must be between 0 and {MAX_LIMIT}")
+        if query.offset < 0:
+            raise InvalidValue("offset", "offset must not be negative")
+
+    # -- entry --------------------------------------------------------------------------
+    def compile(self) -> Compiled:
+        if not self.q.measures and not self.q.group_by:
+            return self._rows()
+        if self.q.bucket is None:
+            return self._aggregate()
+        return self._timeseries()
+
+    # -- relation and WHERE -------------------------------------------------------------
+    def _relation(self) -> tuple[exp.Expression, exp.Expression | None]:
+        """FROM clause and the WHERE that still applies on top of it."""
+        d, p, q = self.d, self.p, self.q
+        ts = exp.column("timestamp", quoted=True)
+        scope = [
+            exp.EQ(this=exp.column("org_id", quoted=True), expression=p.bind(self.org,
+                                                                             Logical.STRING)),
+            exp.GTE(this=ts, expression=p.bind(q.time_range.start, Logical.TIMESTAMP)),
+            exp.LT(this=ts, expression=p.bind(q.time_range.end, Logical.TIMESTAMP)),
+        ]
+        if q.datasets:
+            scope.append(exp.In(this=exp.column("dataset", quoted=True),
+                                expressions=[p.bind(v, Logical.STRING) for v in q.datasets]))
+        if self.ds.predicate is not None:
+            scope.append(self.ds.predicate(d, p))
+        events = exp.to_table("events")
+        user = [c for c in (self._filter(q.filter), self._needle(q.needle)) if c is not None]
+        if self.ds.derive is None:
+            return events, exp.and_(*scope, *user)
+        derived = self.ds.derive(d, p, exp.and_(*scope)).subquery("r")
+        return derived, exp.and_(*user) if user else None
+
+    def _source(self) -> tuple[exp.Expression, exp.Expression | None, list[exp.Expression]]:
+        """FROM, WHERE, and the dimension expressions (unnesting array dimensions)."""
+        rel, where = self._relation()
+        dims: list[exp.Expression] = []
+        unnest: list[exp.Expression] = []
+        for i, dim in enumerate(self.q.group_by):
+            f = self._field(dim.field, dim.type)
+            if not f.groupable:
+                raise InvalidValue(dim.field, f"field {dim.field!r} cannot be grouped by")
+            if f.type is ValueType.ARRAY:
+                name = f"__u{i}"
+                unnest.append(exp.alias_(self.d.unnest_or_null(f.build(self.d, self.p)), name))
+                dims.append(exp.column(name))
+            else:
+                dims.append(f.build(self.d, self.p))
+        if unnest:
+            inner = exp.select(exp.Star(), *unnest).from_(rel)
+            if where is not None:
+                inner = inner.where(where)
+            return inner.subquery("u"), None, dims
+        return rel, where, dims
+
+    def _field(self, name: str, type: ValueType | None = None) -> Field:
+        return self.ds.field(name, type)
+
+    # -- filters ------------------------------------------------------------------------
+    def _filter(self, f: Filter | None) -> exp.Expression | None:
+        if f is None:
+            return None
+        if isinstance(f, Condition):
+            return self._condition(f)
+        parts = [self._filter(c) for c in f.children]
+        parts = [x for x in parts if x is not None]
+        if not parts:
+            return None
+        if f.combinator not in ("and", "or"):
+            raise InvalidValue("filterCombination", f"unknown combinator {f.combinator!r}")
+        return exp.paren(exp.and_(*parts) if f.combinator == "and" else exp.or_(*parts))
+
+    def _condition(self, c: Condition) -> exp.Expression:
+        f = self._field(c.field, c.type)
+        if c.op not in f.allowed_ops:
+            raise OperatorNotAllowed(c.field, c.op.value)
+        e = f.build(self.d, self.p)
+        if c.op is Op.EXISTS:
+            return exp.Not(this=exp.Is(this=e, expression=exp.null()))
+        if c.op is Op.IS_NULL:
+            want_null = True if c.value is None else bool(c.value)
+            is_null = exp.Is(this=e, expression=exp.null())
+            return is_null if want_null else exp.Not(this=is_null)
+        positive = self._positive(f, e, c)
+        if c.op in (Op.NEQ, Op.NOT_IN, Op.NOT_INCLUDES, Op.NOT_STARTS_WITH, Op.NOT_ENDS_WITH,
+                    Op.ARRAY_HAS_NONE):
+            # Negations match rows where the field is absent (NULL), as users expect.
+            return exp.Not(this=exp.Coalesce(this=positive, expressions=[exp.false()]))
+        return positive
+
+    def _positive(self, f: Field, e: exp.Expression, c: Condition) -> exp.Expression:
+        """The positive form of a leaf (NEQ -> EQ, NOT_IN -> IN, ...)."""
+        d = self.d
+        op = c.op
+        if op in LIST_OPS:
+            values = self._list(f, c)
+            if op in (Op.ARRAY_HAS_ANY, Op.ARRAY_HAS_NONE):
+                arr = exp.Array(expressions=[self.p.bind(v, Logical.STRING) for v in values])
+                return d.list_has_any(e, arr)
+            return exp.In(this=e, expressions=[self.p.bind(v, f.logical) for v in values])
+        if op is Op.BETWEEN:
+            lo, hi = self._pair(f, c)
+            return exp.Between(this=e, low=self.p.bind(lo, f.logical),
+                               high=self.p.bind(hi, f.logical))
+        if op is Op.REGEX:
+            pattern = self._regex(c.field, c.value)
+            return d.regex(self._as_text(f, e), self.p.bind(pattern, Logical.STRING))
+        if op in (Op.INCLUDES, Op.NOT_INCLUDES, Op.STARTS_WITH, Op.NOT_STARTS_WITH,
+                  Op.ENDS_WITH, Op.NOT_ENDS_WITH):
+            text = self._as_text(f, e)
+            value = self.p.bind(self._text(c), Logical.STRING)
+            if op in (Op.INCLUDES, Op.NOT_INCLUDES):
+                return d.contains(text, value)
+            if op in (Op.STARTS_WITH, Op.NOT_STARTS_WITH):
+                return d.starts_with(text, value)
+            return d.ends_with(text, value)
+        value = self.p.bind(self._scalar(f, c.field, c.value), f.logical)
+        compare = {Op.EQ: exp.EQ, Op.NEQ: exp.EQ, Op.GT: exp.GT, Op.GTE: exp.GTE,
+                   Op.LT: exp.LT, Op.LTE: exp.LTE}[op]
+        return compare(this=e, expression=value)
+
+    def _as_text(self, f: Field, e: exp.Expression) -> exp.Expression:
+        return e if f.type is ValueType.STRING else self.d.to_string(e)
+
+    def _text(self, c: Condition) -> str:
+        if isinstance(c.value, (dict, list, tuple)) or c.value is None:
+            raise InvalidValue(c.field, f"operator {c.op.value!r} needs a string value")
+        return str(c.value)
+
+    def _scalar(self, f: Field, name: str, value: object) -> object:
+        """Coerce a request value to the field's type, or say why it cannot be."""
+        if isinstance(value, (list, tuple, dict)) or value is None:
+            raise InvalidValue(name, "expected a single value")
+        if f.type is ValueType.NUMBER:
+            if isinstance(value, bool):
+                raise InvalidValue(name, f"expected a number, got {value!r}")
+            try:
+                number = float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise InvalidValue(name, f"expected a number, got {value!r}") from None
+            if number != number or number in (float("inf"), float("-inf")):
+                raise InvalidValue(name, "expected a finite number")
+            return number
+        if f.type is ValueType.BOOLEAN:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            raise InvalidValue(name, f"expected a boolean, got {value!r}")
+        return value if isinstance(value, str) else _plain(value)
+
+    def _list(self, f: Field, c: Condition) -> list[object]:
+        if not isinstance(c.value, (list, tuple)) or not c.value:
+            raise InvalidValue(c.field, f"operator {c.op.value!r} needs a non-empty array")
+        if f.type is ValueType.ARRAY:
+            return [str(v) for v in c.value]
+        return [self._scalar(f, c.field, v) for v in c.value]
+
+    def _pair(self, f: Field, c: Condition) -> tuple[object, object]:
+        if not isinstance(c.value, (list, tuple)) or len(c.value) != 2:
+            raise InvalidValue(c.field, "operator 'between' needs [low, high]")
+        return self._scalar(f, c.field, c.value[0]), self._scalar(f, c.field, c.value[1])
+
+    def _regex(self, name: str, value: object) -> str:
+        if not isinstance(value, str):
+            raise InvalidValue(name, "regex needs a string pattern")
+        try:
+            re2.compile(value)
+        except re2.error as e:
+            raise InvalidValue(name, f"invalid RE2 regex: {e}") from None
+        return value
+
+    def _needle(self, needle: Needle | None) -> exp.Expression | None:
+        if needle is None or needle.value == "":
+            return None
+        d = self.d
+        texts = [exp.column(c, quoted=True) for c in self.ds.needle_columns]
+        texts += [d.array_to_text(d.map_values(exp.column(m, quoted=True)))
+                  for m in self.ds.needle_maps]
+        if not texts:
+            raise InvalidValue("needle", f"dataset {self.ds.name!r} has no text to search")
+        if needle.regex:
+            pattern = self._regex("needle", needle.value)
+            if not needle.match_case:
+                pattern = "(?i)" + pattern
+            value = self.p.bind(pattern, Logical.STRING)
+            hits = [d.regex(t, value) for t in texts]
+        else:
+            value = self.p.bind(needle.value, Logical.STRING)
+            hits = [d.contains(t, value, needle.match_case) for t in texts]
+        return exp.paren(exp.or_(*[exp.Coalesce(this=h, expressions=[exp.false()])
+                                   for h in hits]))
+
+    # -- measures -----------------------------------------------------------------------
+    def _measure(self, m: Measure) -> exp.Expression:
+        d = self.d
+        w = exp.column(self.ds.weight, quoted=True) if self.ds.weight else None
+        if m.field is None:
+            if m.agg is not Agg.COUNT:
+                raise InvalidValue(m.name, f"{m.agg.value} needs a field")
+            total = exp.Sum(this=w) if w is not None else exp.Count(this=exp.Star())
+            return exp.Coalesce(this=total, expressions=[lit(0)])
+        f = self._field(m.field, m.type or (ValueType.STRING if m.agg in (Agg.COUNT, Agg.UNIQ)
+                                             else ValueType.NUMBER))
+        e = f.build(d, self.p)
+        if m.agg is Agg.COUNT:
+            present = exp.Not(this=exp.Is(this=e, expression=exp.null()))
+            if w is None:
+                return exp.Count(this=e)
+            return exp.Coalesce(this=exp.Sum(this=exp.If(this=present, true=w, false=lit(0))),
+                                expressions=[lit(0)])
+        if m.agg is Agg.UNIQ:
+            return d.uniq(e)
+        if f.type not in (ValueType.NUMBER, ValueType.BOOLEAN) and m.agg not in (Agg.MIN,
+                                                                                   Agg.MAX):
+            raise InvalidValue(m.field, f"{m.agg.value} needs a numeric field")
+        num = d.to_double(e)
+        if m.agg is Agg.SUM:
+            total = exp.Sum(this=exp.Mul(this=num, expression=w) if w is not None else num)
+            return exp.Coalesce(this=total, expressions=[lit(0)])
+        if m.agg is Agg.AVG:
+            if w is None:
+                return exp.Avg(this=num)
+            weight_present = exp.Sum(this=exp.If(
+                this=exp.Not(this=exp.Is(this=num, expression=exp.null())), true=w,
+                false=lit(0)))
+            return exp.Div(this=exp.Sum(this=exp.Mul(this=num, expression=w)),
+                           expression=exp.Nullif(this=weight_present, expression=lit(0)))
+        if m.agg is Agg.AVG_NONZERO:
+            return exp.Coalesce(this=exp.Avg(this=exp.Nullif(this=num, expression=lit(0))),
+                                expressions=[lit(0)])
+        if m.agg is Agg.MIN:
+            return exp.Min(this=e)
+        if m.agg is Agg.MAX:
+            return exp.Max(this=e)
+        if m.agg in QUANTILES:
+            return d.quantile(num, QUANTILES[m.agg])
+        if m.agg is Agg.STDDEV:
+            return d.stddev(num)
+        if m.agg is Agg.VARIANCE:
+            return d.variance(num)
+        raise NotImplementedError(m.agg)  # pragma: no cover - every Agg is handled above
+
+    # -- shapes -------------------------------------------------------------------------
+    def _grouped(self, dims: list[exp.Expression], rel: exp.Expression,
+                 where: exp.Expression | None, bucket: exp.Expression | None = None
+                 ) -> exp.Select:
+        """SELECT [bucket,] dims, measures FROM rel WHERE ... GROUP BY ... HAVING ..."""
+        q = self.q
+        measures = [self._measure(m) for m in q.measures]
+        lead = [exp.alias_(bucket, BUCKET, quoted=True)] if bucket is not None else []
+        sel = exp.select(*lead,
+                         *[exp.alias_(e, f"__d{i}", quoted=True) for i, e in enumerate(dims)],
+                         *[exp.alias_(e, f"__m{i}", quoted=True)
+                           for i, e in enumerate(measures)]).from_(rel)
+        if where is not None:
+            sel = sel.where(where)
+        keys = ([bucket] if bucket is not None else []) + dims
+        if keys:
+            sel = sel.group_by(*keys)
+        by_name = {m.name: e for m, e in zip(q.measures, measures, strict=True)}
+        havings = []
+        for h in q.havings if bucket is None else ():
+            if h.measure not in by_name:
+                raise InvalidValue("havings", f"having refers to unknown calculation "
+                                              f"{h.measure!r}")
+            cmp = {Op.EQ: exp.EQ, Op.NEQ: exp.NEQ, Op.GT: exp.GT, Op.GTE: exp.GTE,
+                   Op.LT: exp.LT, Op.LTE: exp.LTE}.get(h.op)
+            if cmp is None:
+                raise OperatorNotAllowed("havings", h.op.value)
+            havings.append(cmp(this=by_name[h.measure],
+                               expression=self.p.bind(float(h.value), Logical.FLOAT)))
+        if havings:
+            sel = sel.having(exp.and_(*havings))
+        return sel
+
+    def _order(self, dims: list[exp.Expression]) -> list[exp.Ordered]:
+        """ORDER BY from the query, then every dimension ascending to break ties."""
+        q = self.q
+        dim_names = {d.name: i for i, d in enumerate(q.group_by)}
+        measure_names = {m.name: i for i, m in enumerate(q.measures)}
+        out: list[exp.Ordered] = []
+        for o in q.order_by:
+            if o.key in measure_names:
+                ref = exp.column(f"__m{measure_names[o.key]}", quoted=True)
+            elif o.key in dim_names:
+                ref = exp.column(f"__d{dim_names[o.key]}", quoted=True)
+            else:
+                raise InvalidValue("orderBy", f"order by refers to unknown calculation or "
+                                              f"group {o.key!r}")
+            out.append(exp.Ordered(this=ref, desc=o.descending, nulls_first=False))
+        if not q.order_by and q.measures and q.limit is not None and dims:
+            out.append(exp.Ordered(this=exp.column("__m0", quoted=True), desc=True,
+                                   nulls_first=False))
+        out += [exp.Ordered(this=exp.column(f"__d{i}", quoted=True), desc=False,
+                            nulls_first=False) for i in range(len(dims))]
+        return out
+
+    def _paged(self, sel: exp.Select, dims: list[exp.Expression]) -> exp.Select:
+        order = self._order(dims)
+        if order:
+            sel = sel.order_by(*order)
+        if self.q.limit is not None:
+            sel = sel.limit(lit(int(self.q.limit)))
+        if self.q.offset:
+            sel = sel.offset(lit(int(self.q.offset)))
+        return sel
+
+    def _aggregate(self) -> Compiled:
+        rel, where, dims = self._source()
+        sel = self._paged(self._grouped(dims, rel, where), dims)
+        return self._done(sel, "aggregate")
+
+    def _timeseries(self) -> Compiled:
+        q, d = self.q, self.d
+        assert q.bucket is not None
+        step = q.bucket.step_us(q.time_range)
+        start_us, end_us = to_us(q.time_range.start), to_us(q.time_range.end)
+        first = start_us // step * step
+        if (end_us - first) // step > MAX_BUCKETS:
+            raise LimitExceeded("granularity", f"more than {MAX_BUCKETS} time buckets")
+        rel, where, dims = self._source()
+        bucket = d.bucket_us(exp.column(self.ds.time_column, quoted=True), step)
+        if dims and (q.limit is not None or q.havings):
+            # Only the top groups of the aggregate get a series: join on their keys,
+            # NULL-safely, so a NULL group (e.g. non-agent traffic) keeps its series.
+            top_rel, top_where, top_dims = self._source()
+            top = self._paged(self._grouped(top_dims, top_rel, top_where), top_dims)
+            keys = exp.select(*[exp.alias_(exp.column(f"__d{i}", quoted=True), f"__g{i}",
+                                           quoted=True) for i in range(len(dims))]
+                              ).from_(top.subquery("t0"))
+            rel = exp.select(exp.Star()).from_(rel).join(
+                keys.subquery("top"), join_type="inner",
+                on=exp.and_(*[d.null_safe_eq(e, exp.column(f"__g{i}", "top", quoted=True))
+                              for i, e in enumerate(dims)]))
+            if where is not None:
+                rel = rel.where(where)
+            rel, where = rel.subquery("s"), None
+        sel = self._grouped(dims, rel, where, bucket=bucket)
+        sel = sel.order_by(exp.Ordered(this=exp.column(BUCKET, quoted=True), desc=False),
+                           *[exp.Ordered(this=exp.column(f"__d{i}", quoted=True), desc=False,
+                                         nulls_first=False) for i in range(len(dims))])
+        return self._done(sel, "timeseries", grid=(first, end_us, step))
+
+    def _rows(self) -> Compiled:
+        q = self.q
+        rel, where = self._relation()
+        if q.select:
+            fields = [self._field(name) for name in q.select]
+            cols = [exp.alias_(f.build(self.d, self.p), f"__c{i}", quoted=True)
+                    for i, f in enumerate(fields)]
+            names = list(q.select)
+        else:
+            cols = [exp.column(c, quoted=True) for c in COLUMN_NAMES]
+            names = list(COLUMN_NAMES)
+        sel = exp.select(*cols).from_(rel)
+        if where is not None:
+            sel = sel.where(where)
+        order: list[exp.Ordered] = []
+        for o in q.order_by:
+            f = self._field(o.key)
+            order.append(exp.Ordered(this=f.build(self.d, self.p), desc=o.descending,
+                                     nulls_first=False))
+        if not order:
+            order = [exp.Ordered(this=exp.column(self.ds.time_column, quoted=True), desc=True)]
+            if self.ds.derive is None:
+                order.append(exp.Ordered(this=exp.column("id", quoted=True), desc=True))
+        sel = sel.order_by(*order)
+        if q.limit is not None:
+            sel = sel.limit(lit(int(q.limit)))
+        if q.offset:
+            sel = sel.offset(lit(int(q.offset)))
+        return Compiled(self.d.render(sel), self.p.values, names, "rows")
+
+    def _done(self, sel: exp.Select, shape: str,
+              grid: tuple[int, int, int] | None = None) -> Compiled:
+        q = self.q
+        columns = ([BUCKET] if grid else []) + [d.name for d in q.group_by] + \
+            [m.name for m in q.measures]
+        return Compiled(self.d.render(sel), self.p.values, columns, shape,
+                        dimensions=[d.name for d in q.group_by], measures=list(q.measures),
+                        grid=grid)
+
+
+def _plain(value: object) -> str:
+    return str(value)
+
+
+__all__ = ["Compiled", "FilterGroup", "compile_query"]

@@ -1,0 +1,3 @@
+"""The catalog: importing this package registers every dataset."""
+
+from telequery.query.datasets import events  # noqa: F401

@@ -1,0 +1,340 @@
+"""Every engine difference the compiler needs, as one method each.
+
+The compiler never branches on the engine: it calls these methods and renders the
+resulting sqlglot tree with ``sql_dialect``. Engine functions are built explicitly
+(``exp.Anonymous``) rather than transpiled, because sqlglot passes unknown functions
+through silently (see STYLE.md: fail closed). Anything a dialect cannot express raises
+``NotImplementedError`` at compile time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from sqlglot import exp
+
+from telequery.schema import Logical
+
+
+def fn(name: str, *args: exp.Expression) -> exp.Expression:
+    """An engine function call, spelled exactly as given."""
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def lit(value: object) -> exp.Expression:
+    """A literal for values that come from the catalog or the compiler, never a request."""
+    if isinstance(value, bool):
+        return exp.true() if value else exp.false()
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(value)
+    if value is None:
+        return exp.null()
+    return exp.Literal.string(str(value))
+
+
+class Params:
+    """Collects bound parameters while a query is compiled."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.values: dict[str, object] = {}
+
+    def bind(self, value: object, logical: Logical) -> exp.Expression:
+        name = f"p{len(self.values)}"
+        self.values[name] = self.dialect.param_value(value, logical)
+        return self.dialect.placeholder(name, logical)
+
+
+class Dialect:
+    """Base: the parts DuckDB and ClickHouse spell the same way."""
+
+    name: ClassVar[str]
+    sql_dialect: ClassVar[str]
+
+    supports_filter_clause: ClassVar[bool] = True
+    """Whether aggregates accept FILTER (WHERE ...)."""
+
+    # -- parameters ---------------------------------------------------------------------
+    def placeholder(self, name: str, logical: Logical) -> exp.Expression:
+        raise NotImplementedError
+
+    def param_value(self, value: object, logical: Logical) -> object:
+        return value
+
+    # -- values and columns -------------------------------------------------------------
+    def map_get(self, map_col: exp.Expression, key: exp.Expression) -> exp.Expression:
+        """Value of ``key`` in a map column, NULL when the key is absent."""
+        raise NotImplementedError
+
+    def map_keys(self, map_col: exp.Expression) -> exp.Expression:
+        raise NotImplementedError
+
+    def map_values(self, map_col: exp.Expression) -> exp.Expression:
+        raise NotImplementedError
+
+    def epoch_us(self, ts: exp.Expression) -> exp.Expression:
+        """Microseconds since the epoch of a timestamp, as an integer."""
+        raise NotImplementedError
+
+    def epoch_ms(self, ts: exp.Expression) -> exp.Expression:
+        raise NotImplementedError
+
+    def bucket_us(self, ts: exp.Expression, step_us: int) -> exp.Expression:
+        """Start (epoch µs) of the epoch-aligned bucket of width ``step_us`` holding ts."""
+        raise NotImplementedError
+
+    def to_string(self, e: exp.Expression) -> exp.Expression:
+        raise NotImplementedError
+
+    def to_double(self, e: exp.Expression) -> exp.Expression:
+        raise NotImplementedError
+
+    # -- string predicates (case-sensitive unless stated) -------------------------------
+    def contains(self, s: exp.Expression, sub: exp.Expression, match_case: bool = True
+                 ) -> exp.Expression:
+        raise NotImplementedError
+
+    def starts_with(self, s: exp.Expression, prefix: exp.Expression) -> exp.Expression:
+        raise NotImplementedError
+
+    def ends_with(self, s: exp.Expression, suffix: exp.Expression) -> exp.Expression:
+        raise NotImplementedError
+
+    def regex(self, s: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        """RE2 search (unanchored); case-insensitivity is a ``(?i)`` prefix in the pattern."""
+        raise NotImplementedError
+
+    def list_has_any(self, arr: exp.Expression, values: exp.Expression) -> exp.Expression:
+        raise NotImplementedError
+
+    def unnest_or_null(self, arr: exp.Expression) -> exp.Expression:
+        """One row per element; a single NULL row for an empty array (keeps the row)."""
+        raise NotImplementedError
+
+    def concat_text(self, parts: list[exp.Expression]) -> exp.Expression:
+        """Join text parts with a newline, skipping NULLs (needle search haystack)."""
+        raise NotImplementedError
+
+    def array_to_text(self, arr: exp.Expression) -> exp.Expression:
+        raise NotImplementedError
+
+    # -- aggregates ---------------------------------------------------------------------
+    def quantile(self, e: exp.Expression, q: float) -> exp.Expression:
+        """Exact quantile with linear interpolation between closest ranks."""
+        raise NotImplementedError
+
+    def uniq(self, e: exp.Expression) -> exp.Expression:
+        """Exact count of distinct non-null values."""
+        raise NotImplementedError
+
+    def stddev(self, e: exp.Expression) -> exp.Expression:
+        """Sample standard deviation; NULL for fewer than two values."""
+        raise NotImplementedError
+
+    def variance(self, e: exp.Expression) -> exp.Expression:
+        """Sample variance; NULL for fewer than two values."""
+        raise NotImplementedError
+
+    def null_safe_eq(self, a: exp.Expression, b: exp.Expression) -> exp.Expression:
+        """Equality where NULL equals NULL (for joining on group keys)."""
+        raise NotImplementedError
+
+    def render(self, tree: exp.Expression) -> str:
+        return tree.sql(dialect=self.sql_dialect)
+
+
+class DuckDBDialect(Dialect):
+    name = "duckdb"
+    sql_dialect = "duckdb"
+
+    def placeholder(self, name: str, logical: Logical) -> exp.Expression:
+        return exp.Placeholder(this=name)
+
+    def param_value(self, value: object, logical: Logical) -> object:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.replace(tzinfo=None) - (value.utcoffset() or datetime.min - datetime.min)
+        return value
+
+    def map_get(self, map_col: exp.Expression, key: exp.Expression) -> exp.Expression:
+        return exp.Bracket(this=map_col, expressions=[key])
+
+    def map_keys(self, map_col: exp.Expression) -> exp.Expression:
+        return fn("map_keys", map_col)
+
+    def map_values(self, map_col: exp.Expression) -> exp.Expression:
+        return fn("map_values", map_col)
+
+    def epoch_us(self, ts: exp.Expression) -> exp.Expression:
+        return fn("epoch_us", ts)
+
+    def epoch_ms(self, ts: exp.Expression) -> exp.Expression:
+        return fn("epoch_ms", ts)
+
+    def bucket_us(self, ts: exp.Expression, step_us: int) -> exp.Expression:
+        step = exp.Literal.number(step_us)
+        return exp.Mul(this=exp.paren(exp.IntDiv(this=self.epoch_us(ts), expression=step)),
+                       expression=step)
+
+    def to_string(self, e: exp.Expression) -> exp.Expression:
+        return exp.cast(e, "VARCHAR")
+
+    def to_double(self, e: exp.Expression) -> exp.Expression:
+        return exp.cast(e, "DOUBLE")
+
+    def contains(self, s: exp.Expression, sub: exp.Expression, match_case: bool = True
+                 ) -> exp.Expression:
+        if match_case:
+            return fn("contains", s, sub)
+        return fn("contains", fn("lower", s), fn("lower", sub))
+
+    def starts_with(self, s: exp.Expression, prefix: exp.Expression) -> exp.Expression:
+        return fn("starts_with", s, prefix)
+
+    def ends_with(self, s: exp.Expression, suffix: exp.Expression) -> exp.Expression:
+        return fn("suffix", s, suffix)
+
+    def regex(self, s: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        return fn("regexp_matches", s, pattern)
+
+    def list_has_any(self, arr: exp.Expression, values: exp.Expression) -> exp.Expression:
+        return fn("list_has_any", arr, values)
+
+    def unnest_or_null(self, arr: exp.Expression) -> exp.Expression:
+        empty = exp.or_(exp.Is(this=arr, expression=exp.null()),
+                        exp.EQ(this=fn("len", arr), expression=lit(0)))
+        null_list = exp.cast(exp.Array(expressions=[exp.null()]), "VARCHAR[]")
+        return fn("unnest", exp.If(this=empty, true=null_list, false=arr))
+
+    def concat_text(self, parts: list[exp.Expression]) -> exp.Expression:
+        return fn("concat_ws", lit("\n"), *parts)
+
+    def array_to_text(self, arr: exp.Expression) -> exp.Expression:
+        return fn("array_to_string", arr, lit("\n"))
+
+    def quantile(self, e: exp.Expression, q: float) -> exp.Expression:
+        return fn("quantile_cont", e, lit(q))
+
+    def uniq(self, e: exp.Expression) -> exp.Expression:
+        return exp.Count(this=exp.Distinct(expressions=[e]))
+
+    def stddev(self, e: exp.Expression) -> exp.Expression:
+        return fn("stddev_samp", e)
+
+    def variance(self, e: exp.Expression) -> exp.Expression:
+        return fn("var_samp", e)
+
+    def null_safe_eq(self, a: exp.Expression, b: exp.Expression) -> exp.Expression:
+        return exp.NullSafeEQ(this=a, expression=b)
+
+
+_CH_TYPES: dict[Logical, str] = {
+    Logical.STRING: "String",
+    Logical.INT: "Int64",
+    Logical.FLOAT: "Float64",
+    Logical.BOOL: "Bool",
+    Logical.TIMESTAMP: "DateTime64(6, 'UTC')",
+    Logical.LIST_STRING: "Array(String)",
+    Logical.LIST_FLOAT: "Array(Float64)",
+}
+
+
+class ClickHouseDialect(Dialect):
+    name = "clickhouse"
+    sql_dialect = "clickhouse"
+    supports_filter_clause = False
+
+    def placeholder(self, name: str, logical: Logical) -> exp.Expression:
+        # ClickHouse binds query parameters server-side as {name:Type}.
+        return exp.Placeholder(this=name, kind=exp.DataType.build(_CH_TYPES[logical],
+                                                                   dialect="clickhouse"))
+
+    def param_value(self, value: object, logical: Logical) -> object:
+        if isinstance(value, datetime):
+            if value.tzinfo is not None:
+                value = value.replace(tzinfo=None) - (value.utcoffset()
+                                                      or datetime.min - datetime.min)
+            return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value
+
+    def map_get(self, map_col: exp.Expression, key: exp.Expression) -> exp.Expression:
+        # m[k] yields the type's default for an absent key; NULL keeps absence visible.
+        return exp.If(this=fn("mapContains", map_col, key),
+                      true=exp.Bracket(this=map_col, expressions=[key]), false=exp.null())
+
+    def map_keys(self, map_col: exp.Expression) -> exp.Expression:
+        return fn("mapKeys", map_col)
+
+    def map_values(self, map_col: exp.Expression) -> exp.Expression:
+        return fn("mapValues", map_col)
+
+    def epoch_us(self, ts: exp.Expression) -> exp.Expression:
+        return fn("toUnixTimestamp64Micro", ts)
+
+    def epoch_ms(self, ts: exp.Expression) -> exp.Expression:
+        return fn("toUnixTimestamp64Milli", ts)
+
+    def bucket_us(self, ts: exp.Expression, step_us: int) -> exp.Expression:
+        step = exp.Literal.number(step_us)
+        return exp.Mul(this=fn("intDiv", self.epoch_us(ts), step), expression=step)
+
+    def to_string(self, e: exp.Expression) -> exp.Expression:
+        return fn("toString", e)
+
+    def to_double(self, e: exp.Expression) -> exp.Expression:
+        return fn("toFloat64", e)
+
+    def contains(self, s: exp.Expression, sub: exp.Expression, match_case: bool = True
+                 ) -> exp.Expression:
+        func = "position" if match_case else "positionCaseInsensitiveUTF8"
+        return exp.GT(this=fn(func, s, sub), expression=lit(0))
+
+    def starts_with(self, s: exp.Expression, prefix: exp.Expression) -> exp.Expression:
+        return fn("startsWith", s, prefix)
+
+    def ends_with(self, s: exp.Expression, suffix: exp.Expression) -> exp.Expression:
+        return fn("endsWith", s, suffix)
+
+    def regex(self, s: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        return fn("match", s, pattern)
+
+    def list_has_any(self, arr: exp.Expression, values: exp.Expression) -> exp.Expression:
+        return fn("hasAny", arr, values)
+
+    def unnest_or_null(self, arr: exp.Expression) -> exp.Expression:
+        nullable = fn("arrayMap", exp.Lambda(this=fn("toNullable", exp.column("x")),
+                                             expressions=[exp.to_identifier("x")]), arr)
+        return fn("arrayJoin", exp.If(this=fn("empty", arr),
+                                      true=exp.cast(exp.Array(expressions=[exp.null()]),
+                                                    "Array(Nullable(String))"),
+                                      false=nullable))
+
+    def concat_text(self, parts: list[exp.Expression]) -> exp.Expression:
+        return fn("concatWithSeparator", lit("\n"), *[fn("ifNull", p, lit("")) for p in parts])
+
+    def array_to_text(self, arr: exp.Expression) -> exp.Expression:
+        return fn("arrayStringConcat", arr, lit("\n"))
+
+    def quantile(self, e: exp.Expression, q: float) -> exp.Expression:
+        # quantileExactInclusive interpolates like DuckDB's quantile_cont; plain quantile
+        # samples 8,192 values and is not deterministic.
+        return exp.Anonymous(this=f"quantileExactInclusive({q!r})", expressions=[e])
+
+    def uniq(self, e: exp.Expression) -> exp.Expression:
+        return fn("uniqExact", e)
+
+    def _at_least_two(self, e: exp.Expression, agg: exp.Expression) -> exp.Expression:
+        return exp.If(this=exp.GT(this=exp.Count(this=e), expression=lit(1)), true=agg,
+                      false=exp.null())
+
+    def stddev(self, e: exp.Expression) -> exp.Expression:
+        return self._at_least_two(e, fn("stddevSamp", e))
+
+    def variance(self, e: exp.Expression) -> exp.Expression:
+        return self._at_least_two(e, fn("varSamp", e))
+
+    def null_safe_eq(self, a: exp.Expression, b: exp.Expression) -> exp.Expression:
+        return fn("isNotDistinctFrom", a, b)
+
+
+DIALECTS: dict[str, type[Dialect]] = {"duckdb": DuckDBDialect, "clickhouse": ClickHouseDialect}

@@ -1,0 +1,76 @@
+"""Run IR queries on a store: compile, execute, zero-fill buckets, compare windows.
+
+This is the surface the API adapters and the CLI use; they never see SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from telequery.query.compile import BUCKET, Compiled, compile_query
+from telequery.query.ir import ZERO_WHEN_EMPTY, Query
+
+if TYPE_CHECKING:
+    from telequery.store.base import Stats, Store
+
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass
+class Result:
+    """Rows of one query; for timeseries the first column is the bucket start (epoch µs)."""
+
+    columns: list[str]
+    rows: list[tuple]
+    stats: Stats
+    compiled: Compiled
+    previous: Result | None = None  # the compare window, when asked for
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def dicts(self) -> list[dict[str, object]]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
+
+
+def run(store: Store, query: Query, org: str, *, timeout: float | None = DEFAULT_TIMEOUT
+        ) -> Result:
+    """Run ``query`` for ``org`` (and the previous window too when ``query.compare``)."""
+    result = _run_one(store, query, org, timeout)
+    if query.compare:
+        result.previous = _run_one(store, query.shifted_to(query.time_range.previous()), org,
+                                   timeout)
+    return result
+
+
+def _run_one(store: Store, query: Query, org: str, timeout: float | None) -> Result:
+    compiled = compile_query(query, org, store.dialect)
+    raw = store.execute(compiled.sql, compiled.params, timeout=timeout)
+    rows = raw.rows
+    if compiled.shape == "timeseries":
+        rows = zero_fill(compiled, rows)
+    return Result(compiled.columns, rows, raw.stats, compiled)
+
+
+def zero_fill(compiled: Compiled, rows: list[tuple]) -> list[tuple]:
+    """Every bucket of the grid for every group seen; empty buckets count 0.
+
+    Counts, sums and uniq are 0 in an empty bucket; other measures (avg, percentiles,
+    min/max) have no value there and are None.
+    """
+    assert compiled.grid is not None and compiled.columns[0] == BUCKET
+    first, end, step = compiled.grid
+    n_dims = len(compiled.dimensions)
+    empty = tuple(0 if m.agg in ZERO_WHEN_EMPTY else None for m in compiled.measures)
+    found: dict[tuple, tuple] = {}
+    groups: dict[tuple, None] = {}
+    for r in rows:
+        key = tuple(r[1:1 + n_dims])
+        groups.setdefault(key, None)
+        found[(int(r[0]), key)] = tuple(r[1 + n_dims:])
+    if not groups and n_dims == 0:
+        groups[()] = None
+    out = []
+    for b in range(first, end, step):
+        for g in groups:
+            out.append((b, *g, *found.get((b, g), empty)))
+    return out

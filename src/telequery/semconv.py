@@ -1,0 +1,100 @@
+"""Attribute keys telequery understands, named once.
+
+The OTLP -> row mapping (``ingest.mapping``) and the synthetic generator (``synth``) both
+import these names, so the generator can only emit what the mapping reads. Keys follow
+the OpenTelemetry semantic conventions where one exists (``gen_ai.*`` from the GenAI
+conventions, ``http.*``/``url.*``, ``faas.*``, ``cloud.*``, ``service.*``, ``error.type``);
+the few that no convention covers (worker outcome, cost, budget postings, reporting
+context such as harness and blueprint) use the ``cloudflare.*``, ``gen_ai.usage.cost``
+and ``telequery.*`` prefixes and are documented in docs/datasets.md.
+"""
+
+from __future__ import annotations
+
+# --- resource -------------------------------------------------------------------------
+SERVICE_NAME = "service.name"
+SERVICE_VERSION = "service.version"
+CLOUD_REGION = "cloud.region"
+DEPLOYMENT_ENVIRONMENT = "deployment.environment.name"
+DATASET = "telequery.dataset"  # which dataset a resource's telemetry lands in
+
+# --- worker / HTTP ----------------------------------------------------------------------
+FAAS_TRIGGER = "faas.trigger"  # semconv values: http | timer | pubsub | datasource | other
+FAAS_INVOCATION_ID = "faas.invocation_id"  # -> request_id
+FAAS_COLDSTART = "faas.coldstart"
+HTTP_METHOD = "http.request.method"
+HTTP_ROUTE = "http.route"
+HTTP_STATUS_CODE = "http.response.status_code"
+URL_FULL = "url.full"
+CLIENT_ADDRESS = "client.address"
+CF_OUTCOME = "cloudflare.outcome"  # ok | exception | exceededCpu | canceled
+CF_COLO = "cloudflare.colo"  # -> origin (the data centre that ran the invocation)
+CF_SCRIPT_NAME = "cloudflare.script_name"
+CF_CPU_TIME_MS = "cloudflare.cpu_time_ms"
+ERROR_TYPE = "error.type"
+EXCEPTION_MESSAGE = "exception.message"
+EXCEPTION_TYPE = "exception.type"
+
+# Cloudflare names a worker's trigger by its event type; OTel by faas.trigger.
+TRIGGER_FROM_FAAS = {"http": "fetch", "timer": "cron", "pubsub": "queue"}
+
+# --- GenAI (OTel GenAI semantic conventions) --------------------------------------------
+GEN_AI_OPERATION = "gen_ai.operation.name"  # invoke_agent | chat | execute_tool | ...
+GEN_AI_AGENT_NAME = "gen_ai.agent.name"
+GEN_AI_AGENT_ID = "gen_ai.agent.id"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_PROVIDER = "gen_ai.provider.name"
+GEN_AI_SYSTEM = "gen_ai.system"  # older spelling of the provider
+GEN_AI_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_CACHE_READ_TOKENS = "gen_ai.usage.cache_read_input_tokens"
+GEN_AI_CACHE_CREATION_TOKENS = "gen_ai.usage.cache_creation_input_tokens"
+GEN_AI_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
+GEN_AI_COST = "gen_ai.usage.cost"  # USD; not in semconv yet, the common extension
+GEN_AI_TTFT_MS = "gen_ai.response.time_to_first_token_ms"
+
+OP_INVOKE_AGENT = "invoke_agent"
+OP_CHAT = "chat"
+OP_EXECUTE_TOOL = "execute_tool"
+
+# --- users, tenancy of the caller (not of telequery) ------------------------------------
+USER_ID = "user.id"
+USER_EMAIL = "user.email"
+TEAM = "telequery.team"  # array of team names; the gateway unnests it
+VIRTUAL_ACCOUNT = "telequery.virtual_account"
+AGENT_FRAMEWORK = "telequery.agent.framework"  # langgraph, crewai, openai-agents, ...
+AGENT_SERVER_TYPE = "telequery.agent.server_type"  # a2a, mcp, http
+MCP_SERVER_NAME = "mcp.server.name"
+MCP_METHOD_NAME = "mcp.method.name"
+
+# --- reporting context (Everruns-style semantic layer) ---------------------------------
+PRINCIPAL = "telequery.principal"
+HARNESS_ID = "telequery.harness.id"
+HARNESS_NAME = "telequery.harness.name"
+APP = "telequery.app"
+BLUEPRINT = "telequery.blueprint"
+TURN_ID = "telequery.turn.id"
+TURN_ITERATIONS = "telequery.turn.iterations"
+TOOL_DISPLAY_NAME = "telequery.tool.display_name"
+TOOL_STATUS = "telequery.tool.status"  # success | error | timeout | cancelled
+CAPABILITY_ID = "telequery.capability.id"
+CAPABILITY_NAME = "telequery.capability.name"
+
+# Budget postings are log records with this event name.
+EVENT_NAME = "event.name"
+BUDGET_POSTING_EVENT = "telequery.budget.posting"
+BUDGET_ID = "telequery.budget.id"
+BUDGET_SUBJECT_TYPE = "telequery.budget.subject_type"
+BUDGET_SUBJECT = "telequery.budget.subject"
+BUDGET_CURRENCY = "telequery.budget.currency"
+BUDGET_METER_SOURCE = "telequery.budget.meter_source"
+BUDGET_REF_TYPE = "telequery.budget.ref_type"
+BUDGET_AMOUNT = "telequery.budget.amount"  # positive = debit, negative = credit
+
+# Sampling: an item that stands for N items (head sampling at 1/N) carries N here.
+SAMPLE_INTERVAL = "telequery.sample_interval"

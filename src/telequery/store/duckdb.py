@@ -1,0 +1,126 @@
+"""The embedded default: one DuckDB file in the data directory.
+
+One connection per process; the writer and every reader thread get their own cursor
+(DuckDB connections are not thread-safe, cursors on one database are, with MVCC between
+them). Appends are serialised by a lock: one writer, many readers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from telequery.query.dialect import DuckDBDialect
+from telequery.query.errors import QueryTimeout
+from telequery.schema import COLUMN_NAMES, SORT_KEY, duckdb_ddl
+from telequery.store.base import QueryResult, Stats
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+DB_FILE = "events.duckdb"
+
+
+class DuckDBStore:
+    dialect = DuckDBDialect()
+
+    def __init__(self, path: Path, *, memory_limit: str | None = None,
+                 threads: int | None = None) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        config: dict[str, str] = {}
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        if threads:
+            config["threads"] = str(threads)
+        self._con = duckdb.connect(str(self.path / DB_FILE), config=config)
+        self._con.execute(duckdb_ddl())
+        self._write_lock = threading.Lock()
+        self._writer = self._con.cursor()
+        self._local = threading.local()
+        names = ", ".join(f'"{c}"' for c in COLUMN_NAMES)
+        self._insert = (f"INSERT INTO events ({names}) "
+                        f"SELECT {names} FROM __batch ORDER BY {', '.join(SORT_KEY)}")
+
+    # -- writes -------------------------------------------------------------------------
+    def append(self, batch: pa.Table) -> int:
+        """Insert a batch sorted by (org, dataset, time) in one committed transaction."""
+        if batch.num_rows == 0:
+            return 0
+        with self._write_lock:
+            w = self._writer
+            w.execute("BEGIN TRANSACTION")
+            try:
+                w.register("__batch", batch)
+                w.execute(self._insert)
+                w.unregister("__batch")
+                w.execute("COMMIT")
+            except BaseException:
+                w.execute("ROLLBACK")
+                raise
+        return batch.num_rows
+
+    # -- reads --------------------------------------------------------------------------
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._con.cursor()
+            cur.execute("SET enable_profiling = 'no_output'")
+            self._local.cursor = cur
+        return cur
+
+    def execute(self, sql: str, params: dict[str, object] | None = None,
+                timeout: float | None = None) -> QueryResult:
+        cur = self._cursor()
+        timer = None
+        if timeout:
+            timer = threading.Timer(timeout, cur.interrupt)
+            timer.start()
+        t0 = time.perf_counter()
+        try:
+            rel = cur.execute(sql, params or {})
+            rows = rel.fetchall()
+            columns = [d[0] for d in rel.description or []]
+        except duckdb.InterruptException:
+            raise QueryTimeout("query", f"query took longer than {timeout} s") from None
+        finally:
+            if timer is not None:
+                timer.cancel()
+        elapsed = time.perf_counter() - t0
+        return QueryResult(columns, rows, self._stats(cur, elapsed))
+
+    @staticmethod
+    def _stats(cur: duckdb.DuckDBPyConnection, elapsed: float) -> Stats:
+        try:
+            info = json.loads(cur.get_profiling_information())
+        except (duckdb.Error, ValueError):
+            return Stats(0, 0, elapsed)
+        q = info.get("query", {})
+        rows = int(q.get("total_rows_scanned", 0) or 0)
+        io_bytes = int(info.get("io", {}).get("total_bytes_read", 0) or 0)
+        return Stats(rows, io_bytes or _scan_bytes(info.get("operator", [])), elapsed)
+
+    def bytes_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.path.glob(DB_FILE + "*"))
+
+    def checkpoint(self) -> None:
+        with self._write_lock:
+            self._writer.execute("CHECKPOINT")
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _scan_bytes(nodes: list[dict]) -> int:
+    """Bytes produced by table scans (used when the file was served from the cache)."""
+    total = 0
+    for n in nodes:
+        if n.get("type") == "TABLE_SCAN":
+            total += int(n.get("intermediate_size_bytes", 0) or 0)
+        total += _scan_bytes(n.get("children", []))
+    return total
