@@ -312,8 +312,8 @@ def logs_to_rows(req: ExportLogsServiceRequest, org: str, *, batch: Batch | None
                     batch.reject("log record: neither time_unix_nano nor "
                                  "observed_time_unix_nano is set")
                     continue
-                if rec.trace_id and len(rec.trace_id) != 16 or \
-                        rec.span_id and len(rec.span_id) != 8:
+                if (rec.trace_id and len(rec.trace_id) != 16) or \
+                        (rec.span_id and len(rec.span_id) != 8):
                     batch.reject("log record: trace_id must be 16 bytes and span_id 8 bytes")
                     continue
                 attrs = _attributes(rec.attributes, limits, batch)

@@ -1,0 +1,47 @@
+"""The ASGI app: every API mounted on one FastAPI application."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from telequery import __version__
+from telequery.api import errors
+from telequery.api.deps import Services
+from telequery.ingest.writer import Writer
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from telequery.meta import Meta
+    from telequery.store.base import Store
+
+
+def create_app(store: Store, meta: Meta, *, writer: Writer | None = None) -> FastAPI:
+    """Build the app over an open store and metadata; the caller owns their lifetime."""
+    own_writer = writer is None
+    services = Services(store, meta, writer or Writer(store))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if own_writer:
+            services.writer.close()
+
+    app = FastAPI(title="telequery", version=__version__, lifespan=lifespan,
+                  description="Telemetry query engine: OTLP ingest; Workers Observability, "
+                              "gateway metrics and reports APIs.")
+    app.state.services = services
+    errors.install(app)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, object]:
+        return {"status": "ok", "version": __version__, "engine": store.dialect.name}
+
+    from telequery.api import routers
+
+    for router in routers.ALL:
+        router.install(app)
+    return app

@@ -1,0 +1,97 @@
+"""Each API answers errors in its own envelope; this module routes them by path prefix.
+
+An API registers a formatter for its prefix. Request validation errors, unknown routes,
+query errors and unexpected exceptions anywhere under that prefix are rendered by it, so
+no request ever sees FastAPI's default shape or a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from telequery.query.errors import QueryError
+
+log = logging.getLogger("telequery.api")
+
+
+class ApiError(Exception):
+    """An error an adapter raises on purpose: status, the field at fault, and why."""
+
+    def __init__(self, status: int, reason: str, field: str | None = None,
+                 code: str | None = None, headers: dict[str, str] | None = None,
+                 extra: dict[str, object] | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.field = field
+        self.code = code
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+# (status, problems [(field, reason)], code, headers, extra) -> Response
+Formatter = Callable[[int, list[tuple[str | None, str]], str | None, dict[str, str],
+                      dict[str, object]], Response]
+
+_FORMATTERS: list[tuple[str, Formatter]] = []
+
+
+def register_formatter(prefix: str, formatter: Formatter) -> None:
+    _FORMATTERS.append((prefix, formatter))
+    _FORMATTERS.sort(key=lambda p: -len(p[0]))
+
+
+def _default(status: int, problems: list[tuple[str | None, str]], code: str | None,
+             headers: dict[str, str], extra: dict[str, object]) -> Response:
+    return JSONResponse({"error": {"status": status, "code": code,
+                                   "details": [{"field": f, "reason": r} for f, r in problems]}},
+                        status_code=status, headers=headers)
+
+
+def formatter_for(path: str) -> Formatter:
+    for prefix, f in _FORMATTERS:
+        if path.startswith(prefix):
+            return f
+    return _default
+
+
+def _loc(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return formatter_for(request.url.path)(exc.status, [(exc.field, exc.reason)], exc.code,
+                                               exc.headers, exc.extra)
+
+    @app.exception_handler(QueryError)
+    async def query_error(request: Request, exc: QueryError) -> Response:
+        return formatter_for(request.url.path)(exc.status, [(exc.field, exc.reason)], exc.code,
+                                               {}, {})
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = [(_loc(tuple(e.get("loc", ()))), str(e.get("msg", "invalid")))
+                    for e in exc.errors()]
+        return formatter_for(request.url.path)(400, problems, "invalid_request", {}, {})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        reason = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code,
+                                                                   str(exc.detail))
+        return formatter_for(request.url.path)(exc.status_code, [(None, reason)], None,
+                                               dict(exc.headers or {}), {})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s", request.url.path)
+        return formatter_for(request.url.path)(500, [(None, "Internal error")],
+                                               "internal_error", {}, {})

@@ -1,0 +1,179 @@
+"""The ``telequery`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="telequery: telemetry query engine for AI agents and serverless workers",
+                  no_args_is_help=True, add_completion=False)
+token_app = typer.Typer(help="API tokens", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+console = Console(stderr=True)
+
+DataDir = Annotated[Path, typer.Option("--data", help="data directory")]
+StoreSpec = Annotated[str | None, typer.Option(
+    "--store", help="store: a directory (DuckDB, default = --data), chdb:DIR or "
+                    "clickhouse://user:pass@host:8123/db")]
+DEMO_ORG = "demo"
+
+
+def _open(data: Path, store: str | None):  # type: ignore[no-untyped-def]
+    from telequery.meta import Meta
+    from telequery.store import open_store
+
+    data.mkdir(parents=True, exist_ok=True)
+    return open_store(store or str(data)), Meta(data / "meta.sqlite")
+
+
+def _serve(store, meta, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from telequery.api.app import create_app
+
+    console.print(f"[green]serving on http://{host}:{port}[/]  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(store, meta), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(data: DataDir = Path(".telequery"), store: StoreSpec = None,
+          host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve the APIs over the data directory."""
+    s, m = _open(data, store)
+    _serve(s, m, host, port)
+
+
+@app.command()
+def demo(data: DataDir = Path(".demo-data"), store: StoreSpec = None,
+         events: Annotated[int, typer.Option(help="events to generate")] = 200_000,
+         seed: int = 42, days: Annotated[int, typer.Option(help="days of history")] = 7,
+         serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+         host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Fill DATA with synthetic agent and worker telemetry, print a token, then serve."""
+    s, m = _open(data, store)
+    marker = m.find_by_name("demo", DEMO_ORG, "dataset")
+    want = {"events": events, "seed": seed, "days": days}
+    if marker is not None and {k: marker.body.get(k) for k in want} == want:
+        console.print(f"demo data already present ({events:,} events, seed {seed})")
+    else:
+        _generate(s, events, seed, days)
+        if marker is not None:
+            m.update("demo", DEMO_ORG, marker.id, body=want)
+        else:
+            m.put("demo", DEMO_ORG, "dataset", want)
+    token = m.create_token(DEMO_ORG, ["ingest", "query", "admin"], name="demo")
+    (data / "demo-token.txt").write_text(token + "\n")
+    console.print(f"org: [bold]{DEMO_ORG}[/]  token (all scopes, also in "
+                  f"{data / 'demo-token.txt'}):")
+    print(token, flush=True)
+    if serve_after:
+        _serve(s, m, host, port)
+
+
+def _generate(store, events: int, seed: int, days: int) -> None:  # type: ignore[no-untyped-def]
+    from telequery.ingest.load import load
+    from telequery.synth import generate
+
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(days=days)
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("generating demo events", total=events)
+        load(store, DEMO_ORG, generate(seed, events, start, end),
+             progress=lambda n: bar.advance(task, n))
+
+
+@token_app.command("create")
+def token_create(org: Annotated[str, typer.Option(help="org the token is bound to")],
+                 scopes: Annotated[str, typer.Option(
+                     help="comma-separated: ingest,query,admin")] = "ingest,query",
+                 name: str = "", data: DataDir = Path(".telequery")) -> None:
+    """Create an API token; it is printed once and stored hashed."""
+    from telequery.meta import Meta
+
+    data.mkdir(parents=True, exist_ok=True)
+    meta = Meta(data / "meta.sqlite")
+    try:
+        token = meta.create_token(org, [s.strip() for s in scopes.split(",") if s.strip()],
+                                  name)
+    except ValueError as e:
+        console.print(f"[red]{e}[/]")
+        raise typer.Exit(2) from None
+    print(token)
+
+
+@app.command()
+def query(org: Annotated[str, typer.Option(help="org to query")],
+          data: DataDir = Path(".telequery"), store: StoreSpec = None,
+          dataset: str = "events",
+          since: Annotated[str, typer.Option(help="look back, e.g. 1h, 7d")] = "1d",
+          measure: Annotated[list[str] | None, typer.Option(
+              help="agg or agg:field, e.g. count, p99:$metadata.duration")] = None,
+          group_by: Annotated[list[str] | None, typer.Option("--group-by")] = None,
+          needle: str | None = None, limit: int = 20,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Run a query: a JSON IR on stdin (see query/parse.py), or built from the flags."""
+    from telequery.query import engine
+    from telequery.query.errors import QueryError
+    from telequery.query.parse import query_from_dict
+
+    if not sys.stdin.isatty() and (body := sys.stdin.read().strip()):
+        spec = json.loads(body)
+    else:
+        end = datetime.now(UTC)
+        spec = {"dataset": dataset, "from": (end - _duration(since)).isoformat(),
+                "to": end.isoformat(), "limit": limit,
+                "measures": [_measure(m) for m in measure or []],
+                "group_by": group_by or []}
+        if needle:
+            spec["needle"] = {"value": needle}
+    s, _ = _open(data, store)
+    try:
+        result = engine.run(s, query_from_dict(spec), org)
+    except QueryError as e:
+        console.print(f"[red]{e.field}: {e.reason}[/]")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps({"columns": result.columns, "rows": result.rows,
+                          "stats": result.stats.__dict__}, default=str))
+        return
+    table = Table(*result.columns)
+    for row in result.rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    Console().print(table)
+    console.print(f"{len(result.rows)} rows; read {result.stats.rows_read:,} rows in "
+                  f"{result.stats.elapsed * 1000:.1f} ms")
+
+
+def _measure(spec: str) -> dict[str, str]:
+    agg, _, field = spec.partition(":")
+    return {"agg": agg, "field": field} if field else {"agg": agg}
+
+
+def _duration(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        return timedelta(seconds=float(text[:-1]) * units[text[-1]])
+    except (KeyError, ValueError):
+        raise typer.BadParameter(f"{text!r}: use a number and s, m, h or d") from None
+
+
+@app.command()
+def ingest(file: Path, org: Annotated[str, typer.Option()],
+           data: DataDir = Path(".telequery"), store: StoreSpec = None) -> None:
+    """Ingest a file: NDJSON events, or OTLP/JSON (one Export*ServiceRequest per line)."""
+    from telequery.ingest.files import ingest_file
+
+    s, _ = _open(data, store)
+    written, rejected = ingest_file(s, org, file)
+    console.print(f"{written:,} rows written, {rejected:,} rejected")
+    if rejected:
+        raise typer.Exit(1)

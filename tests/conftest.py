@@ -1,0 +1,80 @@
+"""Shared fixtures: real stores on disk, the real app, a real uvicorn on a free port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from telequery.api.app import create_app
+from telequery.meta import Meta
+from telequery.store import open_store
+from telequery.store.base import Store
+
+ENGINES = ["duckdb", "chdb"]
+
+
+def make_store(engine: str, path: Path) -> Store:
+    """A real store of the given engine in ``path``."""
+    if engine == "duckdb":
+        return open_store(str(path / "duck"))
+    if engine == "chdb":
+        return open_store(f"chdb:{path / 'ch'}")
+    raise ValueError(engine)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    store: Store
+    meta: Meta
+
+    def token(self, org: str, scopes: tuple[str, ...] = ("ingest", "query", "admin")) -> str:
+        return self.meta.create_token(org, list(scopes))
+
+
+@contextmanager
+def serve(store: Store, meta: Meta) -> Iterator[LiveServer]:
+    """Run the real app under uvicorn on a free port in a background thread."""
+    port = free_port()
+    config = uvicorn.Config(create_app(store, meta), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    else:  # pragma: no cover
+        raise RuntimeError("server did not start")
+    try:
+        yield LiveServer(url, store, meta)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def meta(tmp_path: Path) -> Iterator[Meta]:
+    m = Meta(tmp_path / "meta.sqlite")
+    yield m
+    m.close()
