@@ -1,0 +1,1 @@
+"""Benchmarks for telequery (run as `python -m bench.<name>`)."""
