@@ -63,6 +63,15 @@ def compile_query(query: Query, org: str, dialect: Dialect) -> Compiled:
     return _Compiler(query, org, dialect).compile()
 
 
+def compile_relation(query: Query, org: str, dialect: Dialect
+                     ) -> tuple[exp.Expression, exp.Expression | None, Params]:
+    """FROM and WHERE of ``query`` (tenant, time, datasets, filter, needle) and the params
+    bound so far, for query/ modules that build their own SELECT on top (key discovery)."""
+    c = _Compiler(query, org, dialect)
+    rel, where = c._relation()
+    return rel, where, c.p
+
+
 class _Compiler:
     def __init__(self, query: Query, org: str, dialect: Dialect) -> None:
         if not org:
@@ -123,6 +132,8 @@ class _Compiler:
                 name = f"__u{i}"
                 unnest.append(exp.alias_(self.d.unnest_or_null(f.build(self.d, self.p)), name))
                 dims.append(exp.column(name))
+            elif dim.bins:
+                dims.append(self._bin(self.d.to_double(f.build(self.d, self.p)), dim.bins))
             else:
                 dims.append(f.build(self.d, self.p))
         if unnest:
@@ -131,6 +142,17 @@ class _Compiler:
                 inner = inner.where(where)
             return inner.subquery("u"), None, dims
         return rel, where, dims
+
+    def _bin(self, value: exp.Expression, edges: tuple[float, ...]) -> exp.Expression:
+        """Histogram bin index of ``value`` for ascending ``edges`` (n edges -> n-1 bins):
+        below edges[1] is bin 0, at or above the last inner edge the last bin; NULL stays
+        NULL."""
+        if len(edges) < 2 or list(edges) != sorted(edges):
+            raise InvalidValue("bins", "histogram edges must be at least two ascending values")
+        ifs = [exp.If(this=exp.Is(this=value, expression=exp.null()), true=exp.null())]
+        ifs += [exp.If(this=exp.LT(this=value, expression=self.p.bind(float(e), Logical.FLOAT)),
+                       true=lit(i)) for i, e in enumerate(edges[1:-1])]
+        return exp.Case(ifs=ifs, default=lit(len(edges) - 2))
 
     def _field(self, name: str, type: ValueType | None = None) -> Field:
         return self.ds.field(name, type)
@@ -338,11 +360,17 @@ class _Compiler:
         if keys:
             sel = sel.group_by(*keys)
         by_name = {m.name: e for m, e in zip(q.measures, measures, strict=True)}
+        by_measure = {m.name: m for m in q.measures}
         havings = []
         for h in q.havings if bucket is None else ():
             if h.measure not in by_name:
                 raise InvalidValue("havings", f"having refers to unknown calculation "
                                               f"{h.measure!r}")
+            m = by_measure[h.measure]
+            if m.agg in (Agg.MIN, Agg.MAX) and m.field is not None and \
+                    self._field(m.field, m.type).type is ValueType.STRING:
+                raise InvalidValue("havings", f"having compares a number with the text "
+                                              f"calculation {h.measure!r}")
             cmp = {Op.EQ: exp.EQ, Op.NEQ: exp.NEQ, Op.GT: exp.GT, Op.GTE: exp.GTE,
                    Op.LT: exp.LT, Op.LTE: exp.LTE}.get(h.op)
             if cmp is None:

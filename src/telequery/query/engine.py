@@ -69,8 +69,14 @@ def zero_fill(compiled: Compiled, rows: list[tuple]) -> list[tuple]:
         found[(int(r[0]), key)] = tuple(r[1 + n_dims:])
     if not groups and n_dims == 0:
         groups[()] = None
+    ordered = sorted(groups, key=_group_order)
     out = []
     for b in range(first, end, step):
-        for g in groups:
+        for g in ordered:
             out.append((b, *g, *found.get((b, g), empty)))
     return out
+
+
+def _group_order(key: tuple) -> tuple:
+    """Groups ascending, NULLs last: the order the SQL returns them in within a bucket."""
+    return tuple((1, 0) if v is None else (0, v) for v in key)

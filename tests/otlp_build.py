@@ -1,0 +1,83 @@
+"""Build small OTLP requests by hand for tests (the real protobuf message types)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+
+def any_value(v: object) -> AnyValue:
+    if isinstance(v, bool):
+        return AnyValue(bool_value=v)
+    if isinstance(v, int):
+        return AnyValue(int_value=v)
+    if isinstance(v, float):
+        return AnyValue(double_value=v)
+    if isinstance(v, (list, tuple)):
+        out = AnyValue()
+        out.array_value.values.extend(any_value(x) for x in v)
+        return out
+    return AnyValue(string_value=str(v))
+
+
+def kvs(attrs: dict[str, object]) -> list[KeyValue]:
+    return [KeyValue(key=k, value=any_value(v)) for k, v in attrs.items() if v is not None]
+
+
+@dataclass
+class Span:
+    service: str
+    name: str
+    start_ns: int
+    duration_ns: int
+    trace_id: bytes
+    span_id: bytes
+    parent_span_id: bytes = b""
+    error: bool = False
+    attrs: dict[str, object] = field(default_factory=dict)
+    resource: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Log:
+    service: str
+    body: str
+    time_ns: int
+    severity: str = "INFO"
+    trace_id: bytes = b""
+    span_id: bytes = b""
+    attrs: dict[str, object] = field(default_factory=dict)
+    resource: dict[str, object] = field(default_factory=dict)
+
+
+def traces_request(spans: Iterable[Span]) -> ExportTraceServiceRequest:
+    req = ExportTraceServiceRequest()
+    for s in spans:
+        rs = req.resource_spans.add()
+        rs.resource.attributes.extend(kvs({"service.name": s.service, **s.resource}))
+        span = rs.scope_spans.add().spans.add(
+            trace_id=s.trace_id, span_id=s.span_id, parent_span_id=s.parent_span_id,
+            name=s.name, kind=2, start_time_unix_nano=s.start_ns,
+            end_time_unix_nano=s.start_ns + s.duration_ns)
+        span.attributes.extend(kvs(s.attrs))
+        if s.error:
+            span.status.code = 2
+            span.status.message = f"{s.name} failed"
+    return req
+
+
+def logs_request(logs: Iterable[Log]) -> ExportLogsServiceRequest:
+    req = ExportLogsServiceRequest()
+    for lg in logs:
+        rl = req.resource_logs.add()
+        rl.resource.attributes.extend(kvs({"service.name": lg.service, **lg.resource}))
+        rec = rl.scope_logs.add().log_records.add(
+            time_unix_nano=lg.time_ns, severity_text=lg.severity, trace_id=lg.trace_id,
+            span_id=lg.span_id)
+        rec.body.string_value = lg.body
+        rec.attributes.extend(kvs(lg.attrs))
+    return req
