@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import oracle
-from conftest import make_store
+from conftest import ENGINES, make_store
 from otlp_build import Log, Span, logs_request, traces_request
 from telequery.ingest.mapping import Batch, logs_to_rows, spans_to_rows
 from telequery.query import engine
@@ -86,7 +86,7 @@ def make_events(seed: int, n: int) -> tuple[list[Span], list[Log]]:
     return spans, logs
 
 
-events = st.builds(make_events, st.integers(0, 2**32), st.integers(0, 60))
+events = st.builds(make_events, st.integers(0, 2**32), st.integers(30, 80) | st.integers(0, 5))
 
 
 def _value_for(draw: st.DrawFn, field: str) -> object:
@@ -164,7 +164,7 @@ def queries(draw: st.DrawFn) -> Query:
         needle = Needle(draw(st.sampled_from(REGEXES)) if regex else
                         draw(st.text(ALPHABET, min_size=1, max_size=3)), regex, draw(st.booleans()))
     flt = draw(st.one_of(st.none(), st.none(), filters))
-    shape = draw(st.sampled_from(["rows", "aggregate", "aggregate", "timeseries"]))
+    shape = draw(st.sampled_from(["rows", "aggregate", "aggregate", "timeseries", "timeseries"]))
     if shape == "rows":
         return Query("events", TimeRange(start, end), flt, limit=draw(st.integers(1, 30)),
                      needle=needle)
@@ -198,9 +198,9 @@ def _ordered_for_limit(q: Query) -> bool:
     return bool(q.order_by) or not q.group_by or (q.measures[0].agg in EXACT_AGGS)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    s = make_store("duckdb", Path(tmp_path_factory.mktemp("oracle")))
+@pytest.fixture(scope="module", params=ENGINES)
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    s = make_store(request.param, Path(tmp_path_factory.mktemp("oracle")))
     yield s
     s.close()
 

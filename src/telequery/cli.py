@@ -177,3 +177,26 @@ def ingest(file: Path, org: Annotated[str, typer.Option()],
     console.print(f"{written:,} rows written, {rejected:,} rejected")
     if rejected:
         raise typer.Exit(1)
+
+
+@app.command()
+def migrate(source: Annotated[Path, typer.Option("--from", help="DuckDB data directory")],
+            target: Annotated[str, typer.Option(
+                "--to", help="chdb:DIR or clickhouse://user:pass@host:8123/db[?cluster=..]")],
+            batch_rows: int = 100_000) -> None:
+    """Copy every event from the embedded DuckDB store to a ClickHouse store."""
+    from telequery.store.clickhouse import ClickHouseError
+    from telequery.store.clickhouse import migrate as run_migrate
+
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("copying events", total=None)
+        try:
+            read, written = run_migrate(source, target, batch_rows=batch_rows,
+                                        progress=lambda n: bar.advance(task, n))
+        except ClickHouseError as e:
+            console.print(f"[red]{e}[/]")
+            raise typer.Exit(2) from None
+    console.print(f"{written:,} of {read:,} rows copied to {target.split('@')[-1]}")
+    if written != read:
+        raise typer.Exit(1)

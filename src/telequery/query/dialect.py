@@ -84,10 +84,23 @@ class Dialect:
         """Start (epoch µs) of the epoch-aligned bucket of width ``step_us`` holding ts."""
         raise NotImplementedError
 
+    def month_bucket(self, ts: exp.Expression, months: int) -> exp.Expression:
+        """Calendar-month bucket (UTC) of ``months`` months holding ts, as months since
+        1970-01, aligned to the epoch: ``(12*(year-1970) + month-1) // months * months``."""
+        raise NotImplementedError
+
     def to_string(self, e: exp.Expression) -> exp.Expression:
         raise NotImplementedError
 
     def to_double(self, e: exp.Expression) -> exp.Expression:
+        raise NotImplementedError
+
+    def utc_date(self, ts: exp.Expression) -> exp.Expression:
+        """The UTC calendar date of a timestamp as ``YYYY-MM-DD`` text."""
+        raise NotImplementedError
+
+    def json_array_first(self, text: exp.Expression) -> exp.Expression:
+        """First element of a JSON array held as text, as text (NULL when absent)."""
         raise NotImplementedError
 
     # -- string predicates (case-sensitive unless stated) -------------------------------
@@ -110,6 +123,10 @@ class Dialect:
 
     def unnest_or_null(self, arr: exp.Expression) -> exp.Expression:
         """One row per element; a single NULL row for an empty array (keeps the row)."""
+        raise NotImplementedError
+
+    def unnest(self, arr: exp.Expression) -> exp.Expression:
+        """One row per element; no row for an empty array (e.g. the keys of a map)."""
         raise NotImplementedError
 
     def concat_text(self, parts: list[exp.Expression]) -> exp.Expression:
@@ -138,6 +155,15 @@ class Dialect:
 
     def null_safe_eq(self, a: exp.Expression, b: exp.Expression) -> exp.Expression:
         """Equality where NULL equals NULL (for joining on group keys)."""
+        raise NotImplementedError
+
+    def distinct_list(self, e: exp.Expression) -> exp.Expression:
+        """Aggregate: the sorted distinct non-null values of ``e`` as a list ([] when none)."""
+        raise NotImplementedError
+
+    def arg_min(self, value: exp.Expression, key: exp.Expression) -> exp.Expression:
+        """Aggregate: ``value`` at the row with the smallest ``key``; rows where either is
+        NULL are skipped (NULL when none is left), so a NULL key excludes a row."""
         raise NotImplementedError
 
     def render(self, tree: exp.Expression) -> str:
@@ -176,11 +202,24 @@ class DuckDBDialect(Dialect):
         return exp.Mul(this=exp.paren(exp.IntDiv(this=self.epoch_us(ts), expression=step)),
                        expression=step)
 
+    def month_bucket(self, ts: exp.Expression, months: int) -> exp.Expression:
+        n = exp.Literal.number(months)
+        index = exp.paren(exp.Add(this=exp.Mul(this=exp.paren(exp.Sub(
+            this=fn("year", ts), expression=lit(1970))), expression=lit(12)),
+            expression=exp.Sub(this=fn("month", ts), expression=lit(1))))
+        return exp.Mul(this=exp.paren(exp.IntDiv(this=index, expression=n)), expression=n)
+
     def to_string(self, e: exp.Expression) -> exp.Expression:
         return exp.cast(e, "VARCHAR")
 
     def to_double(self, e: exp.Expression) -> exp.Expression:
         return exp.cast(e, "DOUBLE")
+
+    def utc_date(self, ts: exp.Expression) -> exp.Expression:
+        return fn("strftime", ts, lit("%Y-%m-%d"))  # timestamps are stored as UTC
+
+    def json_array_first(self, text: exp.Expression) -> exp.Expression:
+        return fn("json_extract_string", text, lit("$[0]"))
 
     def contains(self, s: exp.Expression, sub: exp.Expression, match_case: bool = True
                  ) -> exp.Expression:
@@ -206,6 +245,9 @@ class DuckDBDialect(Dialect):
         null_list = exp.cast(exp.Array(expressions=[exp.null()]), "VARCHAR[]")
         return fn("unnest", exp.If(this=empty, true=null_list, false=arr))
 
+    def unnest(self, arr: exp.Expression) -> exp.Expression:
+        return fn("unnest", arr)
+
     def concat_text(self, parts: list[exp.Expression]) -> exp.Expression:
         return fn("concat_ws", lit("\n"), *parts)
 
@@ -226,6 +268,12 @@ class DuckDBDialect(Dialect):
 
     def null_safe_eq(self, a: exp.Expression, b: exp.Expression) -> exp.Expression:
         return exp.NullSafeEQ(this=a, expression=b)
+
+    def distinct_list(self, e: exp.Expression) -> exp.Expression:
+        return fn("list_sort", fn("list_distinct", fn("list", e)))
+
+    def arg_min(self, value: exp.Expression, key: exp.Expression) -> exp.Expression:
+        return fn("arg_min", value, key)
 
 
 _CH_TYPES: dict[Logical, str] = {
@@ -272,17 +320,32 @@ class ClickHouseDialect(Dialect):
         return fn("toUnixTimestamp64Micro", ts)
 
     def epoch_ms(self, ts: exp.Expression) -> exp.Expression:
-        return fn("toUnixTimestamp64Milli", ts)
+        # DuckDB's epoch_ms rounds half away from zero; toUnixTimestamp64Milli truncates.
+        us = self.epoch_us(ts)
+        return fn("intDiv", exp.Add(this=us, expression=exp.Mul(
+            this=lit(500), expression=fn("sign", us))), lit(1000))
 
     def bucket_us(self, ts: exp.Expression, step_us: int) -> exp.Expression:
         step = exp.Literal.number(step_us)
         return exp.Mul(this=fn("intDiv", self.epoch_us(ts), step), expression=step)
+
+    def month_bucket(self, ts: exp.Expression, months: int) -> exp.Expression:
+        n = exp.Literal.number(months)
+        index = fn("toRelativeMonthNum", ts)  # 12*year + month, in the column's zone (UTC)
+        since_epoch = exp.Sub(this=index, expression=lit(1970 * 12 + 1))
+        return exp.Mul(this=fn("intDiv", since_epoch, n), expression=n)
 
     def to_string(self, e: exp.Expression) -> exp.Expression:
         return fn("toString", e)
 
     def to_double(self, e: exp.Expression) -> exp.Expression:
         return fn("toFloat64", e)
+
+    def utc_date(self, ts: exp.Expression) -> exp.Expression:
+        return fn("formatDateTime", ts, lit("%Y-%m-%d"), lit("UTC"))
+
+    def json_array_first(self, text: exp.Expression) -> exp.Expression:
+        return fn("JSONExtractString", text, lit(1))
 
     def contains(self, s: exp.Expression, sub: exp.Expression, match_case: bool = True
                  ) -> exp.Expression:
@@ -308,6 +371,9 @@ class ClickHouseDialect(Dialect):
                                       true=exp.cast(exp.Array(expressions=[exp.null()]),
                                                     "Array(Nullable(String))"),
                                       false=nullable))
+
+    def unnest(self, arr: exp.Expression) -> exp.Expression:
+        return fn("arrayJoin", arr)
 
     def concat_text(self, parts: list[exp.Expression]) -> exp.Expression:
         return fn("concatWithSeparator", lit("\n"), *[fn("ifNull", p, lit("")) for p in parts])
@@ -335,6 +401,13 @@ class ClickHouseDialect(Dialect):
 
     def null_safe_eq(self, a: exp.Expression, b: exp.Expression) -> exp.Expression:
         return fn("isNotDistinctFrom", a, b)
+
+    def distinct_list(self, e: exp.Expression) -> exp.Expression:
+        return fn("arraySort", fn("groupUniqArray", e))
+
+    def arg_min(self, value: exp.Expression, key: exp.Expression) -> exp.Expression:
+        # Nullable arguments get the -Null combinator: rows with a NULL argument are skipped.
+        return fn("argMin", value, key)
 
 
 DIALECTS: dict[str, type[Dialect]] = {"duckdb": DuckDBDialect, "clickhouse": ClickHouseDialect}

@@ -1,0 +1,431 @@
+"""ClickHouse store: the same ``events`` table and IR, on chDB (in-process) or a server.
+
+Two transports behind one store class:
+- ``chdb:DIR``: the ClickHouse engine as a library, data in DIR. chDB hosts one embedded
+  server per process, so every ``chdb:`` store of a process shares one directory; opening
+  another directory while a store on the first is still open raises ``ClickHouseError``.
+- ``clickhouse://user:pass@host:8123/db?cluster=NAME&retention_days=30``: a server or
+  cluster over HTTP with ``clickhouse-connect`` (``clickhouses://`` for TLS).
+
+The store stays thin: it creates/migrates the schema, appends Arrow batches (acknowledged
+once the part is committed, see ``INSERT_SETTINGS``), runs SQL with server-side bound
+parameters and converts results to the same Python values the DuckDB store returns
+(naive UTC datetimes, floats, ints, dicts for maps, None for NULL).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import weakref
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pyarrow as pa
+
+from telequery.query.dialect import ClickHouseDialect
+from telequery.query.errors import QueryTimeout
+from telequery.schema import COLUMN_NAMES, arrow_schema
+from telequery.store.base import QueryResult, Stats
+from telequery.store.clickhouse_ddl import (
+    VERSION_TABLE,
+    Layout,
+    add_column_ddl,
+    migrations,
+    missing_columns,
+    quote,
+    ttl_ddl,
+    version_ddl,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# Settings on every SELECT, so ClickHouse answers like DuckDB (SQL semantics):
+# - join_use_nulls: unmatched outer-join columns are NULL, not the type's default;
+# - distributed_product_mode: a JOIN/IN whose subquery reads the Distributed table runs as
+#   GLOBAL (on a cluster the timeseries top-N join reads ``events`` twice).
+# - prefer_column_name_to_alias: in a derived relation ``min(timestamp) AS timestamp``
+#   must not capture ``timestamp`` in its own WHERE (ClickHouse aliases are query-wide);
+QUERY_SETTINGS: dict[str, object] = {
+    "join_use_nulls": 1,
+    "prefer_column_name_to_alias": 1,
+    "distributed_product_mode": "global",
+}
+
+# Settings on every INSERT: synchronous (the INSERT returns once the part is written), and
+# on a replicated table a majority of replicas must have it before the INSERT returns.
+INSERT_SETTINGS: dict[str, object] = {"async_insert": 0}
+CLUSTER_INSERT_SETTINGS: dict[str, object] = {
+    "insert_quorum": "auto",
+    "insert_quorum_parallel": 1,
+    "insert_distributed_sync": 1,
+}
+TIMEOUT_CODE = 159  # TIMEOUT_EXCEEDED
+
+
+class ClickHouseError(RuntimeError):
+    """A ClickHouse store cannot be opened or used as configured."""
+
+
+class Transport(Protocol):
+    """How SQL reaches ClickHouse: in-process chDB or HTTP."""
+
+    def command(self, sql: str) -> None: ...
+
+    def select(self, sql: str, params: dict[str, object], settings: dict[str, object]
+               ) -> tuple[list[str], list[tuple], Stats]: ...
+
+    def insert(self, table: str, batch: pa.Table, settings: dict[str, object]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# -- chDB ---------------------------------------------------------------------------------
+class _Embedded:
+    """The process-wide chDB server: one data directory, shared by the stores using it."""
+
+    lock = threading.Lock()
+    path: str | None = None
+    session: Any = None
+    users: ClassVar[weakref.WeakSet[ChdbTransport]] = weakref.WeakSet()
+
+    @classmethod
+    def acquire(cls, user: ChdbTransport, path: str) -> Any:
+        from chdb import session
+
+        with cls.lock:
+            if cls.session is not None and cls.path != path:
+                if any(not u.closed for u in cls.users):
+                    raise ClickHouseError(
+                        f"chDB already serves {cls.path} in this process; close that store "
+                        f"before opening {path} (one chDB data directory per process)")
+                cls.session.close()
+                cls.session = None
+            if cls.session is None:
+                cls.session = session.Session(path)
+                cls.path = path
+            cls.users.add(user)
+            return cls.session
+
+    @classmethod
+    def release(cls, user: ChdbTransport) -> None:
+        with cls.lock:
+            cls.users.discard(user)
+            if cls.session is not None and not any(not u.closed for u in cls.users):
+                cls.session.close()
+                cls.session = None
+                cls.path = None
+
+
+class ChdbTransport:
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.closed = False
+        self._session = _Embedded.acquire(self, str(path.resolve()))
+
+    def command(self, sql: str) -> None:
+        self._session.query(sql, "Null")
+
+    def select(self, sql: str, params: dict[str, object], settings: dict[str, object]
+               ) -> tuple[list[str], list[tuple], Stats]:
+        text = sql + _settings_clause(settings)
+        t0 = time.perf_counter()
+        try:
+            res = self._session.query(text, "ArrowStream",
+                                      params={k: _param_text(v) for k, v in params.items()})
+        except Exception as e:  # chdb raises ChdbError/RuntimeError with the server text
+            if f"Code: {TIMEOUT_CODE}." in str(e):
+                raise QueryTimeout("query", f"query took longer than "
+                                            f"{settings.get('max_execution_time')} s") from None
+            raise
+        elapsed = time.perf_counter() - t0
+        data = res.bytes()
+        table = pa.ipc.open_stream(data).read_all() if data else pa.table({})
+        # rows_read()/bytes_read() describe the result; storage_* what the scan read.
+        stats = Stats(int(res.storage_rows_read()), int(res.storage_bytes_read()),
+                      float(res.elapsed()) or elapsed)
+        return table.column_names, arrow_rows(table), stats
+
+    def insert(self, table: str, batch: pa.Table, settings: dict[str, object]) -> None:
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, batch.schema) as w:
+            w.write_table(batch)
+        cols = ", ".join(quote(c) for c in batch.column_names)
+        with self._session._conn.send_insert(
+                f"INSERT INTO {table} ({cols}){_settings_clause(settings)}",
+                "ArrowStream") as ins:
+            ins.append(sink.getvalue())
+            ins.finish()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            _Embedded.release(self)
+
+
+# -- HTTP ---------------------------------------------------------------------------------
+class HttpTransport:
+    def __init__(self, url: str, database: str) -> None:
+        import clickhouse_connect
+
+        u = urlparse(url)
+        self._client = clickhouse_connect.get_client(
+            host=u.hostname or "localhost", port=u.port or (8443 if u.scheme.endswith("s")
+                                                            else 8123),
+            username=unquote(u.username or "default"), password=unquote(u.password or ""),
+            secure=u.scheme == "clickhouses", database=database,
+            autogenerate_session_id=False)
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def command(self, sql: str) -> None:
+        self._client.command(sql)
+
+    def select(self, sql: str, params: dict[str, object], settings: dict[str, object]
+               ) -> tuple[list[str], list[tuple], Stats]:
+        from clickhouse_connect.driver.exceptions import DatabaseError
+
+        t0 = time.perf_counter()
+        try:
+            res = self._client.query(sql, parameters=params, settings=settings)
+        except DatabaseError as e:
+            if f"Code: {TIMEOUT_CODE}." in str(e):
+                raise QueryTimeout("query", f"query took longer than "
+                                            f"{settings.get('max_execution_time')} s") from None
+            raise
+        elapsed = time.perf_counter() - t0
+        summary = res.summary or {}
+        rows = [tuple(normalize(v) for v in r) for r in res.result_rows]
+        stats = Stats(int(summary.get("read_rows", 0) or 0),
+                      int(summary.get("read_bytes", 0) or 0),
+                      int(summary.get("elapsed_ns", 0) or 0) / 1e9 or elapsed)
+        return list(res.column_names), rows, stats
+
+    def insert(self, table: str, batch: pa.Table, settings: dict[str, object]) -> None:
+        self._client.insert_arrow(table, batch, settings=settings)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._client.close()
+
+
+# -- values -------------------------------------------------------------------------------
+def _setting(v: object) -> str:
+    if isinstance(v, str):
+        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return str(int(v) if isinstance(v, bool) else v)
+
+
+def _settings_clause(settings: dict[str, object]) -> str:
+    if not settings:
+        return ""
+    return " SETTINGS " + ", ".join(f"{k} = {_setting(v)}" for k, v in settings.items())
+
+
+def _param_text(v: object) -> object:
+    """A parameter value in ClickHouse's escaped text format, as chDB expects it.
+
+    chDB unescapes parameter values (``\\t`` becomes a tab, ``\\\\`` one backslash), so a
+    regex like ``\\bword\\b`` must arrive with its backslashes doubled. Bool is true/false.
+    """
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return v.translate(_ESCAPES)
+    return v
+
+
+# ClickHouse's escaped (TSV) text format: a raw tab or newline ends the value.
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r",
+                          "\0": "\\0", "\b": "\\b", "\f": "\\f"})
+
+
+def normalize(v: object) -> object:
+    """A ClickHouse value as DuckDB's Python client returns it."""
+    if isinstance(v, datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(UTC).replace(tzinfo=None)
+        return v
+    if isinstance(v, dict):
+        return {k: normalize(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [normalize(x) for x in v]
+    return v
+
+
+def arrow_rows(table: pa.Table) -> list[tuple]:
+    """Rows of an Arrow table as tuples of normalized Python values."""
+    cols = []
+    for column in table.columns:
+        t = column.type
+        values = column.to_pylist()
+        if pa.types.is_map(t):
+            values = [None if v is None else {k: normalize(x) for k, x in v} for v in values]
+        elif pa.types.is_timestamp(t) or pa.types.is_list(t) or \
+                pa.types.is_dictionary(t):
+            values = [normalize(v) for v in values]
+        cols.append(values)
+    return list(zip(*cols, strict=True)) if cols else []
+
+
+# -- the store ----------------------------------------------------------------------------
+class ClickHouseStore:
+    """``events`` on ClickHouse; same protocol and answers as ``DuckDBStore``."""
+
+    dialect = ClickHouseDialect()
+
+    def __init__(self, transport: Transport, layout: Layout, path: Path | None = None) -> None:
+        self.transport = transport
+        self.layout = layout
+        self.path = path
+        self._write_lock = threading.Lock()
+        self._insert_settings = dict(INSERT_SETTINGS)
+        if layout.cluster:
+            self._insert_settings.update(CLUSTER_INSERT_SETTINGS)
+        self.applied = migrate_schema(transport, layout)
+
+    def append(self, batch: pa.Table) -> int:
+        """Insert one batch; returns after ClickHouse has committed (and fsynced) the part."""
+        if batch.num_rows == 0:
+            return 0
+        batch = batch.select(list(COLUMN_NAMES)).cast(arrow_schema())
+        with self._write_lock:
+            self.transport.insert(self.layout.qualified("events"), batch,
+                                  self._insert_settings)
+        return batch.num_rows
+
+    def execute(self, sql: str, params: dict[str, object] | None = None,
+                timeout: float | None = None) -> QueryResult:
+        settings = dict(QUERY_SETTINGS)
+        if timeout:
+            settings["max_execution_time"] = max(1, round(timeout))
+            settings["timeout_overflow_mode"] = "throw"
+        columns, rows, stats = self.transport.select(sql, params or {}, settings)
+        return QueryResult(columns, rows, stats)
+
+    def bytes_on_disk(self) -> int:
+        res = self.execute(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND "
+            "database = {db:String} AND table = {t:String}",
+            {"db": self.layout.database, "t": self.layout.local_table})
+        return int(res.rows[0][0] or 0)
+
+    def schema_version(self) -> int:
+        res = self.execute(f"SELECT max(version) FROM {self.layout.qualified(VERSION_TABLE)}")
+        return int(res.rows[0][0] or 0)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def migrate_schema(transport: Transport, layout: Layout) -> list[int]:
+    """Create or upgrade the schema; returns the versions applied now (empty if current)."""
+    if layout.database != "default":
+        transport.command(f"CREATE DATABASE IF NOT EXISTS {quote(layout.database)}"
+                          f"{layout.on_cluster()}")
+    transport.command(version_ddl(layout))
+    vt = layout.qualified(VERSION_TABLE)
+    _, rows, _ = transport.select(f"SELECT max(version) FROM {vt}", {}, {})
+    current = int(rows[0][0] or 0)
+    applied = []
+    for version, description, statements in migrations(layout):
+        if version <= current:
+            continue
+        for sql in statements:
+            transport.command(sql)
+        _record(transport, vt, version, description)
+        applied.append(version)
+        current = version
+    # Columns added to schema.EVENTS since: additive, so applied on start without a number.
+    _, rows, _ = transport.select(
+        "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String}",
+        {"db": layout.database, "t": layout.local_table}, {})
+    added = missing_columns({r[0] for r in rows})
+    if added:
+        for column in added:
+            for sql in add_column_ddl(layout, column):
+                transport.command(sql)
+        current += 1
+        _record(transport, vt, current, "add columns " + ", ".join(c.name for c in added))
+        applied.append(current)
+    _, rows, _ = transport.select(
+        "SELECT engine_full FROM system.tables WHERE database = {db:String} AND "
+        "name = {t:String}", {"db": layout.database, "t": layout.local_table}, {})
+    engine_full = str(rows[0][0]) if rows else ""
+    want = layout.retention_days > 0
+    if (want and f"toIntervalDay({layout.retention_days})" not in engine_full) or \
+            (not want and " TTL " in engine_full):
+        transport.command(ttl_ddl(layout))
+    return applied
+
+
+def _record(transport: Transport, table: str, version: int, description: str) -> None:
+    transport.insert(table, pa.table({"version": pa.array([version], pa.uint32()),
+                                      "description": [description]}), {})
+
+
+def open_clickhouse(spec: str, *, cluster: str | None = None,
+                    retention_days: int | None = None) -> ClickHouseStore:
+    """Open ``chdb:DIR`` or ``clickhouse[s]://user:pass@host:port/db?cluster=..&..``.
+
+    URL query options: ``cluster`` (ON CLUSTER DDL, Replicated + Distributed tables),
+    ``retention_days`` (TTL, 0 = forever), ``fsync`` (1/0, default 1).
+    """
+    if spec.startswith("chdb:"):
+        path = Path(spec.removeprefix("chdb:"))
+        layout = Layout(retention_days=retention_days or 0)
+        return ClickHouseStore(ChdbTransport(path), layout, path)
+    u = urlparse(spec)
+    if u.scheme not in ("clickhouse", "clickhouses"):
+        raise ClickHouseError(f"not a ClickHouse store spec: {spec!r}")
+    opts = {k: v[-1] for k, v in parse_qs(u.query).items()}
+    database = u.path.strip("/") or "default"
+    layout = Layout(database=database, cluster=cluster or opts.get("cluster") or None,
+                    retention_days=int(retention_days if retention_days is not None
+                                       else opts.get("retention_days", 0)),
+                    fsync=opts.get("fsync", "1") not in ("0", "false"))
+    # Connect to the server's default database: ours may not exist yet.
+    transport = HttpTransport(spec.split("?", 1)[0], "default")
+    return ClickHouseStore(transport, layout, None)
+
+
+def migrate(source_dir: Path, target_spec: str, *, batch_rows: int = 100_000,
+            progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+    """Copy every row of the embedded DuckDB store in ``source_dir`` to ``target_spec``.
+
+    Reads the DuckDB file read-only, in (org, dataset, time) order, and appends Arrow
+    batches through the target store (the same committed-insert path as ingest). Returns
+    (rows read, rows written). Not idempotent: run it once, into an empty target.
+    """
+    import duckdb
+
+    from telequery.store.base import open_store
+    from telequery.store.duckdb import DB_FILE
+
+    db = Path(source_dir) / DB_FILE
+    if not db.exists():
+        raise ClickHouseError(f"no DuckDB store at {source_dir} ({db} is missing)")
+    target = open_store(target_spec)
+    con = duckdb.connect(str(db), read_only=True)
+    read = written = 0
+    try:
+        names = ", ".join(f'"{c}"' for c in COLUMN_NAMES)
+        reader = con.sql(f"SELECT {names} FROM events ORDER BY org_id, dataset, "
+                             f"timestamp").to_arrow_reader(batch_rows)
+        schema = arrow_schema()
+        for rb in reader:
+            batch = pa.Table.from_batches([rb]).cast(schema)
+            read += batch.num_rows
+            written += target.append(batch)
+            if progress:
+                progress(batch.num_rows)
+    finally:
+        con.close()
+        target.close()
+    return read, written
