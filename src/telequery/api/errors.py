@@ -62,8 +62,10 @@ def formatter_for(path: str) -> Formatter:
 
 
 def _loc(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+    # Only the first element names the source; a body field may itself be called "query".
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]
+    return ".".join(str(p) for p in loc) or "body"
 
 
 def install(app: FastAPI) -> None:

@@ -1,0 +1,21 @@
+"""Reports API (Everruns-compatible): semantic catalog, queries, exports, saved reports.
+
+See /work/shared/contracts/reports.md. ``routes`` holds the handlers, ``schema`` the
+request shapes and their checks, ``problems`` the RFC 9457 error envelope.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from telequery.api import errors
+from telequery.api.reports.problems import problem
+from telequery.api.reports.routes import PREFIX, router
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    errors.register_formatter(PREFIX, problem)

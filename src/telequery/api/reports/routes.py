@@ -1,0 +1,281 @@
+"""Reports API routes (Everruns-compatible): catalog, query, export, saved reports.
+
+Speaks only IR: a request is checked and turned into a ``Query`` (``schema.to_query``),
+run with ``engine.run`` in a threadpool, and its rows shaped into a ReportResult.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from telequery.api import deps
+from telequery.api.errors import ApiError
+from telequery.api.reports.schema import (
+    ExportRequest,
+    ReportQuery,
+    SavedExportRequest,
+    SavedReportCreate,
+    SavedReportPatch,
+    bad,
+    to_query,
+)
+from telequery.query import engine
+from telequery.query.datasets.reports import REPORTS, TIME_MS
+from telequery.query.ir import Agg, Measure, Query
+
+if TYPE_CHECKING:
+    from telequery.meta import Document
+    from telequery.store.base import Store
+
+PREFIX = "/api/v1/reports"
+KIND = "report"
+MAX_CONCURRENT_QUERIES = 8
+"""Report queries running at once in this process; past it: 503 with retry-later."""
+RETRY_AFTER_SECONDS = 1
+
+router = APIRouter(prefix=PREFIX, tags=["reports"])
+_names_lock = threading.Lock()  # name uniqueness: check and write as one step
+
+
+class _Gate:
+    """Counts report queries in flight (handlers run on one event loop)."""
+
+    def __init__(self) -> None:
+        self.inflight = 0
+
+    @asynccontextmanager
+    async def enter(self) -> AsyncIterator[None]:
+        if self.inflight >= MAX_CONCURRENT_QUERIES:
+            raise ApiError(503, f"too many report queries running (limit "
+                                f"{MAX_CONCURRENT_QUERIES}); retry shortly", None, "overloaded",
+                           headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                           extra={"retry_after_seconds": RETRY_AFTER_SECONDS,
+                                  "allowed_actions": [{"rel": "retry-later",
+                                                       "hint": "retry after "
+                                                               "retry_after_seconds"}]})
+        self.inflight += 1
+        try:
+            yield
+        finally:
+            self.inflight -= 1
+
+
+_GATE = _Gate()
+
+
+# --- catalog and ad-hoc queries ----------------------------------------------------------
+@router.get("/catalog", summary="Datasets with their dimensions, measures and filter fields")
+async def catalog(request: Request) -> dict[str, Any]:
+    deps.require(request, "query")
+    return {"datasets": [{"name": s.name, "description": s.description,
+                          "dimensions": list(s.dimensions), "measures": list(s.measures),
+                          "filter_fields": list(s.filter_fields)} for s in REPORTS.values()]}
+
+
+@router.post("/query", summary="Run a report query")
+async def run_query(request: Request, body: ReportQuery) -> dict[str, Any]:
+    principal = deps.require(request, "query")
+    return await _run(request, principal.org, body)
+
+
+@router.post("/query/export", summary="Run a report query and return it as CSV or JSON")
+async def export_query(request: Request, body: ExportRequest) -> dict[str, Any]:
+    principal = deps.require(request, "query")
+    result = await _run(request, principal.org, body.query, "query.")
+    return _export(result, body.format, body.query.dataset)
+
+
+# --- saved reports ----------------------------------------------------------------------
+@router.get("/saved", summary="Saved reports, newest first")
+async def list_saved(request: Request) -> dict[str, Any]:
+    principal = deps.require(request, "query")
+    meta = deps.services(request).meta
+    return {"data": [_saved(d) for d in meta.list(KIND, principal.org)]}
+
+
+@router.post("/saved", status_code=201, summary="Save a report")
+async def create_saved(request: Request, body: SavedReportCreate) -> dict[str, Any]:
+    principal = deps.require(request, "query")
+    to_query(body.query, "query.")  # reject what could never run
+    meta = deps.services(request).meta
+    name = body.name.strip()
+    if not name:
+        raise bad("name", "name must not be blank")
+    with _names_lock:
+        _unique(meta.find_by_name(KIND, principal.org, name), None)
+        doc = meta.put(KIND, principal.org, name, {
+            "description": body.description, "query": body.query.as_json(),
+            "dashboard": body.dashboard.model_dump(exclude_none=True) if body.dashboard
+            else None})
+    return _saved(doc)
+
+
+@router.get("/saved/{report_id}", summary="One saved report", operation_id="get_saved_report")
+async def get_saved(request: Request, report_id: str) -> dict[str, Any]:
+    principal = deps.require(request, "query")
+    return _saved(_load(request, principal.org, report_id))
+
+
+@router.patch("/saved/{report_id}", summary="Change a saved report")
+async def patch_saved(request: Request, report_id: str, body: SavedReportPatch
+                      ) -> dict[str, Any]:
+    principal = deps.require(request, "query")
+    meta = deps.services(request).meta
+    present = body.model_fields_set
+    for required in ("name", "query"):
+        if required in present and getattr(body, required) is None:
+            raise bad(required, f"{required} cannot be cleared")
+    if body.query is not None:
+        to_query(body.query, "query.")
+    with _names_lock:
+        doc = _load(request, principal.org, report_id)
+        name = None
+        if body.name is not None:
+            name = body.name.strip()
+            if not name:
+                raise bad("name", "name must not be blank")
+            _unique(meta.find_by_name(KIND, principal.org, name), doc.id)
+        new = dict(doc.body)
+        if "description" in present:
+            new["description"] = body.description
+        if "dashboard" in present:
+            new["dashboard"] = body.dashboard.model_dump(exclude_none=True) \
+                if body.dashboard else None
+        if body.query is not None:
+            new["query"] = body.query.as_json()
+        updated = meta.update(KIND, principal.org, doc.id, name=name, body=new)
+    if updated is None:  # deleted meanwhile
+        raise _not_found(report_id)
+    return _saved(updated)
+
+
+@router.delete("/saved/{report_id}", status_code=204, summary="Delete a saved report")
+async def delete_saved(request: Request, report_id: str) -> Response:
+    principal = deps.require(request, "query")
+    if not deps.services(request).meta.delete(KIND, principal.org, report_id):
+        raise _not_found(report_id)
+    return Response(status_code=204)
+
+
+@router.post("/saved/{report_id}/run", summary="Run a saved report")
+async def run_saved(request: Request, report_id: str) -> dict[str, Any]:
+    principal = deps.require(request, "query")
+    doc = _load(request, principal.org, report_id)
+    return await _run(request, principal.org, _stored_query(doc), "query.")
+
+
+@router.post("/saved/{report_id}/export", summary="Run a saved report as CSV or JSON")
+async def export_saved(request: Request, report_id: str,
+                       body: SavedExportRequest | None = None) -> dict[str, Any]:
+    principal = deps.require(request, "query")
+    doc = _load(request, principal.org, report_id)
+    result = await _run(request, principal.org, _stored_query(doc), "query.")
+    return _export(result, (body or SavedExportRequest()).format, doc.name)
+
+
+# --- helpers ----------------------------------------------------------------------------
+async def _run(request: Request, org: str, q: ReportQuery, prefix: str = "") -> dict[str, Any]:
+    query = to_query(q, prefix)
+    store = deps.services(request).store
+    async with _GATE.enter():
+        result, newest = await run_in_threadpool(_execute, store, query, org)
+    return _report_result(query, result, newest)
+
+
+def _execute(store: Store, query: Query, org: str) -> tuple[engine.Result, object]:
+    """The report, and the newest event time (epoch ms) of its dataset for the org."""
+    result = engine.run(store, query, org)
+    fresh = engine.run(store, Query(query.dataset, query.time_range,
+                                    measures=(Measure(Agg.MAX, TIME_MS, alias="newest"),)), org)
+    return result, fresh.rows[0][0] if fresh.rows else None
+
+
+def _report_result(query: Query, result: engine.Result, newest: object) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    kinds = {d.name: "dimension" for d in query.group_by}
+    out: dict[str, Any] = {
+        "as_of": _iso(now),
+        "columns": [{"name": n, "kind": kinds.get(n, "measure")} for n in result.columns],
+        "rows": [{n: _json_value(v) for n, v in zip(result.columns, r, strict=True)}
+                 for r in result.rows],
+    }
+    # ClickHouse's max() over no rows is 0, not NULL: both mean "no data, lag unknown".
+    if isinstance(newest, (int, float)) and newest > 0:
+        now_ms = int(now.timestamp() * 1000)
+        out["freshness_lag_ms"] = max(0, now_ms - int(newest))
+    return out
+
+
+def _json_value(v: object) -> object:
+    if isinstance(v, Decimal):
+        v = float(v)
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    if isinstance(v, (date, datetime)):
+        return v.isoformat()
+    return v
+
+
+def _export(result: dict[str, Any], fmt: str, base: str) -> dict[str, Any]:
+    names = [c["name"] for c in result["columns"]]
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(names)
+        for row in result["rows"]:
+            writer.writerow(["" if row[n] is None else row[n] for n in names])
+        content, content_type = buf.getvalue(), "text/csv"
+    else:
+        content, content_type = orjson.dumps(result["rows"]).decode(), "application/json"
+    stamp = result["as_of"].replace("-", "").replace(":", "").split(".")[0]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-") or "report"
+    out = {"format": fmt, "filename": f"{slug}-{stamp}.{fmt}", "content_type": content_type,
+           "content": content, "as_of": result["as_of"]}
+    if "freshness_lag_ms" in result:
+        out["freshness_lag_ms"] = result["freshness_lag_ms"]
+    return out
+
+
+def _load(request: Request, org: str, report_id: str) -> Document:
+    doc = deps.services(request).meta.get(KIND, org, report_id)
+    if doc is None:
+        raise _not_found(report_id)
+    return doc
+
+
+def _stored_query(doc: Document) -> ReportQuery:
+    return ReportQuery.model_validate(doc.body["query"])
+
+
+def _unique(existing: Document | None, own_id: str | None) -> None:
+    if existing is not None and existing.id != own_id:
+        raise ApiError(409, f"a saved report named {existing.name!r} already exists", "name",
+                       "duplicate_name", extra={"allowed_actions": [{
+                           "rel": "get-existing", "operation_id": "get_saved_report",
+                           "method": "GET", "href": f"{PREFIX}/saved/{existing.id}"}]})
+
+
+def _not_found(report_id: str) -> ApiError:
+    return ApiError(404, f"no saved report with id {report_id!r}", "id", "not_found")
+
+
+def _saved(doc: Document) -> dict[str, Any]:
+    return {"id": doc.id, "name": doc.name, "description": doc.body.get("description"),
+            "query": doc.body["query"], "dashboard": doc.body.get("dashboard"),
+            "created_at": _iso(doc.created), "updated_at": _iso(doc.updated)}
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
