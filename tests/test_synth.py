@@ -337,3 +337,12 @@ def test_log_templates_have_variable_parts(run: Flat) -> None:
     sample = bodies[:: max(1, len(bodies) // 300)]
     assert all(any(rx.match(b) for rx in regexes) for b in sample)
     assert len(set(bodies)) > 0.6 * len(bodies)
+
+
+def test_budget_postings_carry_reporting_context(run: Flat) -> None:
+    """Debits group by agent, principal, harness, app and blueprint like the spans do."""
+    debits = [g for g in run.logs if g["attrs"].get(sc.EVENT_NAME) == sc.BUDGET_POSTING_EVENT
+              and g["attrs"][sc.BUDGET_AMOUNT] > 0]
+    context = (sc.GEN_AI_AGENT_NAME, sc.GEN_AI_AGENT_ID, sc.APP, sc.BLUEPRINT, sc.PRINCIPAL,
+               sc.HARNESS_ID, sc.HARNESS_NAME, sc.GEN_AI_CONVERSATION_ID)
+    assert debits and all(all(k in p["attrs"] for k in context) for p in debits)

@@ -75,6 +75,11 @@ class AgentTraffic:
             + A.S_BLUEPRINT(a.blueprint)
             for a in gd.AGENTS
         }
+        self.agent_log_blob = {
+            a.name: A.L_AGENT_NAME(a.name) + A.L_AGENT_ID(a.id) + A.L_APP(a.app)
+            + A.L_BLUEPRINT(a.blueprint)
+            for a in gd.AGENTS
+        }
         self.agent_server = [env.service_index[n] for n in ("agent-server", "copilot-api")]
 
     def budget_credit(self, t0: int) -> list[Item]:
@@ -110,13 +115,16 @@ class AgentTraffic:
                 A.S_USER_EMAIL(user.email),
                 A.S_PRINCIPAL(f"user:{user.id}"),
             )
-            log_ctx = A.L_CONVERSATION(conv_id) + A.L_USER_ID(user.id)
+            log_ctx = A.L_CONVERSATION(conv_id) + A.L_USER_ID(user.id) + \
+                A.L_PRINCIPAL(f"user:{user.id}")
         else:
             user = None
             va = gd.VIRTUAL_ACCOUNTS[int(rnd() * len(gd.VIRTUAL_ACCOUNTS))]
             teams = gd.VA_TEAMS[va]
             ctx += (A.S_VIRTUAL_ACCOUNT(va), A.S_PRINCIPAL(f"va:{va}"))
-            log_ctx = A.L_CONVERSATION(conv_id)
+            log_ctx = A.L_CONVERSATION(conv_id) + A.L_PRINCIPAL(f"va:{va}")
+        log_ctx += self.agent_log_blob[agent.name] + A.L_HARNESS_ID(harness_id) + \
+            A.L_HARNESS_NAME(harness_name)
         ctx.append(A.S_TEAM(teams))
         ctx_b = b"".join(ctx)
         acct = budget.account(env, user, teams)
