@@ -345,4 +345,7 @@ def test_budget_postings_carry_reporting_context(run: Flat) -> None:
               and g["attrs"][sc.BUDGET_AMOUNT] > 0]
     context = (sc.GEN_AI_AGENT_NAME, sc.GEN_AI_AGENT_ID, sc.APP, sc.BLUEPRINT, sc.PRINCIPAL,
                sc.HARNESS_ID, sc.HARNESS_NAME, sc.GEN_AI_CONVERSATION_ID)
-    assert debits and all(all(k in p["attrs"] for k in context) for p in debits)
+    in_conversation = [p for p in debits if sc.GEN_AI_CONVERSATION_ID in p["attrs"]]
+    assert in_conversation and all(all(k in p["attrs"] for k in context)
+                                   for p in in_conversation)
+    assert all(sc.PRINCIPAL in p["attrs"] for p in debits)

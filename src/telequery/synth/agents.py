@@ -376,7 +376,7 @@ class AgentTraffic:
             c_end,
             chat,
         )
-        log_ctx = A.L_USER_ID(user.id)
+        log_ctx = A.L_USER_ID(user.id) + A.L_PRINCIPAL(f"user:{user.id}")
         return [
             (slot, root_span, None),
             (slot, chat_span, None),
