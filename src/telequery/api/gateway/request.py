@@ -1,0 +1,354 @@
+"""Gateway ``metrics/query`` request -> IR, checking the whole request first.
+
+Every problem is collected (unknown field, refused operator, value of the wrong shape,
+bad interval, ...) and reported together, because gateway clients show the list to the
+user. Field names, allowed operators and types come from the catalog datasets
+(``query/datasets/gateway.py``); nothing from the request reaches SQL except as a bound
+value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from telequery.query import catalog
+from telequery.query.catalog import Dataset, Field
+from telequery.query.compile import MAX_BUCKETS
+from telequery.query.datasets.gateway import METADATA_PREFIX, MONTHS_PREFIX
+from telequery.query.ir import (
+    Agg,
+    Bucketing,
+    Condition,
+    Dimension,
+    Filter,
+    FilterGroup,
+    Measure,
+    Op,
+    Query,
+    TimeRange,
+    ValueType,
+    to_us,
+)
+
+DATASOURCES = ("agentMetrics", "modelMetrics", "mcpMetrics")
+UPSTREAM_ONLY = ("guardrailMetrics", "configMetrics", "cacheMetrics", "routingMetrics")
+TYPES = ("distribution", "timeseries")
+
+AGGREGATIONS: dict[str, Agg] = {
+    "count": Agg.COUNT, "countDistinct": Agg.UNIQ, "sum": Agg.SUM, "avg": Agg.AVG,
+    "min": Agg.MIN, "max": Agg.MAX, "p50": Agg.P50, "p75": Agg.P75, "p90": Agg.P90,
+    "p95": Agg.P95, "p99": Agg.P99,
+}
+ANY_COLUMN_AGGS = {Agg.COUNT, Agg.UNIQ, Agg.MIN, Agg.MAX}
+"""Aggregations that make sense on any scalar column; the rest need a number."""
+
+OPERATORS: dict[str, Op] = {
+    "EQUAL": Op.EQ, "NOT_EQUAL": Op.NEQ, "IN": Op.IN, "NOT_IN": Op.NOT_IN,
+    "GREATER_THAN": Op.GT, "LESS_THAN": Op.LT, "GREATER_THAN_EQUAL": Op.GTE,
+    "LESS_THAN_EQUAL": Op.LTE, "BETWEEN": Op.BETWEEN, "IS_NULL": Op.IS_NULL,
+    "STRING_CONTAINS": Op.INCLUDES, "STRING_NOT_CONTAINS": Op.NOT_INCLUDES,
+    "STRING_STARTS_WITH": Op.STARTS_WITH, "STRING_NOT_STARTS_WITH": Op.NOT_STARTS_WITH,
+    "STRING_ENDS_WITH": Op.ENDS_WITH, "STRING_NOT_ENDS_WITH": Op.NOT_ENDS_WITH,
+    "ARRAY_HAS_ANY": Op.ARRAY_HAS_ANY, "ARRAY_HAS_NONE": Op.ARRAY_HAS_NONE,
+}
+_LIST_OPS = {Op.IN, Op.NOT_IN, Op.ARRAY_HAS_ANY, Op.ARRAY_HAS_NONE}
+_TEXT_OPS = {Op.INCLUDES, Op.NOT_INCLUDES, Op.STARTS_WITH, Op.NOT_STARTS_WITH, Op.ENDS_WITH,
+             Op.NOT_ENDS_WITH}
+
+UNIT_SECONDS: dict[str, int | None] = {
+    "second": 1, "minute": 60, "hour": 3600, "day": 86_400, "week": 604_800,
+    "month": None,  # calendar months, bucketed by the month dimension
+}
+_INTERVAL = re.compile(r"^\s*(-?\d+)\s+([A-Za-z]+)\s*$")
+_COMPOUND = re.compile(r"^\s*(\d+\s+[A-Za-z]+\s*){2,}$")
+
+SUBJECT = "createdBySubjectSlug"
+# groupBy names answered under another key (the gateway's response naming).
+GROUP_ALIASES = {"useremail": SUBJECT, "virtualaccount": SUBJECT, "createdbysubjectslug": SUBJECT}
+MONTH_DIM = "__month"
+TOTAL = "total"
+
+
+class InvalidRequest(Exception):
+    """The request has problems; ``details`` lists every one, in request order."""
+
+    def __init__(self, details: list[str]) -> None:
+        super().__init__("; ".join(details))
+        self.details = details
+
+
+@dataclass
+class Plan:
+    """The IR query plus what the response needs to name and lay out its rows."""
+
+    query: Query
+    kind: str  # distribution | timeseries
+    step_seconds: int | None = None
+    months: int | None = None
+    group_keys: list[str] = field(default_factory=list)
+    measures: list[Measure] = field(default_factory=list)
+    boolean_keys: frozenset[str] = frozenset()  # values to answer as JSON booleans
+
+
+def parse_interval(value: object) -> tuple[int | None, int | None, str | None]:
+    """``"<n> <unit>"`` -> (seconds, months, problem); exactly one of the three is set."""
+    if not isinstance(value, str):
+        return None, None, f'interval must be a string like "5 minute", got {value!r}'
+    if _COMPOUND.match(value):
+        return None, None, f'interval "{value}" is compound; use a single "<n> <unit>"'
+    m = _INTERVAL.match(value)
+    if m is None:
+        return None, None, f'interval "{value}" must look like "<n> <unit>", e.g. "5 minute"'
+    n, unit = int(m.group(1)), m.group(2).lower()
+    if unit not in UNIT_SECONDS and unit.endswith("s"):
+        unit = unit[:-1]
+    if unit not in UNIT_SECONDS:
+        return None, None, (f'interval "{value}" has unknown unit "{m.group(2)}" (use '
+                            f"{', '.join(UNIT_SECONDS)}, singular or plural)")
+    if n <= 0:
+        return None, None, f'interval "{value}" must be a positive number of {unit}s'
+    seconds = UNIT_SECONDS[unit]
+    return (None, n, None) if seconds is None else (n * seconds, None, None)
+
+
+def _time(body: dict, key: str, problems: list[str]) -> datetime | None:
+    value = body.get(key)
+    if value is None:
+        problems.append(f'"{key}" is required (ISO-8601 timestamp)')
+        return None
+    if not isinstance(value, str):
+        problems.append(f'"{key}" must be an ISO-8601 timestamp string, got {value!r}')
+        return None
+    try:
+        t = datetime.fromisoformat(value.strip())
+    except ValueError:
+        problems.append(f'"{key}" is not an ISO-8601 timestamp: {value!r}')
+        return None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _lookup(ds: Dataset) -> dict[str, Field]:
+    return {name.lower(): f for name, f in ds.fields.items()}
+
+
+def _value_problem(name: str, f: Field, opname: str, op: Op, value: object) -> str | None:
+    """Why ``value`` does not fit ``op`` on field ``f``, or None."""
+    where = f'Filter on "{name}" with operator "{opname}"'
+    if op is Op.IS_NULL:
+        return None if isinstance(value, bool) else f"{where} needs true or false"
+    if op in _LIST_OPS:
+        if not isinstance(value, list) or not value:
+            return f"{where} needs a non-empty array"
+        bad = [v for v in value if not _scalar_fits(f, v)]
+        return f"{where} has array items of the wrong type: {bad[:3]!r}" if bad else None
+    if op is Op.BETWEEN:
+        if not isinstance(value, list) or len(value) != 2 or \
+                not all(_scalar_fits(f, v) for v in value):
+            return f"{where} needs [low, high]"
+        return None
+    if op in _TEXT_OPS:
+        return None if isinstance(value, str) else f"{where} needs a string"
+    if not _scalar_fits(f, value):
+        return f"{where} needs a {f.type.value}, got {value!r}"
+    return None
+
+
+def _scalar_fits(f: Field, v: object) -> bool:
+    if f.type is ValueType.NUMBER:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if f.type is ValueType.BOOLEAN:
+        return isinstance(v, bool)
+    return isinstance(v, str)  # strings, and the elements of an array field
+
+
+def _filters(raw: object, ds: Dataset | None, problems: list[str]) -> Filter | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        problems.append('"filters" must be an array')
+        return None
+    fields = _lookup(ds) if ds else {}
+    out: list[Condition] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            problems.append(f"filters[{i}] must be an object")
+            continue
+        opname = item.get("operator")
+        op = OPERATORS.get(opname) if isinstance(opname, str) else None
+        if op is None:
+            problems.append(f'filters[{i}]: unknown operator {opname!r} (one of '
+                            f"{', '.join(OPERATORS)})")
+        has_field, has_meta = "fieldName" in item, "metadataKey" in item
+        if has_field == has_meta:
+            problems.append(f'filters[{i}] needs exactly one of "fieldName" or "metadataKey"')
+            continue
+        name = item["fieldName"] if has_field else item["metadataKey"]
+        if not isinstance(name, str) or not name:
+            problems.append(f"filters[{i}]: field name must be a non-empty string")
+            continue
+        if ds is None:
+            continue
+        if has_meta:
+            f: Field | None = ds.field(METADATA_PREFIX + name)
+        else:
+            f = fields.get(name.lower())
+            if f is None:
+                problems.append(f'Unknown field "{name}" for datasource "{ds.name}"')
+                continue
+        assert f is not None
+        if op is None:
+            continue
+        if op not in f.allowed_ops:
+            problems.append(f'Field "{name}" does not support operator "{opname}"')
+            continue
+        value = item.get("value")
+        problem = _value_problem(name, f, str(opname), op, value)
+        if problem:
+            problems.append(problem)
+            continue
+        out.append(Condition(f.name, op, value))
+    if not out:
+        return None
+    return out[0] if len(out) == 1 else FilterGroup("and", tuple(out))
+
+
+def _measures(raw: object, ds: Dataset | None, problems: list[str]) -> list[Measure]:
+    measures = [Measure(Agg.COUNT, alias=TOTAL)]
+    if raw is None:
+        return measures
+    if not isinstance(raw, list):
+        problems.append('"aggregations" must be an array')
+        return measures
+    fields = _lookup(ds) if ds else {}
+    seen = {TOTAL}
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            problems.append(f"aggregations[{i}] must be an object with type and column")
+            continue
+        kind, column = item.get("type"), item.get("column")
+        agg = AGGREGATIONS.get(kind) if isinstance(kind, str) else None
+        if agg is None:
+            problems.append(f"aggregations[{i}]: unknown aggregation type {kind!r} (one of "
+                            f"{', '.join(AGGREGATIONS)})")
+        if not isinstance(column, str) or not column:
+            problems.append(f"aggregations[{i}]: column must be a non-empty string")
+            continue
+        if ds is None:
+            continue
+        f = fields.get(column.lower())
+        if f is None:
+            problems.append(f'Unknown aggregation column "{column}" for datasource '
+                            f'"{ds.name}"')
+            continue
+        if agg is None:
+            continue
+        if f.type is ValueType.ARRAY:
+            problems.append(f'Column "{column}" is an array and cannot be aggregated')
+            continue
+        if agg not in ANY_COLUMN_AGGS and f.type not in (ValueType.NUMBER, ValueType.BOOLEAN):
+            problems.append(f'Aggregation "{kind}" needs a numeric column; "{column}" is a '
+                            f"{f.type.value}")
+            continue
+        key = f"{kind}{f.name[0].upper()}{f.name[1:]}"
+        if key not in seen:
+            seen.add(key)
+            measures.append(Measure(agg, f.name, alias=key))
+    return measures
+
+
+def _group_by(raw: object, ds: Dataset | None, problems: list[str]
+              ) -> list[Dimension]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.append('"groupBy" must be an array of column names')
+        return []
+    fields = _lookup(ds) if ds else {}
+    dims: list[Dimension] = []
+    keys: set[str] = set()
+    for i, name in enumerate(raw):
+        if not isinstance(name, str) or not name:
+            problems.append(f"groupBy[{i}] must be a non-empty string")
+            continue
+        if ds is None:
+            continue
+        target = GROUP_ALIASES.get(name.lower())
+        f = fields.get((target or name).lower())
+        if f is None:
+            problems.append(f'Unknown groupBy column "{name}" for datasource "{ds.name}"')
+            continue
+        key = f.name  # catalog names are already lowerCamelCase
+        if key not in keys:
+            keys.add(key)
+            dims.append(Dimension(f.name, alias=key))
+    return dims
+
+
+def parse(body: object) -> Plan:
+    """Validate a whole request body and build its plan; raise InvalidRequest listing all
+    problems."""
+    if not isinstance(body, dict):
+        raise InvalidRequest(["Request body must be a JSON object"])
+    problems: list[str] = []
+    start, end = _time(body, "startTs", problems), _time(body, "endTs", problems)
+    if start and end and start >= end:
+        problems.append('"endTs" must be after "startTs"')
+
+    source = body.get("datasource")
+    ds: Dataset | None = None
+    if source in DATASOURCES:
+        ds = catalog.dataset(str(source))
+    elif source in UPSTREAM_ONLY:
+        problems.append(f'datasource "{source}" is not supported (use one of '
+                        f"{', '.join(DATASOURCES)})")
+    else:
+        problems.append(f"Unknown datasource {source!r} (one of {', '.join(DATASOURCES)})")
+
+    kind = body.get("type")
+    if kind not in TYPES:
+        problems.append(f'"type" must be "distribution" or "timeseries", got {kind!r}')
+
+    step = months = None
+    if kind == "timeseries":
+        if body.get("interval") is not None:
+            step, months, problem = parse_interval(body["interval"])
+            if problem:
+                problems.append(problem)
+        elif body.get("intervalInSeconds") is not None:
+            raw = body["intervalInSeconds"]
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw <= 0 or \
+                    raw != int(raw):
+                problems.append(f'"intervalInSeconds" must be a positive integer, got {raw!r}')
+            else:
+                step = int(raw)
+        else:
+            problems.append('"interval" is required for timeseries queries (e.g. "1 hour")')
+        if step and start and end and start < end:
+            step_us = step * 1_000_000
+            first = to_us(start) // step_us * step_us
+            if (to_us(end) - first) // step_us > MAX_BUCKETS:
+                problems.append(f"interval {body.get('interval') or step} gives more than "
+                                f"{MAX_BUCKETS} buckets between startTs and endTs")
+
+    measures = _measures(body.get("aggregations"), ds, problems)
+    dims = _group_by(body.get("groupBy"), ds, problems)
+    where = _filters(body.get("filters"), ds, problems)
+    if problems:
+        raise InvalidRequest(problems)
+    assert ds is not None and start is not None and end is not None
+    group_keys = [d.name for d in dims]
+    # Engines spell a boolean result differently (ClickHouse: 0/1); answer true/false.
+    booleans = frozenset(
+        [d.name for d in dims if ds.field(d.field).type is ValueType.BOOLEAN]
+        + [m.name for m in measures if m.field and m.agg in (Agg.MIN, Agg.MAX)
+           and ds.field(m.field).type is ValueType.BOOLEAN])
+    bucket = None
+    if months:
+        dims = [Dimension(f"{MONTHS_PREFIX}{months}", alias=MONTH_DIM), *dims]
+    elif step:
+        bucket = Bucketing(interval_seconds=step)
+    query = Query(dataset=ds.name, time_range=TimeRange(start, end), filter=where,
+                  measures=tuple(measures), group_by=tuple(dims), bucket=bucket)
+    return Plan(query, str(kind), step, months, group_keys, measures, booleans)

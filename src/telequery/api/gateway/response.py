@@ -1,0 +1,106 @@
+"""Engine result -> gateway ``{"data": {"dataPoints": [...]}}``.
+
+Only formatting happens here: keys are already the response names (the plan aliases
+measures and dimensions), timestamps become ISO strings with milliseconds and ``Z``, and
+whole-number floats (weighted counts) become integers. Month buckets are the one case
+zero-filled here, because calendar months are not a fixed step the engine can fill.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from telequery.api.gateway.request import MONTH_DIM, Plan
+from telequery.query.ir import ZERO_WHEN_EMPTY, to_us
+
+if TYPE_CHECKING:
+    from telequery.query.engine import Result
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso_ms(us: int) -> str:
+    """Epoch microseconds -> ``2026-04-29T12:00:00.000Z``."""
+    t = _EPOCH + timedelta(microseconds=us)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def _num(v: object) -> object:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v
+
+
+def _month_us(index: int) -> int:
+    """Months since 1970-01 -> epoch µs of that month's first instant (UTC)."""
+    return to_us(datetime(1970 + index // 12, index % 12 + 1, 1, tzinfo=UTC))
+
+
+def data_points(plan: Plan, result: Result) -> list[dict[str, object]]:
+    """One dict per row, group keys first, then ``total`` and the aggregations."""
+    n_groups = len(plan.group_keys)
+    measure_keys = [m.name for m in plan.measures]
+    rows = result.rows
+    if plan.months:
+        rows = _fill_months(plan, rows)
+    if plan.boolean_keys:
+        rows = _booleans(plan, rows)
+    points: list[dict[str, object]] = []
+    if plan.kind == "distribution":
+        for r in rows:
+            point = dict(zip(plan.group_keys, r[:n_groups], strict=True))
+            point.update(zip(measure_keys, map(_num, r[n_groups:]), strict=True))
+            points.append(point)
+        return points
+    for r in rows:
+        start, end = (_month_us(r[0]), _month_us(r[0] + plan.months)) if plan.months else \
+            (r[0], r[0] + plan.step_seconds * 1_000_000)  # type: ignore[operator]
+        point: dict[str, object] = {"startTimestamp": iso_ms(start),
+                                    "endTimestamp": iso_ms(end)}
+        point.update(zip(plan.group_keys, r[1:1 + n_groups], strict=True))
+        point.update(zip(measure_keys, map(_num, r[1 + n_groups:]), strict=True))
+        points.append(point)
+    return points
+
+
+def _booleans(plan: Plan, rows: list[tuple]) -> list[tuple]:
+    lead = 0 if plan.kind == "distribution" else 1
+    names = [*plan.group_keys, *(m.name for m in plan.measures)]
+    at = [lead + i for i, n in enumerate(names) if n in plan.boolean_keys]
+    out = []
+    for r in rows:
+        row = list(r)
+        for i in at:
+            if row[i] is not None:
+                row[i] = bool(row[i])
+        out.append(tuple(row))
+    return out
+
+
+def _fill_months(plan: Plan, rows: list[tuple]) -> list[tuple]:
+    """Every month bucket of the window for every group seen, as engine.zero_fill does."""
+    assert plan.months is not None
+    q, n = plan.query, plan.months
+    first = _month_index(q.time_range.start) // n * n
+    last = _month_index(q.time_range.end - timedelta(microseconds=1)) // n * n
+    empty = tuple(0 if m.agg in ZERO_WHEN_EMPTY else None for m in plan.measures)
+    found: dict[tuple, tuple] = {}
+    groups: dict[tuple, None] = {}
+    for r in rows:
+        key = tuple(r[1:1 + len(plan.group_keys)])
+        groups.setdefault(key, None)
+        found[(int(r[0]), key)] = tuple(r[1 + len(plan.group_keys):])
+    if not groups and not plan.group_keys:
+        groups[()] = None
+    ordered = sorted(groups, key=lambda k: tuple((1, 0) if v is None else (0, v) for v in k))
+    return [(b, *g, *found.get((b, g), empty)) for b in range(first, last + 1, n)
+            for g in ordered]
+
+
+def _month_index(t: datetime) -> int:
+    t = t.astimezone(UTC)
+    return (t.year - 1970) * 12 + t.month - 1
+
+
+__all__ = ["MONTH_DIM", "data_points", "iso_ms"]

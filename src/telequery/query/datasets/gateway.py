@@ -1,0 +1,216 @@
+"""Gateway metrics datasets (TrueFoundry AI Gateway ``metrics/query``): agent, model, MCP.
+
+Each is a relation over the ingested spans, following the OTel GenAI conventions
+(``gen_ai.operation.name``, ``gen_ai.agent.name``, ``gen_ai.request.model`` /
+``gen_ai.response.model``, ``gen_ai.provider.name``, ``gen_ai.usage.*``,
+``gen_ai.tool.name``, ``gen_ai.conversation.id``) plus ``mcp.server.name`` /
+``mcp.method.name`` and the caller attributes (``user.email``, ``telequery.team``,
+``telequery.virtual_account``). The field-by-field mapping is in docs/datasets.md,
+section "Gateway metrics datasets".
+
+Per-field operators follow the gateway's filtering tables exactly (for instance
+``agentName`` refuses ``EQUAL`` and ``IS_NULL``), so the catalog itself rejects them.
+Names starting with ``metadata.`` are request metadata (string span attributes) and
+``__months.<n>`` is the calendar-month bucket the adapter uses for month intervals.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from telequery import semconv as sc
+from telequery.query.catalog import Builder, Dataset, Field, catalog_attr, col, register
+from telequery.query.dialect import Dialect, Params, lit
+from telequery.query.ir import Op, ValueType
+from telequery.schema import Logical
+
+# -- operator sets (the gateway's tables) ------------------------------------------------
+AGENT_STRING_OPS = frozenset({Op.IN, Op.NOT_IN, Op.INCLUDES, Op.STARTS_WITH, Op.ENDS_WITH})
+"""agentName / agentFramework / agentServerType: IS_NULL and EQUAL are refused upstream."""
+STRING_OPS = frozenset({Op.EQ, Op.NEQ, Op.IN, Op.NOT_IN, Op.INCLUDES, Op.NOT_INCLUDES,
+                        Op.STARTS_WITH, Op.NOT_STARTS_WITH, Op.ENDS_WITH, Op.NOT_ENDS_WITH})
+"""The full string operator set (userEmail, virtualAccount, conversationID, metadata)."""
+NULLABLE_STRING_OPS = STRING_OPS | {Op.IS_NULL}
+STATUS_CODE_OPS = frozenset({Op.EQ, Op.NEQ, Op.IN, Op.NOT_IN, Op.GT, Op.LT, Op.GTE, Op.LTE,
+                             Op.IS_NULL})
+LATENCY_OPS = frozenset({Op.GT, Op.LT, Op.GTE, Op.LTE, Op.BETWEEN})
+NUMBER_OPS = frozenset({Op.EQ, Op.NEQ, Op.IN, Op.NOT_IN, Op.GT, Op.LT, Op.GTE, Op.LTE,
+                        Op.BETWEEN, Op.IS_NULL})
+BOOL_OPS = frozenset({Op.EQ})
+TEAM_OPS = frozenset({Op.ARRAY_HAS_ANY, Op.ARRAY_HAS_NONE})
+
+METADATA_PREFIX = "metadata."
+MONTHS_PREFIX = "__months."
+
+LLM_OPERATIONS = ("chat", "text_completion", "generate_content", "embeddings")
+"""gen_ai.operation.name values that are one LLM call (a modelMetrics row)."""
+
+
+def _s(key: str) -> Builder:
+    return catalog_attr("attrs_string", key)
+
+
+def _n(key: str) -> Builder:
+    return catalog_attr("attrs_number", key)
+
+
+def _subject(d: Dialect, p: Params) -> exp.Expression:
+    """Who made the call: the user's email, else the virtual account (gateway subject)."""
+    return exp.Coalesce(this=_s(sc.USER_EMAIL)(d, p), expressions=[_s(sc.VIRTUAL_ACCOUNT)(d, p)])
+
+
+def _is_failure(d: Dialect, p: Params) -> exp.Expression:
+    """A span whose OTel status is ERROR; never NULL."""
+    return exp.Coalesce(this=exp.EQ(this=exp.column("status", quoted=True),
+                                    expression=lit("error")), expressions=[exp.false()])
+
+
+def _f(name: str, vtype: ValueType, build: Builder, ops: frozenset[Op], description: str
+       ) -> Field:
+    return Field(name, vtype, build, ops, description)
+
+
+def _caller_fields(string_ops: frozenset[Op]) -> list[Field]:
+    """Who called, shared by the three datasets."""
+    return [
+        _f("userEmail", ValueType.STRING, _s(sc.USER_EMAIL), string_ops, "user.email"),
+        _f("virtualAccount", ValueType.STRING, _s(sc.VIRTUAL_ACCOUNT), string_ops,
+           "telequery.virtual_account"),
+        _f("createdBySubjectSlug", ValueType.STRING, _subject, string_ops,
+           "user.email, else telequery.virtual_account"),
+        _f("team", ValueType.ARRAY, col("teams"), TEAM_OPS, "telequery.team (array)"),
+        _f("conversationID", ValueType.STRING, col("conversation_id"), string_ops,
+           "gen_ai.conversation.id"),
+        _f("latencyMs", ValueType.NUMBER, col("duration_ms"), LATENCY_OPS,
+           "span duration in milliseconds"),
+        _f("isFailure", ValueType.BOOLEAN, _is_failure, BOOL_OPS, "span status is ERROR"),
+    ]
+
+
+def _resolver(name: str, type: ValueType | None) -> Field | None:
+    """``metadata.<key>``: a string span attribute; ``__months.<n>``: month buckets."""
+    if name.startswith(METADATA_PREFIX) and len(name) > len(METADATA_PREFIX):
+        key = name[len(METADATA_PREFIX):]
+        return Field(name, ValueType.STRING,
+                     lambda d, p: d.map_get(exp.column("attrs_string", quoted=True),
+                                            p.bind(key, Logical.STRING)),
+                     STRING_OPS, f"span attribute {key!r}")
+    if name.startswith(MONTHS_PREFIX) and name[len(MONTHS_PREFIX):].isdigit():
+        months = int(name[len(MONTHS_PREFIX):])
+        if months < 1:
+            return None
+        return Field(name, ValueType.NUMBER,
+                     lambda d, p: d.month_bucket(exp.column("timestamp", quoted=True), months),
+                     frozenset(), f"{months}-month calendar bucket (months since 1970-01)")
+    return None
+
+
+def _fields(fields: list[Field]) -> dict[str, Field]:
+    return {f.name: f for f in fields}
+
+
+def _eq(column: str, value: str) -> exp.Expression:
+    return exp.EQ(this=exp.column(column, quoted=True), expression=lit(value))
+
+
+# -- agentMetrics -------------------------------------------------------------------------
+def _agent_rows(d: Dialect, p: Params, where_events: exp.Expression) -> exp.Select:
+    """Agent-server traffic: ``invoke_agent`` spans, plus the root server spans of every
+    service that served an ``invoke_agent`` span in the same window (the agent servers'
+    other requests: health checks, listings, agent-less completions). The latter have
+    null agent fields: the gateway's "non-agent traffic" bucket."""
+    agent_services = exp.select(exp.column("service", quoted=True)).from_("events").where(
+        exp.and_(where_events.copy(), _eq("operation", sc.OP_INVOKE_AGENT),
+                 exp.Not(this=exp.Is(this=exp.column("service", quoted=True),
+                                     expression=exp.null()))))
+    server_root = exp.and_(
+        _eq("span_kind", "server"),
+        exp.Is(this=exp.column("parent_span_id", quoted=True), expression=exp.null()),
+        exp.In(this=exp.column("service", quoted=True), query=agent_services.subquery()),
+    )
+    return exp.select(exp.Star()).from_("events").where(exp.and_(
+        where_events, _eq("kind", "span"),
+        exp.paren(exp.or_(_eq("operation", sc.OP_INVOKE_AGENT), exp.paren(server_root)))))
+
+
+AGENT_METRICS = register(Dataset(
+    name="agentMetrics",
+    fields=_fields([
+        _f("agentName", ValueType.STRING, col("agent_name"), AGENT_STRING_OPS,
+           "gen_ai.agent.name"),
+        _f("agentFramework", ValueType.STRING, _s(sc.AGENT_FRAMEWORK), AGENT_STRING_OPS,
+           "telequery.agent.framework"),
+        _f("agentServerType", ValueType.STRING, _s(sc.AGENT_SERVER_TYPE), AGENT_STRING_OPS,
+           "telequery.agent.server_type"),
+        _f("httpStatusCode", ValueType.NUMBER, col("status_code"), STATUS_CODE_OPS,
+           "http.response.status_code"),
+        *_caller_fields(STRING_OPS),
+    ]),
+    derive=_agent_rows,
+    resolver=_resolver,
+    description="agent invocations and the agent servers' other (non-agent) traffic",
+))
+
+
+# -- modelMetrics -------------------------------------------------------------------------
+def _llm_calls(d: Dialect, p: Params) -> exp.Expression:
+    return exp.and_(_eq("kind", "span"), exp.In(
+        this=exp.column("operation", quoted=True),
+        expressions=[lit(op) for op in LLM_OPERATIONS]))
+
+
+MODEL_METRICS = register(Dataset(
+    name="modelMetrics",
+    fields=_fields([
+        _f("modelName", ValueType.STRING, col("model"), NULLABLE_STRING_OPS,
+           "gen_ai.response.model, else gen_ai.request.model"),
+        _f("requestModel", ValueType.STRING, _s(sc.GEN_AI_REQUEST_MODEL), NULLABLE_STRING_OPS,
+           "gen_ai.request.model"),
+        _f("provider", ValueType.STRING, col("provider"), NULLABLE_STRING_OPS,
+           "gen_ai.provider.name (or gen_ai.system)"),
+        _f("requestType", ValueType.STRING, col("operation"), NULLABLE_STRING_OPS,
+           "gen_ai.operation.name"),
+        _f("agentName", ValueType.STRING, col("agent_name"), NULLABLE_STRING_OPS,
+           "gen_ai.agent.name of the calling agent"),
+        _f("errorType", ValueType.STRING, _s(sc.ERROR_TYPE), NULLABLE_STRING_OPS,
+           "error.type"),
+        _f("inputTokens", ValueType.NUMBER, col("input_tokens"), NUMBER_OPS,
+           "gen_ai.usage.input_tokens"),
+        _f("outputTokens", ValueType.NUMBER, col("output_tokens"), NUMBER_OPS,
+           "gen_ai.usage.output_tokens"),
+        _f("costInUSD", ValueType.NUMBER, col("cost"), NUMBER_OPS, "gen_ai.usage.cost"),
+        _f("timeToFirstTokenMs", ValueType.NUMBER, _n(sc.GEN_AI_TTFT_MS), NUMBER_OPS,
+           "gen_ai.response.time_to_first_token_ms"),
+        *_caller_fields(STRING_OPS),
+    ]),
+    predicate=_llm_calls,
+    resolver=_resolver,
+    description="LLM calls (gen_ai.operation.name chat, text_completion, ...)",
+))
+
+
+# -- mcpMetrics ---------------------------------------------------------------------------
+def _mcp_calls(d: Dialect, p: Params) -> exp.Expression:
+    return exp.and_(_eq("kind", "span"), exp.Not(this=exp.Is(
+        this=_s(sc.MCP_SERVER_NAME)(d, p), expression=exp.null())))
+
+
+MCP_METRICS = register(Dataset(
+    name="mcpMetrics",
+    fields=_fields([
+        _f("mcpServerName", ValueType.STRING, _s(sc.MCP_SERVER_NAME), NULLABLE_STRING_OPS,
+           "mcp.server.name"),
+        _f("toolName", ValueType.STRING, col("tool_name"), NULLABLE_STRING_OPS,
+           "gen_ai.tool.name"),
+        _f("method", ValueType.STRING, _s(sc.MCP_METHOD_NAME), NULLABLE_STRING_OPS,
+           "mcp.method.name"),
+        _f("agentName", ValueType.STRING, col("agent_name"), NULLABLE_STRING_OPS,
+           "gen_ai.agent.name of the calling agent"),
+        _f("errorType", ValueType.STRING, _s(sc.ERROR_TYPE), NULLABLE_STRING_OPS,
+           "error.type"),
+        *_caller_fields(STRING_OPS),
+    ]),
+    predicate=_mcp_calls,
+    resolver=_resolver,
+    description="MCP calls (spans carrying mcp.server.name)",
+))
