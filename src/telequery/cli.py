@@ -82,7 +82,7 @@ def _generate(store, events: int, seed: int, days: int) -> None:  # type: ignore
     from telequery.ingest.load import load
     from telequery.synth import generate
 
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
     start = end - timedelta(days=days)
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
@@ -200,3 +200,7 @@ def migrate(source: Annotated[Path, typer.Option("--from", help="DuckDB data dir
     console.print(f"{written:,} of {read:,} rows copied to {target.split('@')[-1]}")
     if written != read:
         raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()
