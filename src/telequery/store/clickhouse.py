@@ -127,17 +127,22 @@ class ChdbTransport:
         self.path = path
         self.closed = False
         self._session = _Embedded.acquire(self, str(path.resolve()))
+        # One embedded connection: a query may not run while a streaming insert is open on
+        # it, so calls are serialised (readers still see only committed parts).
+        self._lock = threading.RLock()
 
     def command(self, sql: str) -> None:
-        self._session.query(sql, "Null")
+        with self._lock:
+            self._session.query(sql, "Null")
 
     def select(self, sql: str, params: dict[str, object], settings: dict[str, object]
                ) -> tuple[list[str], list[tuple], Stats]:
         text = sql + _settings_clause(settings)
         t0 = time.perf_counter()
         try:
-            res = self._session.query(text, "ArrowStream",
-                                      params={k: _param_text(v) for k, v in params.items()})
+            with self._lock:
+                res = self._session.query(text, "ArrowStream",
+                                          params={k: _param_text(v) for k, v in params.items()})
         except Exception as e:  # chdb raises ChdbError/RuntimeError with the server text
             if f"Code: {TIMEOUT_CODE}." in str(e):
                 raise QueryTimeout("query", f"query took longer than "
@@ -156,7 +161,7 @@ class ChdbTransport:
         with pa.ipc.new_stream(sink, batch.schema) as w:
             w.write_table(batch)
         cols = ", ".join(quote(c) for c in batch.column_names)
-        with self._session._conn.send_insert(
+        with self._lock, self._session._conn.send_insert(
                 f"INSERT INTO {table} ({cols}){_settings_clause(settings)}",
                 "ArrowStream") as ins:
             ins.append(sink.getvalue())
