@@ -10,7 +10,9 @@ rest of the request is kept.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import accumulate, chain
 from typing import TYPE_CHECKING
 
 import orjson
@@ -21,8 +23,6 @@ from telequery.patterns import fingerprint, message_template
 from telequery.schema import COLUMN_NAMES, arrow_schema
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
@@ -47,18 +47,31 @@ class Limits:
     max_value_chars: int = MAX_VALUE_CHARS
 
 
-@dataclass
 class Batch:
-    """Rows built from one request, plus what was rejected or truncated and why."""
+    """Rows built from one request, plus what was rejected or truncated and why.
 
-    columns: dict[str, list] = field(default_factory=lambda: {c: [] for c in COLUMN_NAMES})
-    rejected: int = 0
-    reasons: list[str] = field(default_factory=list)
-    truncated: int = 0
+    Rows are kept as lists in ``COLUMN_NAMES`` order (one list per row is cheaper to build
+    than one append per column); ``columns`` and ``table`` transpose them.
+    """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.row_list: list[list] = []
+        self.rejected = 0
+        self.reasons: list[str] = []
+        self.truncated = 0
+        self.limits = limits or Limits()
 
     @property
     def rows(self) -> int:
-        return len(self.columns["id"])
+        return len(self.row_list)
+
+    @property
+    def columns(self) -> dict[str, list]:
+        """Column name -> values (maps as dicts), for readers that want columns."""
+        if not self.row_list:
+            return {c: [] for c in COLUMN_NAMES}
+        transposed = zip(*self.row_list, strict=True)
+        return {c: list(v) for c, v in zip(COLUMN_NAMES, transposed, strict=True)}
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
@@ -66,7 +79,16 @@ class Batch:
             self.reasons.append(reason)
 
     def table(self) -> pa.Table:
-        return pa.Table.from_pydict(self.columns, schema=_SCHEMA)
+        """The rows as an Arrow table of the ``events`` schema."""
+        n = len(self.row_list)
+        columns = zip(*self.row_list, strict=True) if n else ((),) * len(COLUMN_NAMES)
+        arrays = []
+        for f, values in zip(_SCHEMA, columns, strict=True):
+            if pa.types.is_map(f.type):
+                arrays.append(_map_array(values, f.type))
+            else:
+                arrays.append(pa.array(values, type=f.type))
+        return pa.Table.from_arrays(arrays, schema=_SCHEMA)
 
     def message(self) -> str:
         parts = []
@@ -74,8 +96,18 @@ class Batch:
             parts.append(f"{self.rejected} item(s) rejected: " + "; ".join(self.reasons))
         if self.truncated:
             parts.append(f"{self.truncated} attribute value(s) truncated or dropped "
-                         f"(limits: {MAX_ATTRIBUTES} attributes, {MAX_VALUE_CHARS} chars)")
+                         f"(limits: {self.limits.max_attributes} attributes, "
+                         f"{self.limits.max_value_chars} chars)")
         return ". ".join(parts)
+
+
+def _map_array(values: tuple[dict, ...], type: pa.MapType) -> pa.Array:
+    """dicts -> MapArray via flat offsets/keys/items (far cheaper than per-dict conversion)."""
+    offsets = pa.array(list(accumulate(map(len, values), initial=0)), type=pa.int32())
+    keys = pa.array(list(chain.from_iterable(values)), type=type.key_type)
+    items = pa.array(list(chain.from_iterable(map(dict.values, values))),
+                     type=type.item_type)
+    return pa.MapArray.from_arrays(offsets, keys, items, type=type)
 
 
 def any_value(v: AnyValue) -> object:
@@ -98,7 +130,7 @@ def any_value(v: AnyValue) -> object:
     return None
 
 
-def _attributes(kvs: Iterable[KeyValue], limits: Limits, batch: Batch) -> dict[str, object]:
+def _attributes(kvs: Sequence[KeyValue], limits: Limits, batch: Batch) -> dict[str, object]:
     out: dict[str, object] = {}
     for kv in kvs:
         if len(out) >= limits.max_attributes:
@@ -106,6 +138,60 @@ def _attributes(kvs: Iterable[KeyValue], limits: Limits, batch: Batch) -> dict[s
             continue
         out[kv.key] = any_value(kv.value)
     return out
+
+
+def _decode(kvs: Sequence[KeyValue], limits: Limits, batch: Batch
+            ) -> tuple[dict[str, object], dict[str, str], dict[str, float], dict[str, bool]]:
+    """Attributes and their three typed maps in one pass (the ingest hot path).
+
+    Same result as ``_attributes`` followed by ``_Maps``; duplicate keys or too many
+    attributes take that slower, general path.
+    """
+    if len(kvs) > limits.max_attributes:
+        attrs = _attributes(kvs, limits, batch)
+        m = _Maps(attrs, limits, batch)
+        return attrs, m.strings, m.numbers, m.bools
+    attrs: dict[str, object] = {}
+    strings: dict[str, str] = {}
+    numbers: dict[str, float] = {}
+    bools: dict[str, bool] = {}
+    max_chars = limits.max_value_chars
+    for kv in kvs:
+        key = kv.key
+        v = kv.value
+        kind = v.WhichOneof("value")
+        if kind == "string_value":
+            s = v.string_value
+            attrs[key] = s
+            if len(s) > max_chars:
+                s = s[:max_chars] + TRUNCATION_MARKER
+                batch.truncated += 1
+            strings[key] = s
+        elif kind == "int_value":
+            i = v.int_value
+            attrs[key] = i
+            numbers[key] = float(i)
+        elif kind == "double_value":
+            d = v.double_value
+            attrs[key] = d
+            numbers[key] = d
+        elif kind == "bool_value":
+            b = v.bool_value
+            attrs[key] = b
+            bools[key] = b
+        else:
+            value = any_value(v)
+            attrs[key] = value
+            if value is not None:
+                s = orjson.dumps(value).decode() if not isinstance(value, str) else value
+                if len(s) > max_chars:
+                    s = s[:max_chars] + TRUNCATION_MARKER
+                    batch.truncated += 1
+                strings[key] = s
+    if len(attrs) != len(kvs):  # duplicate keys: the last one wins, in one map only
+        m = _Maps(attrs, limits, batch)
+        return attrs, m.strings, m.numbers, m.bools
+    return attrs, strings, numbers, bools
 
 
 class _Maps:
@@ -187,54 +273,92 @@ def _level_of(severity_text: str, severity_number: int) -> str | None:
     return "fatal"
 
 
-class _Resource:
-    """What a resource contributes to each of its rows, decoded once."""
+_IX = {c: i for i, c in enumerate(COLUMN_NAMES)}
+(_ORG, _DATASET, _KIND, _TS, _ID, _SAMPLE, _SERVICE, _REGION, _TEAMS, _ASTR, _ANUM, _ABOOL,
+ _RESOURCE, _MODEL, _PROVIDER, _COLD) = (_IX[c] for c in (
+    "org_id", "dataset", "kind", "timestamp", "id", "sample_interval", "service", "region",
+    "teams", "attrs_string", "attrs_number", "attrs_bool", "resource", "model", "provider",
+    "cold_start"))
+(_TRACE_ID, _SPAN_ID, _PARENT, _SPAN_NAME, _KIND_COL, _END, _DURATION, _STATUS_COL, _LEVEL,
+ _MESSAGE, _ERROR, _MESSAGE_TEMPLATE, _ERROR_TEMPLATE, _FINGERPRINT) = (_IX[c] for c in (
+    "trace_id", "span_id", "parent_span_id", "span_name", "span_kind", "end_time",
+    "duration_ms", "status", "level", "message", "error", "message_template",
+    "error_template", "fingerprint"))
 
-    def __init__(self, attrs: dict[str, object], default_dataset: str) -> None:
+# Attribute key -> (column index, getter) for the promoted columns a plain lookup fills.
+_SIMPLE: dict[str, tuple[int, Callable[[dict[str, object], str], object]]] = {
+    sc.FAAS_INVOCATION_ID: (_IX["request_id"], _str),
+    sc.URL_FULL: (_IX["url"], _str),
+    sc.HTTP_STATUS_CODE: (_IX["status_code"], _int),
+    sc.CF_OUTCOME: (_IX["outcome"], _str),
+    sc.CF_COLO: (_IX["origin"], _str),
+    sc.GEN_AI_OPERATION: (_IX["operation"], _str),
+    sc.GEN_AI_AGENT_NAME: (_IX["agent_name"], _str),
+    sc.GEN_AI_AGENT_ID: (_IX["agent_id"], _str),
+    sc.GEN_AI_CONVERSATION_ID: (_IX["conversation_id"], _str),
+    sc.GEN_AI_INPUT_TOKENS: (_IX["input_tokens"], _int),
+    sc.GEN_AI_OUTPUT_TOKENS: (_IX["output_tokens"], _int),
+    sc.GEN_AI_COST: (_IX["cost"], _float),
+    sc.GEN_AI_TOOL_NAME: (_IX["tool_name"], _str),
+    sc.USER_ID: (_IX["user_id"], _str),
+}
+# Keys that need more than a lookup (fallbacks, defaults, conversions).
+_SPECIAL = frozenset({sc.SAMPLE_INTERVAL, sc.FAAS_TRIGGER, sc.CLOUD_REGION, sc.FAAS_COLDSTART,
+                      sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL, sc.GEN_AI_PROVIDER,
+                      sc.GEN_AI_SYSTEM, sc.TEAM})
+_PROMOTED = frozenset(_SIMPLE) | _SPECIAL
+
+
+class _Resource:
+    """What a resource contributes to each of its rows, decoded once: a row template."""
+
+    def __init__(self, attrs: dict[str, object], default_dataset: str, org: str,
+                 kind: str) -> None:
         self.strings = {k: v if isinstance(v, str) else orjson.dumps(v).decode()
                         for k, v in attrs.items() if v is not None}
         self.service = _str(attrs, sc.SERVICE_NAME)
         self.region = _str(attrs, sc.CLOUD_REGION)
         self.dataset = _str(attrs, sc.DATASET) or default_dataset
+        row: list = [None] * len(COLUMN_NAMES)
+        row[_ORG] = org
+        row[_DATASET] = self.dataset
+        row[_KIND] = kind
+        row[_SAMPLE] = 1.0
+        row[_SERVICE] = self.service
+        row[_REGION] = self.region
+        row[_RESOURCE] = self.strings
+        self.template = row
 
 
-def _common(cols: dict[str, list], org: str, res: _Resource, kind: str, ts_us: int,
-            row_id: str, attrs: dict[str, object], maps: _Maps) -> None:
-    """Columns shared by spans and logs."""
-    cols["org_id"].append(org)
-    cols["dataset"].append(res.dataset)
-    cols["kind"].append(kind)
-    cols["timestamp"].append(ts_us)
-    cols["id"].append(row_id)
-    sample = _float(attrs, sc.SAMPLE_INTERVAL)
-    cols["sample_interval"].append(sample if sample and sample > 0 else 1.0)
-    cols["service"].append(res.service)
-    cols["request_id"].append(_str(attrs, sc.FAAS_INVOCATION_ID))
-    cols["url"].append(_str(attrs, sc.URL_FULL))
-    cols["status_code"].append(_int(attrs, sc.HTTP_STATUS_CODE))
-    cols["trigger"].append(_trigger(attrs))
-    cols["outcome"].append(_str(attrs, sc.CF_OUTCOME))
-    cols["origin"].append(_str(attrs, sc.CF_COLO))
-    cols["region"].append(_str(attrs, sc.CLOUD_REGION) or res.region)
-    cold = attrs.get(sc.FAAS_COLDSTART)
-    cols["cold_start"].append(cold if isinstance(cold, bool) else None)
-    cols["operation"].append(_str(attrs, sc.GEN_AI_OPERATION))
-    cols["agent_name"].append(_str(attrs, sc.GEN_AI_AGENT_NAME))
-    cols["agent_id"].append(_str(attrs, sc.GEN_AI_AGENT_ID))
-    cols["conversation_id"].append(_str(attrs, sc.GEN_AI_CONVERSATION_ID))
-    cols["model"].append(_str(attrs, sc.GEN_AI_RESPONSE_MODEL)
-                         or _str(attrs, sc.GEN_AI_REQUEST_MODEL))
-    cols["provider"].append(_str(attrs, sc.GEN_AI_PROVIDER) or _str(attrs, sc.GEN_AI_SYSTEM))
-    cols["input_tokens"].append(_int(attrs, sc.GEN_AI_INPUT_TOKENS))
-    cols["output_tokens"].append(_int(attrs, sc.GEN_AI_OUTPUT_TOKENS))
-    cols["cost"].append(_float(attrs, sc.GEN_AI_COST))
-    cols["tool_name"].append(_str(attrs, sc.GEN_AI_TOOL_NAME))
-    cols["user_id"].append(_str(attrs, sc.USER_ID))
-    cols["teams"].append(_teams(attrs.get(sc.TEAM)))
-    cols["attrs_string"].append(maps.strings)
-    cols["attrs_number"].append(maps.numbers)
-    cols["attrs_bool"].append(maps.bools)
-    cols["resource"].append(res.strings)
+def _row(res: _Resource, ts_us: int, row_id: str, attrs: dict[str, object],
+         strings: dict[str, str], numbers: dict[str, float], bools: dict[str, bool]) -> list:
+    """A new row with the columns shared by spans and logs filled."""
+    row = res.template.copy()
+    row[_TS] = ts_us
+    row[_ID] = row_id
+    row[_TEAMS] = []
+    row[_ASTR] = strings
+    row[_ANUM] = numbers
+    row[_ABOOL] = bools
+    found = attrs.keys() & _PROMOTED
+    if not found:
+        return row
+    for key in found:
+        simple = _SIMPLE.get(key)
+        if simple is not None:
+            row[simple[0]] = simple[1](attrs, key)
+    if found & _SPECIAL:
+        sample = _float(attrs, sc.SAMPLE_INTERVAL)
+        row[_SAMPLE] = sample if sample and sample > 0 else 1.0
+        row[_IX["trigger"]] = _trigger(attrs)
+        row[_REGION] = _str(attrs, sc.CLOUD_REGION) or res.region
+        cold = attrs.get(sc.FAAS_COLDSTART)
+        row[_COLD] = cold if isinstance(cold, bool) else None
+        row[_MODEL] = _str(attrs, sc.GEN_AI_RESPONSE_MODEL) or \
+            _str(attrs, sc.GEN_AI_REQUEST_MODEL)
+        row[_PROVIDER] = _str(attrs, sc.GEN_AI_PROVIDER) or _str(attrs, sc.GEN_AI_SYSTEM)
+        row[_TEAMS] = _teams(attrs.get(sc.TEAM))
+    return row
 
 
 def _error_template(err: str | None) -> str | None:
@@ -245,14 +369,17 @@ def spans_to_rows(req: ExportTraceServiceRequest, org: str, *, batch: Batch | No
                   limits: Limits | None = None, default_dataset: str = DEFAULT_DATASET
                   ) -> Batch:
     """Map an ExportTraceServiceRequest to rows for ``org``."""
-    batch = batch or Batch()
-    limits = limits or Limits()
-    cols = batch.columns
+    batch = batch if batch is not None else Batch(limits)
+    limits = limits or batch.limits
+    batch.limits = limits
+    out = batch.row_list
     for rs in req.resource_spans:
-        res = _Resource(_attributes(rs.resource.attributes, limits, batch), default_dataset)
+        res = _Resource(_attributes(rs.resource.attributes, limits, batch), default_dataset,
+                        org, "span")
         for ss in rs.scope_spans:
             for span in ss.spans:
-                if len(span.trace_id) != 16 or len(span.span_id) != 8:
+                trace_id, span_id = span.trace_id, span.span_id
+                if len(trace_id) != 16 or len(span_id) != 8:
                     batch.reject(f"span {span.name!r}: trace_id must be 16 bytes and span_id "
                                  f"8 bytes")
                     continue
@@ -260,30 +387,32 @@ def spans_to_rows(req: ExportTraceServiceRequest, org: str, *, batch: Batch | No
                 if start == 0 or end < start:
                     batch.reject(f"span {span.name!r}: start time missing or after end time")
                     continue
-                attrs = _attributes(span.attributes, limits, batch)
-                maps = _Maps(attrs, limits, batch)
+                attrs, strings, numbers, bools = _decode(span.attributes, limits, batch)
                 ts_us = start // 1000
-                span_hex = span.span_id.hex()
-                _common(cols, org, res, "span", ts_us, f"{ts_us:015x}{span_hex}", attrs, maps)
-                status = _STATUS.get(span.status.code, "unset")
-                error = None
-                if status == "error":
+                span_hex = span_id.hex()
+                row = _row(res, ts_us, f"{ts_us:015x}{span_hex}", attrs, strings, numbers,
+                           bools)
+                name = span.name
+                code = span.status.code
+                row[_TRACE_ID] = trace_id.hex()
+                row[_SPAN_ID] = span_hex
+                row[_PARENT] = span.parent_span_id.hex() or None
+                row[_SPAN_NAME] = name
+                row[_KIND_COL] = _SPAN_KIND.get(span.kind)
+                row[_END] = end // 1000
+                row[_DURATION] = (end - start) / 1e6
+                row[_MESSAGE] = name
+                if code == 2:
                     error = _str(attrs, sc.EXCEPTION_MESSAGE) or span.status.message or \
                         _exception_event(span) or _str(attrs, sc.ERROR_TYPE) or "error"
-                cols["trace_id"].append(span.trace_id.hex())
-                cols["span_id"].append(span_hex)
-                cols["parent_span_id"].append(span.parent_span_id.hex() or None)
-                cols["span_name"].append(span.name)
-                cols["span_kind"].append(_SPAN_KIND.get(span.kind))
-                cols["end_time"].append(end // 1000)
-                cols["duration_ms"].append((end - start) / 1e6)
-                cols["status"].append(status)
-                cols["level"].append("error" if status == "error" else "info")
-                cols["message"].append(span.name)
-                cols["error"].append(error)
-                cols["message_template"].append(None)
-                cols["error_template"].append(_error_template(error))
-                cols["fingerprint"].append(None)
+                    row[_STATUS_COL] = "error"
+                    row[_LEVEL] = "error"
+                    row[_ERROR] = error
+                    row[_ERROR_TEMPLATE] = _error_template(error)
+                else:
+                    row[_STATUS_COL] = _STATUS.get(code, "unset")
+                    row[_LEVEL] = "info"
+                out.append(row)
     return batch
 
 
@@ -300,11 +429,13 @@ def logs_to_rows(req: ExportLogsServiceRequest, org: str, *, batch: Batch | None
                  limits: Limits | None = None, default_dataset: str = DEFAULT_DATASET
                  ) -> Batch:
     """Map an ExportLogsServiceRequest to rows for ``org``."""
-    batch = batch or Batch()
-    limits = limits or Limits()
-    cols = batch.columns
+    batch = batch if batch is not None else Batch(limits)
+    limits = limits or batch.limits
+    batch.limits = limits
+    out = batch.row_list
     for rl in req.resource_logs:
-        res = _Resource(_attributes(rl.resource.attributes, limits, batch), default_dataset)
+        res = _Resource(_attributes(rl.resource.attributes, limits, batch), default_dataset,
+                        org, "log")
         for sl in rl.scope_logs:
             for rec in sl.log_records:
                 ts_ns = rec.time_unix_nano or rec.observed_time_unix_nano
@@ -312,17 +443,19 @@ def logs_to_rows(req: ExportLogsServiceRequest, org: str, *, batch: Batch | None
                     batch.reject("log record: neither time_unix_nano nor "
                                  "observed_time_unix_nano is set")
                     continue
-                if (rec.trace_id and len(rec.trace_id) != 16) or \
-                        (rec.span_id and len(rec.span_id) != 8):
+                trace_id, span_id = rec.trace_id, rec.span_id
+                if (trace_id and len(trace_id) != 16) or (span_id and len(span_id) != 8):
                     batch.reject("log record: trace_id must be 16 bytes and span_id 8 bytes")
                     continue
-                attrs = _attributes(rec.attributes, limits, batch)
-                if rec.event_name:
-                    attrs.setdefault(sc.EVENT_NAME, rec.event_name)
-                maps = _Maps(attrs, limits, batch)
+                attrs, strings, numbers, bools = _decode(rec.attributes, limits, batch)
+                event_name = rec.event_name
+                if event_name and sc.EVENT_NAME not in attrs:
+                    attrs[sc.EVENT_NAME] = event_name
+                    m = _Maps({sc.EVENT_NAME: event_name}, limits, batch)
+                    strings[sc.EVENT_NAME] = m.strings[sc.EVENT_NAME]
                 ts_us = ts_ns // 1000
-                _common(cols, org, res, "log", ts_us, f"{ts_us:015x}{os.urandom(8).hex()}",
-                        attrs, maps)
+                row = _row(res, ts_us, f"{ts_us:015x}{os.urandom(8).hex()}", attrs, strings,
+                           numbers, bools)
                 body = any_value(rec.body) if rec.HasField("body") else None
                 message = body if isinstance(body, str) or body is None else \
                     orjson.dumps(body).decode()
@@ -334,18 +467,13 @@ def logs_to_rows(req: ExportLogsServiceRequest, org: str, *, batch: Batch | None
                 if error is None and level in ("error", "fatal"):
                     error = message
                 template = message_template(message) if message else None
-                cols["trace_id"].append(rec.trace_id.hex() or None)
-                cols["span_id"].append(rec.span_id.hex() or None)
-                cols["parent_span_id"].append(None)
-                cols["span_name"].append(None)
-                cols["span_kind"].append(None)
-                cols["end_time"].append(None)
-                cols["duration_ms"].append(None)
-                cols["status"].append(None)
-                cols["level"].append(level)
-                cols["message"].append(message)
-                cols["error"].append(error)
-                cols["message_template"].append(template)
-                cols["error_template"].append(_error_template(error))
-                cols["fingerprint"].append(fingerprint(template) if template else None)
+                row[_TRACE_ID] = trace_id.hex() or None
+                row[_SPAN_ID] = span_id.hex() or None
+                row[_LEVEL] = level
+                row[_MESSAGE] = message
+                row[_ERROR] = error
+                row[_MESSAGE_TEMPLATE] = template
+                row[_ERROR_TEMPLATE] = _error_template(error)
+                row[_FINGERPRINT] = fingerprint(template) if template else None
+                out.append(row)
     return batch

@@ -66,6 +66,12 @@ class Writer:
         return await asyncio.wrap_future(self.submit(table))
 
     def _take(self) -> list[tuple[pa.Table, Future[int]]]:
+        """The next group to commit: everything queued, up to ``max_batch_rows``.
+
+        A request whose future was cancelled (its client went away before the commit
+        started) is left out; its rows were never acknowledged. The rest are marked
+        running, so they can no longer be cancelled and always get an answer.
+        """
         with self._cond:
             while not self._queue and not self._closed:
                 self._cond.wait()
@@ -74,6 +80,9 @@ class Writer:
             while self._queue and (not group or rows + self._queue[0][0].num_rows
                                    <= self.max_batch_rows):
                 item = self._queue.popleft()
+                if not item[1].set_running_or_notify_cancel():
+                    self._pending_rows -= item[0].num_rows
+                    continue
                 group.append(item)
                 rows += item[0].num_rows
             return group
@@ -82,9 +91,17 @@ class Writer:
         while True:
             group = self._take()
             if not group:
-                return
+                with self._cond:
+                    if self._closed and not self._queue:
+                        return
+                continue
             try:
                 self._commit(group)
+            except BaseException as e:  # never let the thread die with requests waiting
+                for _, fut in group:
+                    if not fut.done():
+                        fut.set_exception(e if isinstance(e, Exception)
+                                          else RuntimeError("write failed"))
             finally:
                 with self._cond:
                     self._pending_rows -= sum(t.num_rows for t, _ in group)
@@ -103,6 +120,15 @@ class Writer:
             return
         for t, fut in group:
             fut.set_result(t.num_rows)
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows queued or being committed."""
+        return self._pending_rows
+
+    def is_full(self) -> bool:
+        """True when new rows would be refused (lets a caller skip the mapping work)."""
+        return self._pending_rows >= self.max_pending_rows
 
     def close(self) -> None:
         """Finish what is queued, then stop."""

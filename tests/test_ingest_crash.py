@@ -1,0 +1,115 @@
+"""Crash safety: a real server process gets a stream of OTLP batches and is killed with
+SIGKILL mid-stream. After a restart every acknowledged batch is present with all its rows,
+and no batch is visible half-written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from conftest import free_port
+from otlp_build import Span, traces_request
+from telequery.meta import Meta
+from telequery.query import engine
+from telequery.query.ir import Agg, Dimension, Measure, Query, TimeRange
+from telequery.store import open_store
+
+ORG = "crash"
+SPANS_PER_BATCH = 300
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+T0_NS = int(T0.timestamp()) * 1_000_000_000
+
+
+def start_server(data: Path, port: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-c", "from telequery.cli import app; app()", "serve",
+           "--data", str(data), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "exited")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def batch(batch_id: str, seq: int) -> bytes:
+    base = seq * SPANS_PER_BATCH
+    spans = (Span("crash-svc", f"op {i}", T0_NS + (base + i) * 1000, 5000,
+                  (base + i + 1).to_bytes(16, "big"), (base + i + 1).to_bytes(8, "big"),
+                  attrs={"batch.id": batch_id, "batch.pos": i})
+             for i in range(SPANS_PER_BATCH))
+    return traces_request(spans).SerializeToString()
+
+
+def test_sigkill_mid_stream_loses_no_acknowledged_batch(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    meta = Meta(data / "meta.sqlite")
+    token = meta.create_token(ORG, ["ingest"])
+    meta.close()
+    port = free_port()
+    proc = start_server(data, port)
+    url = f"http://127.0.0.1:{port}/v1/traces"
+    headers = {"content-type": "application/x-protobuf", "authorization": f"Bearer {token}"}
+    acked: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(worker: int) -> None:
+        with httpx.Client(headers=headers, timeout=10) as http:
+            for seq in range(worker, 10_000, 4):  # bounded; the kill ends it far sooner
+                if stop.is_set():
+                    return
+                bid = f"b{seq:05d}"
+                try:
+                    r = http.post(url, content=batch(bid, seq))
+                except httpx.HTTPError:
+                    return  # the server died under us: this batch was never acknowledged
+                if r.status_code == 200:
+                    with lock:
+                        acked.append(bid)
+
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(acked) < 40 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-stream: requests are in flight right now
+    proc.wait(10)
+    stop.set()
+    for t in threads:
+        t.join(15)
+    assert len(acked) >= 40
+
+    # Restart: the server must come back on the same data and take writes again.
+    proc = start_server(data, port)
+    r = httpx.post(url, content=batch("after-restart", 9_999), headers=headers, timeout=10)
+    assert r.status_code == 200
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(20)
+
+    store = open_store(str(data))
+    q = Query("events", TimeRange(T0 - timedelta(hours=1), T0 + timedelta(hours=1)),
+              measures=(Measure(Agg.COUNT, alias="n"),),
+              group_by=(Dimension("batch.id"),), limit=100_000)
+    counts = {bid: n for bid, n in engine.run(store, q, ORG).rows}
+    store.close()
+    missing = set(acked) - set(counts)
+    assert not missing, f"acknowledged but lost: {sorted(missing)[:5]}"
+    partial = {bid: n for bid, n in counts.items() if n != SPANS_PER_BATCH}
+    assert not partial, f"half-written batches: {partial}"
+    assert "after-restart" in counts
