@@ -175,6 +175,7 @@ class Dimension:
     field: str
     type: ValueType | None = None
     alias: str | None = None
+    bins: tuple[float, ...] = ()  # histogram edges: group by the bin index (0-based) instead
 
     @property
     def name(self) -> str:

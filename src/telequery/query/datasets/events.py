@@ -66,6 +66,7 @@ WORKERS_COLUMNS: dict[str, str] = {
     "coldStart": "cold_start",
 }
 
+SAMPLE_RATE = "$metadata.sampleRate"
 _FIELDS: dict[str, Field] = {}
 for key, column in METADATA_COLUMNS.items():
     _FIELDS[f"$metadata.{key}"] = column_field(f"$metadata.{key}", column)
@@ -74,6 +75,17 @@ for key, column in WORKERS_COLUMNS.items():
 _FIELDS["$workers.cpuTimeMs"] = Field("$workers.cpuTimeMs", ValueType.NUMBER,
                                       attr("attrs_number", "cloudflare.cpu_time_ms"),
                                       description="CPU time of the invocation (ms)")
+_FIELDS["$metadata.sampleInterval"] = column_field("$metadata.sampleInterval", "sample_interval")
+# 1 / sample_interval. Summed with the sample-interval weight it counts stored rows
+# (sum(si * 1/si) = n), which gives the API's "average sample interval" = count / n.
+_FIELDS[SAMPLE_RATE] = Field(
+    SAMPLE_RATE, ValueType.NUMBER,
+    lambda d, p: exp.Div(this=exp.Literal.number(1),
+                         expression=exp.column("sample_interval", quoted=True)),
+    description="sampling rate of the event (1 / sample interval)", groupable=False)
+
+# $metadata keys the keys endpoint lists (every promoted column the events view shows).
+LISTED_METADATA: tuple[str, ...] = tuple(f"$metadata.{k}" for k in METADATA_COLUMNS)
 
 _MAP_OF: dict[ValueType, str] = {
     ValueType.STRING: "attrs_string",
@@ -109,3 +121,9 @@ EVENTS = register(Dataset(
     needle_maps=("attrs_string",),
     description="every log and span",
 ))
+
+# Attribute maps whose keys the keys endpoint discovers, with the type each map holds.
+ATTRIBUTE_MAPS: tuple[tuple[str, ValueType], ...] = (
+    ("attrs_string", ValueType.STRING), ("attrs_number", ValueType.NUMBER),
+    ("attrs_bool", ValueType.BOOLEAN), ("resource", ValueType.STRING),
+)

@@ -1,0 +1,132 @@
+"""HTTP routes under ``/client/v4/accounts/{account_id}/workers/observability``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from telequery.api.deps import require, services
+from telequery.api.errors import ApiError
+from telequery.api.workers import keys as keys_api
+from telequery.api.workers import parse, saved, views
+from telequery.api.workers.render import iso, ok
+from telequery.meta import Principal
+from telequery.store.base import Stats
+
+PREFIX = "/client/v4/accounts/{account_id}/workers/observability"
+router = APIRouter(prefix=PREFIX, tags=["workers-observability"])
+
+
+def _principal(request: Request, account_id: str) -> Principal:
+    """401 without a valid token; 403 when the token's org is not ``account_id``."""
+    principal = require(request, "query")
+    if principal.org != account_id:
+        raise ApiError(403, "Forbidden: the token does not belong to this account",
+                       "account_id", "forbidden")
+    return principal
+
+
+async def _json(request: Request) -> object:
+    raw = await request.body()
+    if not raw.strip():
+        raise parse.bad("body", "a JSON object is required")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise parse.bad("body", f"invalid JSON: {e}") from None
+
+
+def _statistics(stats: list[Stats]) -> dict[str, float]:
+    return {"elapsed": sum(s.elapsed for s in stats),
+            "rows_read": sum(s.rows_read for s in stats),
+            "bytes_read": sum(s.bytes_read for s in stats)}
+
+
+@router.post("/telemetry/query")
+async def telemetry_query(account_id: str, request: Request) -> Response:
+    principal = _principal(request, account_id)
+    body = await _json(request)
+    svc = services(request)
+    saved_doc = None
+    if isinstance(body, dict) and body.get("parameters") is None:
+        query_id = parse.text(body.get("queryId"), "queryId")
+        saved_doc = saved.get(svc.meta, principal.org, query_id)  # type: ignore[arg-type]
+    req = parse.query_request(body, saved_doc.body.get("parameters") if saved_doc else None)
+    outcome = await run_in_threadpool(views.run_view, svc.store, req, principal.org)
+    now = iso(datetime.now(UTC))
+    statistics = _statistics(outcome.stats)
+    if saved_doc is not None:
+        query = saved.query_json(saved_doc)
+    else:
+        query = {"id": req.query_id, "adhoc": True, "name": req.query_id, "description": None,
+                 "parameters": req.params.raw, "created": now, "updated": now,
+                 "createdBy": principal.token_id, "updatedBy": principal.token_id}
+    run = {"id": str(uuid.uuid4()), "accountId": account_id, "dry": req.dry,
+           "granularity": outcome.granularity, "status": "COMPLETED",
+           "timeframe": {"from": req.from_ms, "to": req.to_ms}, "userId": principal.token_id,
+           "created": now, "updated": now, "statistics": statistics, "query": query}
+    if not req.dry:
+        doc = svc.meta.put(saved.RUN_KIND, principal.org, req.query_id, run, doc_id=run["id"])
+        run["id"] = doc.id
+    return ok({"run": run, "statistics": statistics, **outcome.body})
+
+
+@router.post("/telemetry/keys")
+async def telemetry_keys(account_id: str, request: Request) -> Response:
+    principal = _principal(request, account_id)
+    body = await _json(request)
+    result, _ = await run_in_threadpool(keys_api.keys, services(request).store, principal.org,
+                                        body)
+    return ok(result)
+
+
+@router.post("/telemetry/values")
+async def telemetry_values(account_id: str, request: Request) -> Response:
+    principal = _principal(request, account_id)
+    body = await _json(request)
+    result, _ = await run_in_threadpool(keys_api.values, services(request).store,
+                                        principal.org, body)
+    return ok(result)
+
+
+@router.get("/queries")
+async def list_queries(account_id: str, request: Request) -> Response:
+    principal = _principal(request, account_id)
+    docs, info = saved.list_page(services(request).meta, principal.org,
+                                 dict(request.query_params))
+    return ok([saved.query_json(d) for d in docs], result_info=info)
+
+
+@router.post("/queries")
+async def create_query(account_id: str, request: Request) -> Response:
+    principal = _principal(request, account_id)
+    body = await _json(request)
+    doc = saved.create(services(request).meta, principal.org, principal.token_id, body)
+    return ok(saved.query_json(doc))
+
+
+@router.get("/queries/{query_id}")
+async def get_query(account_id: str, query_id: str, request: Request) -> Response:
+    principal = _principal(request, account_id)
+    return ok(saved.query_json(saved.get(services(request).meta, principal.org, query_id)))
+
+
+@router.patch("/queries/{query_id}")
+async def update_query(account_id: str, query_id: str, request: Request) -> Response:
+    principal = _principal(request, account_id)
+    body = await _json(request)
+    doc = saved.update(services(request).meta, principal.org, principal.token_id, query_id,
+                       body)
+    return ok(saved.query_json(doc))
+
+
+@router.delete("/queries/{query_id}")
+async def delete_query(account_id: str, query_id: str, request: Request) -> Response:
+    principal = _principal(request, account_id)
+    doc = saved.delete(services(request).meta, principal.org, query_id)
+    return ok(saved.query_json(doc))

@@ -1,0 +1,105 @@
+"""Saved queries (Meta documents of kind ``cf_query``) and query runs (``cf_run``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from telequery.api.errors import ApiError
+from telequery.api.workers import parse
+from telequery.api.workers.parse import bad
+from telequery.api.workers.render import iso
+
+if TYPE_CHECKING:
+    from telequery.meta import Document, Meta
+
+KIND = "cf_query"
+RUN_KIND = "cf_run"
+MAX_PER_PAGE = 1000
+DEFAULT_PER_PAGE = 50
+
+
+def query_json(doc: Document) -> dict[str, object]:
+    """A saved query as the SDK's ``QueryCreateResponse``/``QueryListResponse``."""
+    body = doc.body
+    return {"id": doc.id, "adhoc": False, "name": doc.name,
+            "description": body.get("description"), "parameters": body.get("parameters", {}),
+            "created": iso(doc.created), "updated": iso(doc.updated),
+            "createdBy": body.get("createdBy", ""), "updatedBy": body.get("updatedBy", "")}
+
+
+def _name(v: object) -> str:
+    name = parse.text(v, "name", max_len=250)
+    assert name is not None
+    return name
+
+
+def _description(v: object) -> str | None:
+    return parse.text(v, "description", required=False, max_len=1000)
+
+
+def _parameters(v: object) -> dict:
+    if v is None:
+        raise bad("parameters", "is required")
+    parse.parameters(v)  # validate now, so a saved query always runs
+    return v  # type: ignore[return-value]
+
+
+def create(meta: Meta, org: str, user: str, body: object) -> Document:
+    b = parse.obj(body, "body")
+    doc_body = {"description": _description(b.get("description")),
+                "parameters": _parameters(b.get("parameters")),
+                "createdBy": user, "updatedBy": user}
+    return meta.put(KIND, org, _name(b.get("name")), doc_body)
+
+
+def get(meta: Meta, org: str, query_id: str) -> Document:
+    doc = meta.get(KIND, org, query_id)
+    if doc is None:
+        raise ApiError(404, f"Not found: no saved query {query_id!r}", "queryId", "not_found")
+    return doc
+
+
+def update(meta: Meta, org: str, user: str, query_id: str, body: object) -> Document:
+    b = parse.obj(body, "body")
+    doc = get(meta, org, query_id)
+    new = dict(doc.body)
+    if "description" in b:
+        new["description"] = _description(b["description"])
+    if "parameters" in b:
+        new["parameters"] = _parameters(b["parameters"])
+    new["updatedBy"] = user
+    name = _name(b["name"]) if "name" in b else None
+    updated = meta.update(KIND, org, query_id, name=name, body=new)
+    if updated is None:  # deleted meanwhile
+        raise ApiError(404, f"Not found: no saved query {query_id!r}", "queryId", "not_found")
+    return updated
+
+
+def delete(meta: Meta, org: str, query_id: str) -> Document:
+    doc = get(meta, org, query_id)
+    meta.delete(KIND, org, query_id)
+    return doc
+
+
+def list_page(meta: Meta, org: str, args: dict[str, str]) -> tuple[list[Document], dict]:
+    """One page of saved queries; ``args`` are the query-string parameters."""
+    page = _int_arg(args, "page", 1, 1, 10**6)
+    per_page = _int_arg(args, "perPage", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
+    order = parse.choice(args.get("order"), "order", ("asc", "desc")) or "desc"
+    order_by = parse.choice(args.get("orderBy"), "orderBy", ("created", "updated")) or "created"
+    docs = meta.list(KIND, org, order_by=order_by, descending=order == "desc", limit=per_page,
+                     offset=(page - 1) * per_page)
+    total = meta.count(KIND, org)
+    info = {"page": page, "per_page": per_page, "count": len(docs), "total_count": total}
+    return docs, info
+
+
+def _int_arg(args: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise bad(name, f"expected a number, got {raw!r}") from None
+    return parse.integer(value, name, lo=lo, hi=hi)  # type: ignore[return-value]
