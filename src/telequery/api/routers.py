@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-ALL: list[ModuleType] = []
+from telequery.api import gateway, otlp, reports, traceviews, workers
+
+ALL: list[ModuleType] = [gateway, otlp, reports, workers, traceviews]
