@@ -56,3 +56,35 @@ def test_token_create_and_bad_input(tmp_path: Path) -> None:
     bad_query = tq("query", "--data", str(tmp_path), "--org", "acme", "--json",
                    stdin=json.dumps({"from": 0, "to": 1000, "measures": [{"agg": "nope"}]}))
     assert bad_query.returncode == 2 and "Traceback" not in bad_query.stderr
+
+
+def test_query_a_running_server(tmp_path: Path) -> None:
+    """With --url the CLI asks the server (whose process holds the DuckDB file lock)."""
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+
+    from conftest import make_store, serve
+    from telequery.ingest.load import load
+    from telequery.synth import generate
+
+    store = make_store("duckdb", tmp_path)
+    end = datetime(2026, 2, 1, tzinfo=UTC)
+    load(store, "acme", generate(3, 2000, end - timedelta(days=1), end))
+    meta = Meta(tmp_path / "meta.sqlite")
+    spec = {"from": "2026-01-01T00:00:00Z", "to": "2026-03-01T00:00:00Z",
+            "measures": [{"agg": "count"}], "group_by": ["$metadata.level"]}
+    with serve(store, meta) as live:
+        token = live.token("acme", ("query",))
+        out = tq("query", "--url", live.url, "--token", token, "--json",
+                 stdin=json.dumps(spec))
+        assert out.returncode == 0, out.stderr
+        assert sum(r[1] for r in json.loads(out.stdout)["rows"]) == 2000
+        bad = httpx.post(live.url + "/api/v1/query", json={"from": 0},
+                         headers={"Authorization": f"Bearer {token}"})
+        assert bad.status_code == 400 and bad.json()["error"]["details"][0]["field"] == "from"
+        assert httpx.post(live.url + "/api/v1/query", json=spec).status_code == 401
+        ingest_only = live.token("acme", ("ingest",))
+        assert httpx.post(live.url + "/api/v1/query", json=spec, headers={
+            "Authorization": f"Bearer {ingest_only}"}).status_code == 403
+    store.close()

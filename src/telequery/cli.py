@@ -111,8 +111,13 @@ def token_create(org: Annotated[str, typer.Option(help="org the token is bound t
 
 
 @app.command()
-def query(org: Annotated[str, typer.Option(help="org to query")],
+def query(org: Annotated[str | None, typer.Option(help="org to query (local data)")] = None,
           data: DataDir = Path(".telequery"), store: StoreSpec = None,
+          url: Annotated[str | None, typer.Option(
+              help="query a running server instead, e.g. http://127.0.0.1:8080")] = None,
+          token: Annotated[str | None, typer.Option(
+              envvar="TELEQUERY_TOKEN", help="API token (with --url); its org is queried")
+          ] = None,
           dataset: str = "events",
           since: Annotated[str, typer.Option(help="look back, e.g. 1h, 7d")] = "1d",
           measure: Annotated[list[str] | None, typer.Option(
@@ -120,7 +125,10 @@ def query(org: Annotated[str, typer.Option(help="org to query")],
           group_by: Annotated[list[str] | None, typer.Option("--group-by")] = None,
           needle: str | None = None, limit: int = 20,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Run a query: a JSON IR on stdin (see query/parse.py), or built from the flags."""
+    """Run a query: a JSON IR on stdin (see query/parse.py), or built from the flags.
+
+    Reads the data directory directly, or with --url asks a running server.
+    """
     from telequery.query import engine
     from telequery.query.errors import QueryError
     from telequery.query.parse import query_from_dict
@@ -135,22 +143,46 @@ def query(org: Annotated[str, typer.Option(help="org to query")],
                 "group_by": group_by or []}
         if needle:
             spec["needle"] = {"value": needle}
-    s, _ = _open(data, store)
-    try:
-        result = engine.run(s, query_from_dict(spec), org)
-    except QueryError as e:
-        console.print(f"[red]{e.field}: {e.reason}[/]")
-        raise typer.Exit(2) from None
+    if url:
+        answer = _remote(url, token, spec)
+    else:
+        if not org:
+            raise typer.BadParameter("--org is required without --url", param_hint="--org")
+        s, _ = _open(data, store)
+        try:
+            result = engine.run(s, query_from_dict(spec), org)
+        except QueryError as e:
+            console.print(f"[red]{e.field}: {e.reason}[/]")
+            raise typer.Exit(2) from None
+        answer = {"columns": result.columns, "rows": result.rows,
+                  "stats": result.stats.__dict__}
     if as_json:
-        print(json.dumps({"columns": result.columns, "rows": result.rows,
-                          "stats": result.stats.__dict__}, default=str))
+        print(json.dumps(answer, default=str))
         return
-    table = Table(*result.columns)
-    for row in result.rows:
+    table = Table(*answer["columns"])
+    for row in answer["rows"]:
         table.add_row(*["" if v is None else str(v) for v in row])
     Console().print(table)
-    console.print(f"{len(result.rows)} rows; read {result.stats.rows_read:,} rows in "
-                  f"{result.stats.elapsed * 1000:.1f} ms")
+    stats = answer["stats"]
+    console.print(f"{len(answer['rows'])} rows; read {stats['rows_read']:,} rows in "
+                  f"{stats['elapsed'] * 1000:.1f} ms")
+
+
+def _remote(url: str, token: str | None, spec: dict) -> dict:
+    """Run the query on a running server (its data file is locked by that process)."""
+    import httpx
+
+    if not token:
+        raise typer.BadParameter("--token (or TELEQUERY_TOKEN) is required with --url",
+                                 param_hint="--token")
+    resp = httpx.post(url.rstrip("/") + "/api/v1/query", json=spec, timeout=120,
+                      headers={"Authorization": f"Bearer {token}"})
+    if resp.status_code != 200:
+        details = resp.json().get("error", {}).get("details", [])
+        for d in details or [{"field": None, "reason": resp.text}]:
+            console.print(f"[red]{d.get('field') or 'error'}: {d.get('reason')}[/]")
+        raise typer.Exit(2)
+    return resp.json()
 
 
 def _measure(spec: str) -> dict[str, str]:

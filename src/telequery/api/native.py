@@ -1,0 +1,50 @@
+"""telequery's own query API: the IR as JSON (see ``query/parse.py``).
+
+The CLI uses it to query a running server (the DuckDB file is locked by the server
+process), and it is the smallest way to reach every dataset in the catalog.
+"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from telequery.api import errors
+from telequery.api.deps import require, services
+from telequery.api.errors import ApiError
+from telequery.query import engine
+from telequery.query.parse import query_from_dict
+
+PREFIX = "/api/v1/query"
+router = APIRouter(tags=["telequery"])
+
+
+def _error(status: int, problems: list[tuple[str | None, str]], code: str | None,
+           headers: dict[str, str], extra: dict[str, object]) -> Response:
+    body = {"error": {"status": status, "code": code,
+                      "details": [{"field": f, "reason": r} for f, r in problems]}}
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+@router.post(PREFIX, summary="Run a query given as telequery's JSON IR, for the caller's org")
+async def run_query(request: Request) -> Response:
+    principal = require(request, "query")
+    try:
+        spec = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as e:
+        raise ApiError(400, f"body is not valid JSON: {e}", "body", "invalid_json") from None
+    if not isinstance(spec, dict):
+        raise ApiError(400, "body must be a JSON object", "body", "invalid_json")
+    query = query_from_dict(spec)
+    result = await run_in_threadpool(engine.run, services(request).store, query, principal.org)
+    body = {"columns": result.columns, "rows": result.rows,
+            "stats": {"rows_read": result.stats.rows_read, "bytes_read": result.stats.bytes_read,
+                      "elapsed": result.stats.elapsed}}
+    return Response(orjson.dumps(body, default=str), media_type="application/json")
+
+
+def install(app: FastAPI) -> None:
+    errors.register_formatter(PREFIX, _error)
+    app.include_router(router)
