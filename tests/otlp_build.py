@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans
 
 
 def any_value(v: object) -> AnyValue:
@@ -54,19 +55,23 @@ class Log:
     resource: dict[str, object] = field(default_factory=dict)
 
 
+def add_span(scope: ScopeSpans, s: Span) -> None:
+    """Append ``s`` to ``scope`` (its service and resource belong to the caller's resource)."""
+    span = scope.spans.add(
+        trace_id=s.trace_id, span_id=s.span_id, parent_span_id=s.parent_span_id, name=s.name,
+        kind=2, start_time_unix_nano=s.start_ns, end_time_unix_nano=s.start_ns + s.duration_ns)
+    span.attributes.extend(kvs(s.attrs))
+    if s.error:
+        span.status.code = 2
+        span.status.message = f"{s.name} failed"
+
+
 def traces_request(spans: Iterable[Span]) -> ExportTraceServiceRequest:
     req = ExportTraceServiceRequest()
     for s in spans:
         rs = req.resource_spans.add()
         rs.resource.attributes.extend(kvs({"service.name": s.service, **s.resource}))
-        span = rs.scope_spans.add().spans.add(
-            trace_id=s.trace_id, span_id=s.span_id, parent_span_id=s.parent_span_id,
-            name=s.name, kind=2, start_time_unix_nano=s.start_ns,
-            end_time_unix_nano=s.start_ns + s.duration_ns)
-        span.attributes.extend(kvs(s.attrs))
-        if s.error:
-            span.status.code = 2
-            span.status.message = f"{s.name} failed"
+        add_span(rs.scope_spans.add(), s)
     return req
 
 

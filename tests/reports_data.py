@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 import httpx
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from conftest import LiveServer, make_store, serve
+from otlp_build import Span, add_span, kvs
 from telequery import semconv as sc
 from telequery.ingest.load import load
 from telequery.meta import Meta
@@ -53,34 +53,16 @@ AGENT_OPS = (sc.OP_INVOKE_AGENT, sc.OP_CHAT, sc.OP_EXECUTE_TOOL)
 NS = 1_000_000_000
 
 
-def _any(v: object) -> AnyValue:
-    if isinstance(v, bool):
-        return AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return AnyValue(int_value=v)
-    if isinstance(v, float):
-        return AnyValue(double_value=v)
-    if isinstance(v, (list, tuple)):
-        out = AnyValue()
-        out.array_value.values.extend(_any(x) for x in v)
-        return out
-    return AnyValue(string_value=str(v))
-
-
-def _kvs(attrs: dict[str, object]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=_any(v)) for k, v in attrs.items() if v is not None]
-
-
 class _Builder:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.traces = ExportTraceServiceRequest()
         self.logs = ExportLogsServiceRequest()
         self._spans = self.traces.resource_spans.add()
-        self._spans.resource.attributes.extend(_kvs({sc.SERVICE_NAME: "agent-server"}))
+        self._spans.resource.attributes.extend(kvs({sc.SERVICE_NAME: "agent-server"}))
         self._span_scope = self._spans.scope_spans.add()
         self._logs = self.logs.resource_logs.add()
-        self._logs.resource.attributes.extend(_kvs({sc.SERVICE_NAME: "agent-server"}))
+        self._logs.resource.attributes.extend(kvs({sc.SERVICE_NAME: "agent-server"}))
         self._log_scope = self._logs.scope_logs.add()
 
     def ids(self) -> tuple[bytes, bytes]:
@@ -88,25 +70,19 @@ class _Builder:
 
     def span(self, trace: bytes, span_id: bytes, parent: bytes | None, name: str, start: int,
              dur_ns: int, attrs: dict[str, object], error: bool = False) -> None:
-        s = self._span_scope.spans.add(trace_id=trace, span_id=span_id,
-                                       parent_span_id=parent or b"", name=name, kind=2,
-                                       start_time_unix_nano=start,
-                                       end_time_unix_nano=start + dur_ns)
-        s.attributes.extend(_kvs(attrs))
-        if error:
-            s.status.code = 2
-            s.status.message = f"{name} failed"
+        add_span(self._span_scope, Span("agent-server", name, start, dur_ns, trace, span_id,
+                                        parent or b"", error, attrs))
 
     def posting(self, t: int, amount: float, attrs: dict[str, object]) -> None:
         rec = self._log_scope.log_records.add(time_unix_nano=t, severity_text="INFO",
                                               event_name=sc.BUDGET_POSTING_EVENT)
         rec.body.string_value = "budget posting"
-        rec.attributes.extend(_kvs({**attrs, sc.BUDGET_AMOUNT: amount}))
+        rec.attributes.extend(kvs({**attrs, sc.BUDGET_AMOUNT: amount}))
 
     def log(self, t: int, body: str, attrs: dict[str, object]) -> None:
         rec = self._log_scope.log_records.add(time_unix_nano=t, severity_text="INFO")
         rec.body.string_value = body
-        rec.attributes.extend(_kvs(attrs))
+        rec.attributes.extend(kvs(attrs))
 
 
 def agent_traffic(seed: int, start: datetime, end: datetime, sessions: int = 30,

@@ -20,11 +20,11 @@ import httpx
 import numpy as np
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 from sqlglot import exp
 
 from conftest import ENGINES, LiveServer, make_store, serve
+from otlp_build import kvs
 from telequery import semconv as sc
 from telequery.ingest.load import load
 from telequery.meta import Meta
@@ -48,32 +48,17 @@ ENGINE_PARAMS = [
 
 
 # -- data -------------------------------------------------------------------------------
-def _av(v: object) -> AnyValue:
-    if isinstance(v, bool):
-        return AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return AnyValue(int_value=v)
-    if isinstance(v, float):
-        return AnyValue(double_value=v)
-    if isinstance(v, list):
-        out = AnyValue()
-        out.array_value.values.extend(_av(x) for x in v)
-        return out
-    return AnyValue(string_value=str(v))
-
-
 def _span(name: str, kind: int, start: datetime, ms: float, attrs: dict[str, object],
           error: bool = False) -> Span:
     t0 = to_us(start) * 1000
     return Span(trace_id=os.urandom(16), span_id=os.urandom(8), name=name, kind=kind,
                 start_time_unix_nano=t0, end_time_unix_nano=t0 + int(ms * 1e6),
-                attributes=[KeyValue(key=k, value=_av(v)) for k, v in attrs.items()],
-                status=Status(code=2 if error else 1))
+                attributes=kvs(attrs), status=Status(code=2 if error else 1))
 
 
 def _request(service: str, spans: list[Span]) -> ExportTraceServiceRequest:
     res = ResourceSpans()
-    res.resource.attributes.append(KeyValue(key=sc.SERVICE_NAME, value=_av(service)))
+    res.resource.attributes.extend(kvs({sc.SERVICE_NAME: service}))
     res.scope_spans.append(ScopeSpans(spans=spans))
     return ExportTraceServiceRequest(resource_spans=[res])
 

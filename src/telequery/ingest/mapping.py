@@ -312,8 +312,9 @@ _PROMOTED = frozenset(_SIMPLE) | _SPECIAL
 class _Resource:
     """What a resource contributes to each of its rows, decoded once: a row template."""
 
-    def __init__(self, attrs: dict[str, object], default_dataset: str, org: str,
+    def __init__(self, kvs: Sequence[KeyValue], batch: Batch, default_dataset: str, org: str,
                  kind: str) -> None:
+        attrs = _attributes(kvs, batch.limits, batch)
         self.strings = {k: v if isinstance(v, str) else orjson.dumps(v).decode()
                         for k, v in attrs.items() if v is not None}
         self.service = _str(attrs, sc.SERVICE_NAME)
@@ -365,17 +366,22 @@ def _error_template(err: str | None) -> str | None:
     return message_template(err) if err else None
 
 
+def _batch(batch: Batch | None, limits: Limits | None) -> tuple[Batch, Limits]:
+    """The batch to add to (a new one if none), with ``limits`` (else its own) in force."""
+    batch = batch if batch is not None else Batch(limits)
+    limits = limits or batch.limits
+    batch.limits = limits
+    return batch, limits
+
+
 def spans_to_rows(req: ExportTraceServiceRequest, org: str, *, batch: Batch | None = None,
                   limits: Limits | None = None, default_dataset: str = DEFAULT_DATASET
                   ) -> Batch:
     """Map an ExportTraceServiceRequest to rows for ``org``."""
-    batch = batch if batch is not None else Batch(limits)
-    limits = limits or batch.limits
-    batch.limits = limits
+    batch, limits = _batch(batch, limits)
     out = batch.row_list
     for rs in req.resource_spans:
-        res = _Resource(_attributes(rs.resource.attributes, limits, batch), default_dataset,
-                        org, "span")
+        res = _Resource(rs.resource.attributes, batch, default_dataset, org, "span")
         for ss in rs.scope_spans:
             for span in ss.spans:
                 trace_id, span_id = span.trace_id, span.span_id
@@ -429,13 +435,10 @@ def logs_to_rows(req: ExportLogsServiceRequest, org: str, *, batch: Batch | None
                  limits: Limits | None = None, default_dataset: str = DEFAULT_DATASET
                  ) -> Batch:
     """Map an ExportLogsServiceRequest to rows for ``org``."""
-    batch = batch if batch is not None else Batch(limits)
-    limits = limits or batch.limits
-    batch.limits = limits
+    batch, limits = _batch(batch, limits)
     out = batch.row_list
     for rl in req.resource_logs:
-        res = _Resource(_attributes(rl.resource.attributes, limits, batch), default_dataset,
-                        org, "log")
+        res = _Resource(rl.resource.attributes, batch, default_dataset, org, "log")
         for sl in rl.scope_logs:
             for rec in sl.log_records:
                 ts_ns = rec.time_unix_nano or rec.observed_time_unix_nano

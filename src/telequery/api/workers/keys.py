@@ -85,10 +85,7 @@ def values(store: Store, org: str, body: object) -> tuple[list[dict[str, object]
     vtype = parse.vtype(b.get("type"), "type")
     if vtype is None:
         raise bad("type", "is required")
-    if b.get("timeframe") is None:
-        raise bad("timeframe", "is required")
-    start, end = parse.timeframe_ms(b["timeframe"], "timeframe")
-    tr = parse.time_range(start, end, "timeframe")
+    _, _, tr = parse.timeframe(b)
     limit = parse.integer(b.get("limit"), "limit", lo=1) or DEFAULT_VALUE_LIMIT
     f = parse._field(key, vtype, "key")  # type: ignore[arg-type]
     if not f.groupable or f.type is ValueType.ARRAY:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 import re2
 
@@ -34,6 +35,7 @@ from telequery.query.ir import (
     ValueType,
 )
 
+T = TypeVar("T")
 DATASET = "events"
 MAX_SPAN = timedelta(days=92)
 MAX_LIMIT = 10_000
@@ -134,20 +136,32 @@ def choice(v: object, path: str, allowed: tuple[str, ...] | dict) -> str | None:
     return v
 
 
+def known(v: object, path: str, table: dict[str, T], what: str) -> T:
+    """``table[v]``: a required name, one of ``table``'s spellings (else a 400 naming it)."""
+    if v is None:
+        raise bad(path, "is required")
+    if not isinstance(v, str) or v not in table:
+        raise bad(path, f"{v!r} is not a known {what}")
+    return table[v]
+
+
 def vtype(v: object, path: str) -> ValueType | None:
     name = choice(v, path, tuple(TYPES))
     return TYPES[name] if name else None
 
 
-def timeframe_ms(v: object, path: str) -> tuple[int, int]:
-    t = obj(v, path)
+def timeframe(b: dict, path: str = "timeframe") -> tuple[int, int, TimeRange]:
+    """The required ``b[path]``: its ``from`` and ``to`` (epoch ms) and the range they span."""
+    if b.get(path) is None:
+        raise bad(path, "is required")
+    t = obj(b[path], path)
     start = integer(t.get("from"), f"{path}.from", lo=0, hi=2**53)
     end = integer(t.get("to"), f"{path}.to", lo=0, hi=2**53)
     if start is None:
         raise bad(f"{path}.from", "is required")
     if end is None:
         raise bad(f"{path}.to", "is required")
-    return start, end
+    return start, end, time_range(start, end, path)
 
 
 def time_range(start: int, end: int, path: str) -> TimeRange:
@@ -199,11 +213,7 @@ def _node(v: object, path: str, depth: int) -> Filter:
         raise bad(f"{path}.kind", f"{n.get('kind')!r} is not one of filter, group")
     key = text(n.get("key"), f"{path}.key")
     op_name = n.get("operation")
-    if op_name is None:
-        raise bad(f"{path}.operation", "is required")
-    if not isinstance(op_name, str) or op_name not in OPERATIONS:
-        raise bad(f"{path}.operation", f"{op_name!r} is not a known operation")
-    op = OPERATIONS[op_name]
+    op = known(op_name, f"{path}.operation", OPERATIONS, "operation")
     type_ = vtype(n.get("type"), f"{path}.type")
     f = _field(key, type_, f"{path}.key")  # type: ignore[arg-type]
     if op not in f.allowed_ops:
@@ -363,11 +373,7 @@ def parameters(v: object, path: str = "parameters") -> Parameters:
 def _calc(v: object, path: str, i: int) -> Calc:
     c = obj(v, path)
     op_name = c.get("operator")
-    if op_name is None:
-        raise bad(f"{path}.operator", "is required")
-    if not isinstance(op_name, str) or op_name not in OPERATORS:
-        raise bad(f"{path}.operator", f"{op_name!r} is not a known operator")
-    agg = OPERATORS[op_name]
+    agg = known(op_name, f"{path}.operator", OPERATORS, "operator")
     key = text(c.get("key"), f"{path}.key", required=agg is not Agg.COUNT)
     key_type = vtype(c.get("keyType"), f"{path}.keyType")
     alias = text(c.get("alias"), f"{path}.alias", required=False, max_len=250) or None
@@ -421,10 +427,7 @@ def query_request(body: object, saved: dict | None = None) -> QueryRequest:
     ``queryId`` names, used when the body has none."""
     b = obj(body, "body")
     query_id = text(b.get("queryId"), "queryId")
-    if b.get("timeframe") is None:
-        raise bad("timeframe", "is required")
-    start, end = timeframe_ms(b["timeframe"], "timeframe")
-    tr = time_range(start, end, "timeframe")
+    start, end, tr = timeframe(b)
     view = choice(b.get("view"), "view", VIEWS) or "calculations"
     given = b.get("parameters") is not None
     params = parameters(b["parameters"] if given else (saved or {}))
