@@ -24,8 +24,8 @@ test: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest -n 2 --dist loadfile
 
-bench: install
-	$(BIN)/python -m bench
+bench: install  # BENCH_ARGS="--huge" adds 100M events; BENCH_ARGS="queries" runs one part
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -1,2 +1,2 @@
 -- params: {"p0": "acme", "p1": "2024-05-06 00:00:00", "p2": "2024-05-06 06:00:00", "p3": "error", "p4": "warn", "p5": "shard"}
-SELECT "id" AS "__c0", EPOCH_MS("timestamp") AS "__c1", COALESCE("attrs_string"[$p5], "resource"[$p5]) AS "__c2" FROM events WHERE "org_id" = $p0 AND "timestamp" >= $p1 AND "timestamp" < $p2 AND "level" IN ($p3, $p4) ORDER BY "timestamp" DESC, "id" DESC LIMIT 20 OFFSET 40
+SELECT "id" AS "__c0", EPOCH_MS("timestamp") AS "__c1", COALESCE("attrs_string"[$p5], "resource"[$p5]) AS "__c2" FROM events WHERE "org_id" = $p0 AND "timestamp" >= $p1 AND "timestamp" < $p2 AND COALESCE("level" IN ($p3, $p4), FALSE) ORDER BY "timestamp" DESC, "id" DESC LIMIT 20 OFFSET 40

@@ -43,6 +43,7 @@ from telequery.schema import COLUMN_NAMES, Logical
 MAX_BUCKETS = 10_000
 MAX_LIMIT = 100_000
 BUCKET = "__bucket"
+DERIVED = "telequery_derived"  # meta flag on a derived dataset's subquery
 
 
 @dataclass
@@ -59,8 +60,32 @@ class Compiled:
 
 
 def compile_query(query: Query, org: str, dialect: Dialect) -> Compiled:
-    """Compile ``query`` for ``org``. Raises QueryError subclasses on bad input."""
-    return _Compiler(query, org, dialect).compile()
+    """Compile ``query`` for ``org``. Raises QueryError subclasses on bad input.
+
+    Results are cached by the exact (query, org, dialect, dataset definition): the IR is
+    immutable and compiling is a pure function of it, and building the SQL with sqlglot
+    costs 1-3 ms per statement, a large part of a small query's latency (dashboards
+    re-issue the same queries). The key is the query's ``repr``, not the query, because
+    equal-but-differently-typed values (``True == 1 == 1.0``) must not share an entry:
+    they validate differently.
+    """
+    try:
+        key = (repr(query), org, type(dialect), id(catalog.dataset(query.dataset)))
+    except QueryError:  # unknown dataset: let the compiler report it
+        return _Compiler(query, org, dialect).compile()
+    hit = _CACHE.get(key)
+    if hit is None:
+        hit = _Compiler(query, org, dialect).compile()
+        if len(_CACHE) >= CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[key] = hit
+    # Callers get their own containers, so nothing they do can change the cached entry.
+    return Compiled(hit.sql, dict(hit.params), list(hit.columns), hit.shape,
+                    list(hit.dimensions), list(hit.measures), hit.grid)
+
+
+CACHE_SIZE = 1024
+_CACHE: dict[tuple, Compiled] = {}
 
 
 def compile_relation(query: Query, org: str, dialect: Dialect
@@ -112,12 +137,13 @@ class _Compiler:
                                 expressions=[p.bind(v, Logical.STRING) for v in q.datasets]))
         if self.ds.predicate is not None:
             scope.append(self.ds.predicate(d, p))
-        events = exp.to_table("events")
+        events = exp.table_("events")  # to_table() would run the SQL parser per query
         user = [c for c in (self._filter(q.filter), self._needle(q.needle)) if c is not None]
         if self.ds.derive is None:
-            return events, exp.and_(*scope, *user)
-        derived = self.ds.derive(d, p, exp.and_(*scope)).subquery("r")
-        return derived, exp.and_(*user) if user else None
+            return events, exp.and_(*scope, *user, copy=False)
+        derived = self.ds.derive(d, p, exp.and_(*scope, copy=False)).subquery("r", copy=False)
+        derived.meta[DERIVED] = True  # see _pruned
+        return derived, exp.and_(*user, copy=False) if user else None
 
     def _source(self) -> tuple[exp.Expression, exp.Expression | None, list[exp.Expression]]:
         """FROM, WHERE, and the dimension expressions (unnesting array dimensions)."""
@@ -130,17 +156,18 @@ class _Compiler:
                 raise InvalidValue(dim.field, f"field {dim.field!r} cannot be grouped by")
             if f.type is ValueType.ARRAY:
                 name = f"__u{i}"
-                unnest.append(exp.alias_(self.d.unnest_or_null(f.build(self.d, self.p)), name))
+                unnest.append(exp.alias_(self.d.unnest_or_null(f.build(self.d, self.p)), name,
+                                          copy=False))
                 dims.append(exp.column(name))
             elif dim.bins:
                 dims.append(self._bin(self.d.to_double(f.build(self.d, self.p)), dim.bins))
             else:
                 dims.append(f.build(self.d, self.p))
         if unnest:
-            inner = exp.select(exp.Star(), *unnest).from_(rel)
+            inner = exp.select(exp.Star(), *unnest).from_(rel, copy=False)
             if where is not None:
-                inner = inner.where(where)
-            return inner.subquery("u"), None, dims
+                inner = inner.where(where, copy=False)
+            return inner.subquery("u", copy=False), None, dims
         return rel, where, dims
 
     def _bin(self, value: exp.Expression, edges: tuple[float, ...]) -> exp.Expression:
@@ -169,7 +196,8 @@ class _Compiler:
             return None
         if f.combinator not in ("and", "or"):
             raise InvalidValue("filterCombination", f"unknown combinator {f.combinator!r}")
-        return exp.paren(exp.and_(*parts) if f.combinator == "and" else exp.or_(*parts))
+        return exp.paren(exp.and_(*parts, copy=False) if f.combinator == "and"
+                         else exp.or_(*parts, copy=False), copy=False)
 
     def _condition(self, c: Condition) -> exp.Expression:
         f = self._field(c.field, c.type)
@@ -349,16 +377,17 @@ class _Compiler:
         """SELECT [bucket,] dims, measures FROM rel WHERE ... GROUP BY ... HAVING ..."""
         q = self.q
         measures = [self._measure(m) for m in q.measures]
-        lead = [exp.alias_(bucket, BUCKET, quoted=True)] if bucket is not None else []
+        lead = [exp.alias_(bucket, BUCKET, quoted=True, copy=False)] if bucket is not None else []
         sel = exp.select(*lead,
-                         *[exp.alias_(e, f"__d{i}", quoted=True) for i, e in enumerate(dims)],
-                         *[exp.alias_(e, f"__m{i}", quoted=True)
-                           for i, e in enumerate(measures)]).from_(rel)
+                         *[exp.alias_(e, f"__d{i}", quoted=True, copy=False)
+                           for i, e in enumerate(dims)],
+                         *[exp.alias_(e, f"__m{i}", quoted=True, copy=False)
+                           for i, e in enumerate(measures)]).from_(rel, copy=False)
         if where is not None:
-            sel = sel.where(where)
+            sel = sel.where(where, copy=False)
         keys = ([bucket] if bucket is not None else []) + dims
         if keys:
-            sel = sel.group_by(*keys)
+            sel = sel.group_by(*keys, copy=False)
         by_name = {m.name: e for m, e in zip(q.measures, measures, strict=True)}
         by_measure = {m.name: m for m in q.measures}
         havings = []
@@ -378,7 +407,7 @@ class _Compiler:
             havings.append(cmp(this=by_name[h.measure],
                                expression=self.p.bind(float(h.value), Logical.FLOAT)))
         if havings:
-            sel = sel.having(exp.and_(*havings))
+            sel = sel.having(exp.and_(*havings, copy=False), copy=False)
         return sel
 
     def _order(self, dims: list[exp.Expression]) -> list[exp.Ordered]:
@@ -406,11 +435,11 @@ class _Compiler:
     def _paged(self, sel: exp.Select, dims: list[exp.Expression]) -> exp.Select:
         order = self._order(dims)
         if order:
-            sel = sel.order_by(*order)
+            sel = sel.order_by(*order, copy=False)
         if self.q.limit is not None:
-            sel = sel.limit(lit(int(self.q.limit)))
+            sel = sel.limit(lit(int(self.q.limit)), copy=False)
         if self.q.offset:
-            sel = sel.offset(lit(int(self.q.offset)))
+            sel = sel.offset(lit(int(self.q.offset)), copy=False)
         return sel
 
     def _aggregate(self) -> Compiled:
@@ -434,19 +463,20 @@ class _Compiler:
             top_rel, top_where, top_dims = self._source()
             top = self._paged(self._grouped(top_dims, top_rel, top_where), top_dims)
             keys = exp.select(*[exp.alias_(exp.column(f"__d{i}", quoted=True), f"__g{i}",
-                                           quoted=True) for i in range(len(dims))]
-                              ).from_(top.subquery("t0"))
-            rel = exp.select(exp.Star()).from_(rel).join(
-                keys.subquery("top"), join_type="inner",
+                                           quoted=True, copy=False) for i in range(len(dims))]
+                              ).from_(top.subquery("t0", copy=False), copy=False)
+            rel = exp.select(exp.Star()).from_(rel, copy=False).join(
+                keys.subquery("top", copy=False), join_type="inner", copy=False,
                 on=exp.and_(*[d.null_safe_eq(e, exp.column(f"__g{i}", "top", quoted=True))
-                              for i, e in enumerate(dims)]))
+                              for i, e in enumerate(dims)], copy=False))
             if where is not None:
-                rel = rel.where(where)
-            rel, where = rel.subquery("s"), None
+                rel = rel.where(where, copy=False)
+            rel, where = rel.subquery("s", copy=False), None
         sel = self._grouped(dims, rel, where, bucket=bucket)
         sel = sel.order_by(exp.Ordered(this=exp.column(BUCKET, quoted=True), desc=False),
                            *[exp.Ordered(this=exp.column(f"__d{i}", quoted=True), desc=False,
-                                         nulls_first=False) for i in range(len(dims))])
+                                         nulls_first=False) for i in range(len(dims))],
+                           copy=False)
         return self._done(sel, "timeseries", grid=(first, end_us, step))
 
     def _rows(self) -> Compiled:
@@ -454,15 +484,15 @@ class _Compiler:
         rel, where = self._relation()
         if q.select:
             fields = [self._field(name) for name in q.select]
-            cols = [exp.alias_(f.build(self.d, self.p), f"__c{i}", quoted=True)
+            cols = [exp.alias_(f.build(self.d, self.p), f"__c{i}", quoted=True, copy=False)
                     for i, f in enumerate(fields)]
             names = list(q.select)
         else:
             cols = [exp.column(c, quoted=True) for c in COLUMN_NAMES]
             names = list(COLUMN_NAMES)
-        sel = exp.select(*cols).from_(rel)
+        sel = exp.select(*cols).from_(rel, copy=False)
         if where is not None:
-            sel = sel.where(where)
+            sel = sel.where(where, copy=False)
         order: list[exp.Ordered] = []
         for o in q.order_by:
             f = self._field(o.key)
@@ -472,25 +502,104 @@ class _Compiler:
             order = [exp.Ordered(this=exp.column(self.ds.time_column, quoted=True), desc=True)]
             if self.ds.derive is None:
                 order.append(exp.Ordered(this=exp.column("id", quoted=True), desc=True))
-        sel = sel.order_by(*order)
+        sel = sel.order_by(*order, copy=False)
         if q.limit is not None:
-            sel = sel.limit(lit(int(q.limit)))
+            sel = sel.limit(lit(int(q.limit)), copy=False)
         if q.offset:
-            sel = sel.offset(lit(int(q.offset)))
-        return Compiled(self.d.render(sel), self.p.values, names, "rows")
+            sel = sel.offset(lit(int(q.offset)), copy=False)
+        return Compiled(self.d.render(self._finish(sel)), self.p.values, names, "rows")
+
+    def _finish(self, tree: exp.Select) -> exp.Select:
+        """Rewrites that keep the rows and make them cheaper to compute."""
+        tree = _pruned(tree)
+        if self.d.guard_in_lists:
+            _guard_in_lists(tree)
+        return tree
 
     def _done(self, sel: exp.Select, shape: str,
               grid: tuple[int, int, int] | None = None) -> Compiled:
         q = self.q
         columns = ([BUCKET] if grid else []) + [d.name for d in q.group_by] + \
             [m.name for m in q.measures]
-        return Compiled(self.d.render(sel), self.p.values, columns, shape,
+        return Compiled(self.d.render(self._finish(sel)), self.p.values, columns, shape,
                         dimensions=[d.name for d in q.group_by], measures=list(q.measures),
                         grid=grid)
 
 
 def _plain(value: object) -> str:
     return str(value)
+
+
+def _pruned(tree: exp.Select) -> exp.Select:
+    """Drop the columns of derived relations that nothing outside them reads.
+
+    Why: engines do not drop unused aggregates of a subquery (DuckDB computes every one,
+    e.g. a COUNT(DISTINCT map lookup) nobody asked for), so a one-measure query over
+    ``sessions`` paid for all of its rollups. Conservative: a column is kept when any
+    column reference outside the relation, or inside its own clauses or kept columns,
+    has its name; nothing is pruned from a DISTINCT relation, a set-returning column is
+    never dropped, and a star projection at the top keeps everything.
+    """
+    if any(isinstance(e, exp.Star) for e in tree.expressions):
+        return tree
+    derived = [s for s in tree.find_all(exp.Subquery) if s.meta.get(DERIVED)]
+    for sub in derived:
+        inner = sub.this
+        if not isinstance(inner, exp.Select) or inner.args.get("distinct"):
+            continue
+        used = _names(tree, skip=sub)
+        for key in ("where", "group", "having", "order", "qualify"):
+            node = inner.args.get(key)
+            if node is not None:
+                used |= _names(node)
+        keep = {id(e) for e in inner.expressions if e.alias_or_name.lower() in used
+                or e.find(exp.Unnest, exp.Explode) is not None}
+        changed = True
+        while changed:  # a kept column may refer to another one by its alias
+            refs = {c.name.lower() for e in inner.expressions if id(e) in keep
+                    for c in e.find_all(exp.Column)}
+            extra = {id(e) for e in inner.expressions if id(e) not in keep
+                     and e.alias_or_name.lower() in refs}
+            keep |= extra
+            changed = bool(extra)
+        if keep and len(keep) < len(inner.expressions):
+            inner.set("expressions", [e for e in inner.expressions if id(e) in keep])
+    return tree
+
+
+def _guard_in_lists(tree: exp.Expression) -> None:
+    """``x IN (...)`` -> ``COALESCE(x IN (...), FALSE)`` where only AND/OR lead from a
+    WHERE to it: there a row passes exactly when the IN is TRUE either way (see
+    ``Dialect.guard_in_lists``). IN with a subquery is left alone."""
+    for where in list(tree.find_all(exp.Where)):
+        stack = [where.this]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, (exp.And, exp.Or)):
+                stack += [n.this, n.expression]
+            elif isinstance(n, exp.Paren):
+                stack.append(n.this)
+            elif isinstance(n, exp.In) and n.expressions and not n.args.get("query"):
+                n.replace(exp.Coalesce(this=n.copy(), expressions=[exp.false()]))
+
+
+def _names(node: exp.Expression, skip: exp.Expression | None = None) -> set[str]:
+    """Lower-cased names of the columns referenced under ``node``, not looking into
+    ``skip`` (walks the arguments, not parent links: builders may share nodes)."""
+    out: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n is skip:
+            continue
+        if isinstance(n, exp.Column):
+            out.add(n.name.lower())
+        for v in n.args.values():
+            if isinstance(v, exp.Expression):
+                stack.append(v)
+            elif isinstance(v, list):
+                stack.extend(x for x in v if isinstance(x, exp.Expression))
+    return out
 
 
 __all__ = ["Compiled", "FilterGroup", "compile_query"]

@@ -55,6 +55,12 @@ class Dialect:
     supports_filter_clause: ClassVar[bool] = True
     """Whether aggregates accept FILTER (WHERE ...)."""
 
+    guard_in_lists: ClassVar[bool] = False
+    """Whether an IN list reached from WHERE through AND/OR only is written
+    ``COALESCE(x IN (...), FALSE)`` (same rows there). DuckDB pushes a plain IN list into
+    the scan as a table filter that ran ~3x slower than the expression (DuckDB 2.0,
+    dictionary-compressed strings: 84 ms vs 30 ms over 10M rows)."""
+
     # -- parameters ---------------------------------------------------------------------
     def placeholder(self, name: str, logical: Logical) -> exp.Expression:
         raise NotImplementedError
@@ -173,6 +179,7 @@ class Dialect:
 class DuckDBDialect(Dialect):
     name = "duckdb"
     sql_dialect = "duckdb"
+    guard_in_lists = True
 
     def placeholder(self, name: str, logical: Logical) -> exp.Expression:
         return exp.Placeholder(this=name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Body, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -44,7 +45,7 @@ async def metrics_query(request: Request,
                             "endTs": "2026-04-22T00:00:00.000Z",
                             "datasource": "agentMetrics", "type": "distribution",
                             "aggregations": [{"type": "p99", "column": "latencyMs"}],
-                            "groupBy": ["agentName"]}}})) -> dict[str, object]:
+                            "groupBy": ["agentName"]}}})) -> Response:
     """Distribution (one point per group) or timeseries (one per bucket per group)."""
     principal = require(request, "query")
     try:
@@ -54,7 +55,9 @@ async def metrics_query(request: Request,
                        extra={"details": e.details}) from None
     store = services(request).store
     result = await run_in_threadpool(engine.run, store, plan.query, principal.org)
-    return {"data": {"dataPoints": data_points(plan, result)}}
+    # orjson straight to bytes: FastAPI's generic encoder cost ~5 ms per 1,000 points.
+    return Response(orjson.dumps({"data": {"dataPoints": data_points(plan, result)}}),
+                    media_type="application/json")
 
 
 def install(app: FastAPI) -> None:

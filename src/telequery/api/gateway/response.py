@@ -9,6 +9,7 @@ zero-filled here, because calendar months are not a fixed step the engine can fi
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from telequery.api.gateway.request import MONTH_DIM, Plan
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@lru_cache(maxsize=8192)  # a timeseries repeats each bucket's start/end once per group
 def iso_ms(us: int) -> str:
     """Epoch microseconds -> ``2026-04-29T12:00:00.000Z``."""
     t = _EPOCH + timedelta(microseconds=us)

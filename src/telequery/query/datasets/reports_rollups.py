@@ -50,7 +50,7 @@ _CONTEXT: tuple[tuple[str, Builder, str], ...] = (
 
 
 def _a(e: exp.Expression, name: str) -> exp.Expression:
-    return exp.alias_(e, name, quoted=True)
+    return exp.alias_(e, name, quoted=True, copy=False)  # builders below never share nodes
 
 
 def _sum(e: exp.Expression) -> exp.Expression:
@@ -93,9 +93,11 @@ def _rollup(d: Dialect, p: Params, key: exp.Expression, key_name: str,
     cols = [_a(key, key_name)]
     cols += [_a(exp.Max(this=build(d, p)), f"r_{name}") for name, build, _ in _CONTEXT]
     cols += [_a(e.copy(), name) for name, e in parts.items()]
-    sel = exp.select(*cols).from_(exp.to_table("events")).where(
-        exp.and_(where, exp.Not(this=exp.Is(this=key.copy(), expression=exp.null())))
-    ).group_by(key.copy())
+    # copy=False: each builder call would otherwise deep-copy the whole SELECT (~60% of
+    # the compile time of a sessions query).
+    sel = exp.select(*cols).from_(exp.to_table("events"), copy=False).where(
+        exp.and_(where, exp.Not(this=exp.Is(this=key.copy(), expression=exp.null()))),
+        copy=False).group_by(key.copy(), copy=False)
     return sel, parts
 
 
@@ -113,7 +115,7 @@ def _derive_turns(d: Dialect, p: Params, where: exp.Expression) -> exp.Select:
     iterations = exp.Coalesce(this=root_value(n_attr(sc.TURN_ITERATIONS)(d, p)),
                               expressions=[parts["r_chats"].copy()])
     return sel.select(_a(exp.Max(this=c("conversation_id")), "r_session"),
-                      _a(duration, "r_duration_ms"), _a(iterations, "r_iterations"))
+                      _a(duration, "r_duration_ms"), _a(iterations, "r_iterations"), copy=False)
 
 
 def _derive_sessions(d: Dialect, p: Params, where: exp.Expression) -> exp.Select:
@@ -122,7 +124,8 @@ def _derive_sessions(d: Dialect, p: Params, where: exp.Expression) -> exp.Select
     # Distinct telequery.turn.id; spans without turn ids count their invoke_agent spans.
     turns = exp.If(this=exp.GT(this=turn_ids, expression=lit(0)), true=turn_ids.copy(),
                    false=parts["r_roots"].copy())
-    return sel.select(_a(parts["r_span_ms"].copy(), "r_duration_ms"), _a(turns, "r_turn_count"))
+    return sel.select(_a(parts["r_span_ms"].copy(), "r_duration_ms"), _a(turns, "r_turn_count"),
+                      copy=False)
 
 
 def _context_fields(with_turn: bool) -> dict[str, Field]:
