@@ -45,6 +45,13 @@ async def run_query(request: Request) -> Response:
     return Response(orjson.dumps(body, default=str), media_type="application/json")
 
 
+@router.get("/api/v1/whoami", summary="The org and scopes of the calling token")
+async def whoami(request: Request) -> dict[str, object]:
+    principal = require(request, "query")
+    return {"org": principal.org, "scopes": sorted(principal.scopes)}
+
+
 def install(app: FastAPI) -> None:
     errors.register_formatter(PREFIX, _error)
+    errors.register_formatter("/api/v1/whoami", _error)
     app.include_router(router)
