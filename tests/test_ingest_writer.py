@@ -4,7 +4,6 @@ request, back-pressure, and cancelled requests."""
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -34,9 +33,11 @@ class GatedStore(DuckDBStore):
         super().__init__(path)
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()  # set once the writer is inside an append
         self.appends: list[int] = []
 
     def append(self, batch: pa.Table) -> int:
+        self.entered.set()
         self.gate.wait(10)
         self.appends.append(batch.num_rows)
         return super().append(batch)
@@ -53,8 +54,8 @@ def test_concurrent_requests_share_transactions(tmp_path: Path) -> None:
     store = GatedStore(tmp_path)
     writer = Writer(store)
     store.gate.clear()
-    first = writer.submit(table(10, "first"))  # the writer now waits inside append
-    time.sleep(0.1)
+    first = writer.submit(table(10, "first"))
+    assert store.entered.wait(10)  # the writer now waits inside append
     futures = [writer.submit(table(10, f"s{i}")) for i in range(20)]
     store.gate.set()
     assert first.result(10) == 10
@@ -83,7 +84,7 @@ def test_a_failing_request_does_not_fail_its_neighbours(tmp_path: Path) -> None:
     writer = Writer(store)
     store.gate.clear()
     blocker = writer.submit(table(1, "blocker"))
-    time.sleep(0.1)
+    assert store.entered.wait(10)  # the writer is inside the blocker's commit
     good = writer.submit(table(3, "good"))
     bad = writer.submit(pa.table({"org_id": ["w"], "nonsense": [1]}))  # not the schema
     also_good = writer.submit(table(4, "also-good"))
@@ -101,6 +102,7 @@ def test_full_queue_refuses_instead_of_dropping(tmp_path: Path) -> None:
     writer = Writer(store, max_pending_rows=25)
     store.gate.clear()
     inflight = writer.submit(table(10, "a"))
+    assert store.entered.wait(10)  # the writer has taken "a" and is blocked in its commit
     queued = writer.submit(table(10, "b"))
     assert writer.is_full() is False
     with pytest.raises(Overloaded) as exc:
@@ -118,7 +120,7 @@ def test_cancelled_request_is_skipped_and_writer_survives(tmp_path: Path) -> Non
     writer = Writer(store)
     store.gate.clear()
     blocker = writer.submit(table(1, "blocker"))
-    time.sleep(0.1)
+    assert store.entered.wait(10)  # the writer is inside the blocker's commit
     gone = writer.submit(table(5, "gone"))
     assert gone.cancel()  # its client disconnected before the commit started
     kept = writer.submit(table(2, "kept"))
