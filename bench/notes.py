@@ -11,33 +11,35 @@ from __future__ import annotations
 NOTES = """\
 ### Where a target is missed, by how much and why
 
-- **Needle search at 10M: ~430 ms through the API (engine ~340 ms) vs 250 ms, 1.4-1.7x.**
-  The events view runs two statements: the page (newest 50 matches) and the per-bucket
-  counts of *all* matches. The page is cheap (~60 ms: DuckDB's top-N pushes a dynamic
-  timestamp filter into the scan). The counts must test every event of the day (1.3M
-  rows at 10M/week) for the needle, case-insensitively, in 7 text columns and in the
-  values of `attrs_string` (~110 bytes per event, joined per row): pure string work,
-  260-370 ms on 2 cores, two thirds of it the attribute values. Alternatives measured
-  (ILIKE, RE2 `(?i)`, per-value lambdas, casting the map to text) were at best 35% faster
-  and change Unicode case folding, so they were not adopted. What would meet it: an
-  ingest-time search column (lower-cased message + attribute values) or an n-gram skip
-  index (ClickHouse `ngrambf_v1`), and counting first so the page query only reads the
-  newest buckets (a change to `api/workers/views.py`, still owned by the Workers API
-  engineer). Its API/engine ratio (1.06-1.27 across runs) is noise: in-process, the
-  API's runner and the bare statements take the same time within ±50 ms run to run.
+- **Needle search at 10M: now ~220-340 ms through the API (target 250 ms): met in the
+  full run above, missed (337 ms) in a repeat run on the busy machine ten minutes later,
+  when every other 10M query was also 15-30% slower.** Measured side by side (interleaved,
+  same process) the two statements went from ~300 ms to ~210 ms of engine time (-31%;
+  -20-40% across loaded runs). What is left is the per-bucket count of *all* matches: it
+  tests every event of the day (0.9M rows) in 7 text columns and in the `attrs_string`
+  values joined per row (~110 bytes per event): ~430 ms of CPU on 2 cores, of which
+  decoding the map ~85 ms, joining its values ~125 ms, searching them ~80 ms, the text
+  columns ~90 ms. A larger step needs an ingest-time search column (lower-cased text +
+  attribute values, no join, no decode of the map) or an n-gram skip index (ClickHouse
+  `ngrambf_v1`); both are schema/ingest changes, not made.
 - **Overhead at 1M: API / engine 1.16-1.39 (target 1.2) for queries that take 9-28 ms in
   the engine.** Each request pays a fixed ~2.5-4 ms (HTTP parsing, FastAPI routing and
   validation, auth, JSON) plus formatting that grows with the response (the 1,512-point
   agentMetrics series: ~7 ms for points and zero-fill). At 10M the same requests are
   within 0.94-1.14. Next steps would be a leaner ASGI path for the query routes and
   building the gateway's JSON without one dict per point.
-- **The < 10k-row query (one conversation's events): 17-18 ms vs 15 ms.** The Workers
-  events view runs two statements (page + series); each reads the one or two row groups
-  (122,880 rows each) holding the conversation's minutes, ~13 ms of engine time together.
-  The page statement alone is ~9 ms because DuckDB decodes every column of the row group,
-  including the attribute maps, to return 15 rows; selecting ids first and joining back by
-  `rowid` was slower (13 ms). Smaller row groups would help this query and cost the
-  large ones; not changed.
+- **The < 10k-row query (one conversation's events): 13-20 ms vs 15 ms (met at 1M, missed
+  at 10M).** The Workers events view runs two statements (series + page); each reads the
+  one or two row groups holding the conversation's minutes, ~13 ms of engine time
+  together. The page statement is ~9-11 ms because DuckDB decodes every column of each
+  2,048-row vector that holds a match (45 columns, including the attribute maps), to
+  return 15 rows. Measured and not adopted (10M, interleaved): `id IN (SELECT id ...
+  LIMIT n)` 16.6 ms vs 13.6 ms; semi-join on `rowid` 16.5 ms; two steps (ids: 2.3 ms, then
+  the rows by an id list in their time span: 14.4 ms), since fetching the 15 rows decodes
+  the same vectors. The cost is spread over the columns (~0.25 ms each; dropping the 5
+  the view never shows, `org_id`, `sample_interval`, `cost`, `teams`, `resource`, would
+  save ~2-3 ms but needs a column list in the IR). Smaller row groups would not change the
+  vector decoding; not measured.
 - **100M events: not run** (see Data generation for the estimate). Scaling the 10M
   numbers linearly, the week-long queries would take ~0.6-2 s and the day-long needle
   ~4 s, so the 2.5 s target would likely be missed by the needle only; server peak RSS
@@ -58,6 +60,8 @@ pass; golden SQL changed only where noted).
 | sqlglot builders called with `copy=False` (each chained call deep-copied the whole SELECT); no SQL parser run for the table name | `query/compile.py`, `query/datasets/reports_rollups.py` | compile: 10.3 ms per statement (p99 by service), sessions 14 ms | 2.3 ms; 2.8 ms |
 | One watchdog thread for query timeouts instead of a `threading.Timer` (a thread start) per statement | `store/duckdb.py` | small statement via `store.execute`: 3.6 ms | 1.5 ms |
 | Compiled SQL cached by the exact IR (its `repr`, so `True`/`1`/`1.0` never share an entry), org, dialect and dataset definition; a repeated dashboard query skips sqlglot entirely. A cache miss costs what the row above says | `query/compile.py` (`compile_query`) | one conversation, 2 statements: compile 3.5 ms | 0.2 ms |
+| Events view counts first, then reads the page only from the newest buckets that hold `limit + offsetBy` matches (first page only; a cursor page reads the whole range): the newest rows all lie there, so the page is the same | `api/workers/views.py` (`newest_window`) | needle 'timeout', a day, 10M: page statement 57-114 ms | 17-35 ms |
+| Case-insensitive needle on DuckDB: text columns by `ILIKE '%needle%'` (compares in place on ASCII-only columns; exact for ASCII needles without `%`, `_`, `\\`), the joined attribute values by a RE2 `(?i)` superset first and the exact `contains(lower(), lower())` only on rows that pass it (exact for ASCII needles: only U+0130 and U+212A lower-case into ASCII, checked over every code point; a 20,000-row random comparison with İ, K, ſ, ß, σ/ς, `%`, `_`, newlines found no difference) | `query/dialect.py` (`ci_like`, `ci_prefilter`), `query/compile.py` (`_needle`); golden `filters_and_needle.duckdb.sql` updated | same query, count statement: 247-647 ms (CPU 650 ms) | 194-460 ms (CPU 500 ms) |
 | Gateway responses serialised with orjson straight to bytes (FastAPI's generic encoder walked every point) and bucket timestamps formatted once per bucket, not per point | `api/gateway/__init__.py`, `api/gateway/response.py` | agentMetrics hourly, 1M: API 43 ms (x2.0 of engine) | 33 ms (x1.6) |
 
 Things checked and left alone: the tenant + time predicate already prunes row groups

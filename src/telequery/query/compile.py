@@ -304,8 +304,9 @@ class _Compiler:
             return None
         d = self.d
         texts = [exp.column(c, quoted=True) for c in self.ds.needle_columns]
-        texts += [d.array_to_text(d.map_values(exp.column(m, quoted=True)))
+        joined = [d.array_to_text(d.map_values(exp.column(m, quoted=True)))
                   for m in self.ds.needle_maps]
+        texts += joined
         if not texts:
             raise InvalidValue("needle", f"dataset {self.ds.name!r} has no text to search")
         if needle.regex:
@@ -313,12 +314,22 @@ class _Compiler:
             if not needle.match_case:
                 pattern = "(?i)" + pattern
             value = self.p.bind(pattern, Logical.STRING)
-            hits = [d.regex(t, value) for t in texts]
-        else:
-            value = self.p.bind(needle.value, Logical.STRING)
-            hits = [d.contains(t, value, needle.match_case) for t in texts]
-        return exp.paren(exp.or_(*[exp.Coalesce(this=h, expressions=[exp.false()])
-                                   for h in hits]))
+            return _any_true([d.regex(t, value) for t in texts])
+        value = self.p.bind(needle.value, Logical.STRING)
+        hits = [_true(d.contains(t, value, needle.match_case)) for t in texts]
+        n = len(texts) - len(joined)  # hits[:n] columns, hits[n:] joined map values
+        like = None if needle.match_case or not n else d.ci_like(needle.value)
+        if like is not None:
+            pattern = self.p.bind(like, Logical.STRING)
+            hits[:n] = [_true(d.ilike(t, pattern)) for t in texts[:n]]
+        prefilter = None if needle.match_case or not joined else d.ci_prefilter(needle.value)
+        if prefilter is not None:
+            # Long joined values: a cheap superset test first, so the exact (lower-casing)
+            # one runs only on the few rows that pass it (AND short-circuits per row).
+            pre = self.p.bind(prefilter, Logical.STRING)
+            hits[n:] = [exp.and_(_true(d.regex(t, pre)), h, copy=False)
+                        for t, h in zip(joined, hits[n:], strict=True)]
+        return exp.paren(exp.or_(*hits, copy=False))
 
     # -- measures -----------------------------------------------------------------------
     def _measure(self, m: Measure) -> exp.Expression:
@@ -524,6 +535,15 @@ class _Compiler:
         return Compiled(self.d.render(self._finish(sel)), self.p.values, columns, shape,
                         dimensions=[d.name for d in q.group_by], measures=list(q.measures),
                         grid=grid)
+
+
+def _true(e: exp.Expression) -> exp.Expression:
+    """``e`` with NULL read as false."""
+    return exp.Coalesce(this=e, expressions=[exp.false()])
+
+
+def _any_true(hits: list[exp.Expression]) -> exp.Expression:
+    return exp.paren(exp.or_(*[_true(h) for h in hits], copy=False))
 
 
 def _plain(value: object) -> str:

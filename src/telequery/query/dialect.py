@@ -114,6 +114,20 @@ class Dialect:
                  ) -> exp.Expression:
         raise NotImplementedError
 
+    def ci_prefilter(self, needle: str) -> str | None:
+        """An RE2 pattern that matches every text whose lower-cased form contains the
+        lower-cased ``needle`` (it may match more: callers AND it with ``contains``), or None
+        when the engine's own case-insensitive ``contains`` is already as cheap."""
+        return None
+
+    def ci_like(self, needle: str) -> str | None:
+        """A LIKE pattern such that ``ilike(text, pattern)`` is exactly the case-insensitive
+        ``contains(text, needle)`` and cheaper, or None."""
+        return None
+
+    def ilike(self, s: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        raise NotImplementedError
+
     def starts_with(self, s: exp.Expression, prefix: exp.Expression) -> exp.Expression:
         raise NotImplementedError
 
@@ -233,6 +247,39 @@ class DuckDBDialect(Dialect):
         if match_case:
             return fn("contains", s, sub)
         return fn("contains", fn("lower", s), fn("lower", sub))
+
+    def ci_prefilter(self, needle: str) -> str | None:
+        """Why: ``lower()`` copies every haystack (the joined attribute values of a day
+        cost ~0.2 s of CPU at 10M events); RE2's ``(?i)`` scans in place, 2-3x cheaper.
+        Only for ASCII needles, where it is a superset: outside ASCII, DuckDB's ``lower``
+        maps only U+0130 (to i) and U+212A (Kelvin, to k) into ASCII (checked over every
+        code point on DuckDB 2.0); RE2 folds k with U+212A but not i with
+        U+0130, so ``i`` also accepts U+0130. RE2's extra folds (s with U+017F) are removed
+        by the ``contains`` the caller keeps."""
+        if not needle.isascii():
+            return None
+        parts = []
+        for ch in needle.lower():
+            if ch == "i":
+                parts.append("(?:i|\\x{130})")
+            elif ch.isalnum():
+                parts.append(ch)
+            else:
+                parts.append(f"\\x{{{ord(ch):02x}}}")
+        return "(?i)" + "".join(parts)
+
+    def ci_like(self, needle: str) -> str | None:
+        """Why: DuckDB's ILIKE compares in place on columns whose statistics show only
+        ASCII, where ``lower()`` copies every value; elsewhere it lower-cases both sides,
+        as ``contains(lower(), lower())`` does. ASCII needles only (a needle holding
+        U+0130 or U+212A lower-cases to ASCII, which the in-place compare would not see),
+        and none with LIKE wildcards (or a backslash, to stay clear of escapes)."""
+        if not needle.isascii() or any(c in needle for c in "%_\\"):
+            return None
+        return f"%{needle}%"
+
+    def ilike(self, s: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        return exp.ILike(this=s, expression=pattern)
 
     def starts_with(self, s: exp.Expression, prefix: exp.Expression) -> exp.Expression:
         return fn("starts_with", s, prefix)
