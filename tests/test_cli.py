@@ -88,3 +88,14 @@ def test_query_a_running_server(tmp_path: Path) -> None:
         assert httpx.post(live.url + "/api/v1/query", json=spec, headers={
             "Authorization": f"Bearer {ingest_only}"}).status_code == 403
     store.close()
+
+
+def test_demo_with_other_settings_rebuilds_instead_of_appending(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    assert tq("demo", "--data", str(data), "--events", "2000", "--no-serve").returncode == 0
+    again = tq("demo", "--data", str(data), "--events", "1500", "--no-serve")
+    assert again.returncode == 0, again.stderr
+    spec = {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z",
+            "measures": [{"agg": "count"}]}
+    out = tq("query", "--data", str(data), "--org", "demo", "--json", stdin=json.dumps(spec))
+    assert json.loads(out.stdout)["rows"] == [[1500.0]]

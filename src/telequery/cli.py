@@ -24,6 +24,7 @@ StoreSpec = Annotated[str | None, typer.Option(
     "--store", help="store: a directory (DuckDB, default = --data), chdb:DIR or "
                     "clickhouse://user:pass@host:8123/db")]
 DEMO_ORG = "demo"
+EPOCH = "1970-01-01T00:00:00+00:00"
 
 
 def _open(data: Path, store: str | None):  # type: ignore[no-untyped-def]
@@ -57,18 +58,33 @@ def demo(data: DataDir = Path(".demo-data"), store: StoreSpec = None,
          seed: int = 42, days: Annotated[int, typer.Option(help="days of history")] = 7,
          serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
          host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Fill DATA with synthetic agent and worker telemetry, print a token, then serve."""
+    """Fill DATA with synthetic agent and worker telemetry, print a token, then serve.
+
+    Data from an earlier run is reused when it was made with the same settings in the last
+    day; otherwise the demo store is rebuilt (never appended to, which would double it).
+    """
     s, m = _open(data, store)
     marker = m.find_by_name("demo", DEMO_ORG, "dataset")
     want = {"events": events, "seed": seed, "days": days}
-    if marker is not None and {k: marker.body.get(k) for k in want} == want:
+    made = datetime.fromisoformat(marker.body.get("end", EPOCH)) if marker else None
+    fresh = marker is not None and made is not None and \
+        {k: marker.body.get(k) for k in want} == want and \
+        datetime.now(UTC) - made < timedelta(days=1)
+    if fresh:
         console.print(f"demo data already present ({events:,} events, seed {seed})")
     else:
-        _generate(s, events, seed, days)
         if marker is not None:
-            m.update("demo", DEMO_ORG, marker.id, body=want)
-        else:
-            m.put("demo", DEMO_ORG, "dataset", want)
+            if store is not None:
+                console.print("[red]the demo store holds demo data made with other settings; "
+                              "use a new --data/--store or remove it first[/]")
+                raise typer.Exit(2)
+            s.close()
+            for f in data.glob("events.duckdb*"):
+                f.unlink()
+            s, _ = _open(data, store)
+            m.delete("demo", DEMO_ORG, marker.id)
+        end = _generate(s, events, seed, days)
+        m.put("demo", DEMO_ORG, "dataset", {**want, "end": end.isoformat()})
     token = m.create_token(DEMO_ORG, ["ingest", "query", "admin"], name="demo")
     (data / "demo-token.txt").write_text(token + "\n")
     console.print(f"org: [bold]{DEMO_ORG}[/]  token (all scopes, also in "
@@ -78,7 +94,8 @@ def demo(data: DataDir = Path(".demo-data"), store: StoreSpec = None,
         _serve(s, m, host, port)
 
 
-def _generate(store, events: int, seed: int, days: int) -> None:  # type: ignore[no-untyped-def]
+def _generate(store, events: int, seed: int, days: int) -> datetime:  # type: ignore[no-untyped-def]
+    """Load ``events`` synthetic events ending now; return the end of the range."""
     from telequery.ingest.load import load
     from telequery.synth import generate
 
@@ -89,6 +106,7 @@ def _generate(store, events: int, seed: int, days: int) -> None:  # type: ignore
         task = bar.add_task("generating demo events", total=events)
         load(store, DEMO_ORG, generate(seed, events, start, end),
              progress=lambda n: bar.advance(task, n))
+    return end
 
 
 @token_app.command("create")
