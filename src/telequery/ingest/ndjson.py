@@ -42,6 +42,7 @@ _KNOWN = {*TIME_KEYS, *MESSAGE_KEYS, *LEVEL_KEYS, *SERVICE_KEYS, *TRACE_KEYS, *S
           DATASET_KEY}
 _INT64 = (-(2**63), 2**63 - 1)
 MAX_REPORTED_ERRORS = 100
+MAX_DEPTH = 128  # nesting of a line's values; deeper is a rejected line, not a RecursionError
 
 
 class LineError(ValueError):
@@ -64,8 +65,10 @@ class Parsed:
             self.errors.append((line_no, reason))
 
 
-def any_value(v: object) -> AnyValue:
+def any_value(v: object, depth: int = 0) -> AnyValue:
     """A JSON value as an OTLP AnyValue (ints beyond int64 become doubles)."""
+    if depth > MAX_DEPTH:
+        raise LineError(f"values nest deeper than {MAX_DEPTH} levels")
     if isinstance(v, bool):
         return AnyValue(bool_value=v)
     if isinstance(v, int):
@@ -78,20 +81,25 @@ def any_value(v: object) -> AnyValue:
         return AnyValue(string_value=v)
     if isinstance(v, list):
         out = AnyValue()
-        out.array_value.values.extend(any_value(x) for x in v if x is not None)
+        out.array_value.values.extend(any_value(x, depth + 1) for x in v if x is not None)
         return out
-    return AnyValue(string_value=orjson.dumps(v).decode())
+    try:
+        return AnyValue(string_value=orjson.dumps(v).decode())
+    except orjson.JSONEncodeError:  # nested past orjson's limit
+        raise LineError(f"values nest deeper than {MAX_DEPTH} levels") from None
 
 
-def _flatten(obj: dict, prefix: str, out: list[KeyValue]) -> None:
+def _flatten(obj: dict, prefix: str, out: list[KeyValue], depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise LineError(f"attributes nest deeper than {MAX_DEPTH} levels")
     for k, v in obj.items():
         key = f"{prefix}{k}"
         if v is None:
             continue
         if isinstance(v, dict):
-            _flatten(v, key + ".", out)
+            _flatten(v, key + ".", out, depth + 1)
         else:
-            out.append(KeyValue(key=key, value=any_value(v)))
+            out.append(KeyValue(key=key, value=any_value(v, depth + 1)))
 
 
 def epoch_ns(value: object) -> int:
@@ -111,8 +119,11 @@ def epoch_ns(value: object) -> int:
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=UTC)
             delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
-            return ((delta.days * 86_400 + delta.seconds) * 1_000_000
-                    + delta.microseconds) * 1000
+            value = ((delta.days * 86_400 + delta.seconds) * 1_000_000
+                     + delta.microseconds) * 1000
+            if not 0 <= value < 2**63:  # the range as an epoch number (int64 ns)
+                raise LineError("timestamp must be between 1970-01-01 and 2262-04-11")
+            return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise LineError("timestamp must be a string or a number")
     if value <= 0:

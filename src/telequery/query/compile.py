@@ -265,7 +265,7 @@ class _Compiler:
                 raise InvalidValue(name, f"expected a number, got {value!r}")
             try:
                 number = float(value)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: ints past 1e308
                 raise InvalidValue(name, f"expected a number, got {value!r}") from None
             if number != number or number in (float("inf"), float("-inf")):
                 raise InvalidValue(name, "expected a finite number")

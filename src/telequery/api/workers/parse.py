@@ -167,7 +167,10 @@ def timeframe(b: dict, path: str = "timeframe") -> tuple[int, int, TimeRange]:
 def time_range(start: int, end: int, path: str) -> TimeRange:
     if start >= end:
         raise bad(path, "'from' must be earlier than 'to'")
-    tr = TimeRange.from_ms(start, end)
+    try:
+        tr = TimeRange.from_ms(start, end)
+    except OverflowError:  # beyond year 9999: no datetime holds it
+        raise bad(path, "is outside the supported range of years 1-9999") from None
     if tr.span > MAX_SPAN:
         raise bad(path, f"the timeframe spans more than {MAX_SPAN.days} days")
     return tr

@@ -36,9 +36,14 @@ async def _json(request: Request) -> object:
     if not raw.strip():
         raise parse.bad("body", "a JSON object is required")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise parse.bad("body", f"invalid JSON: {e}") from None
+    try:  # parameters are echoed and saved as sent: they must serialize back (254 levels)
+        orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        raise parse.bad("body", "nests too deeply") from None
+    return body
 
 
 def _statistics(stats: list[Stats]) -> dict[str, float]:
