@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from conftest import LiveServer, make_store, serve
+from conftest import ENGINES, LiveServer, make_store, serve
 from otlp_build import Span, traces_request
 from telequery.meta import Meta
 from telequery.query import engine
@@ -41,10 +41,12 @@ WINDOW = TimeRange(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
 PB = {"content-type": "application/x-protobuf"}
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=ENGINES)
+def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[LiveServer]:
+    """The live server over each engine: ingest must land the same rows in both."""
     path: Path = tmp_path_factory.mktemp("otlp")
-    store, meta = make_store("duckdb", path), Meta(path / "meta.sqlite")
+    store, meta = make_store(request.param, path), Meta(path / "meta.sqlite")
     with serve(store, meta) as live:
         yield live
     meta.close()
