@@ -33,7 +33,7 @@ from functools import lru_cache
 WILDCARD = "<*>"
 # Bump when a rule change alters templates: stored fingerprints from different
 # versions must not be grouped together.
-MINER_VERSION = 1
+MINER_VERSION = 2
 
 # --- message-level passes ----------------------------------------------------
 
@@ -65,6 +65,10 @@ _KEEP_SUFFIX = ("Exception", "Error")
 _HEXRUN = re.compile(
     r"\b[0-9A-Fa-f]{1,4}(?:::?[0-9A-Fa-f]{1,4}){3,}\b|\b[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){3,}\b"
 )
+# E-mail addresses and long hex identifiers are values even without a digit
+# ("alice@acme.dev", "deadbeef").
+_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
+_HEXID = re.compile(r"[0-9A-Fa-f]{8,}")
 # Interface / device names (eth0, en0, wl0, sda1, ssh2) name a fixed thing.
 _DEVICE = re.compile(r"[A-Za-z]{2,5}[0-9]")
 # Trailing separators kept after a masked token ("loading <*>: failed").
@@ -108,7 +112,8 @@ _MESSAGE_MEMO_MAX_LEN = 512
 def _mask_subtoken(mo: re.Match[str]) -> str:
     """Mask one piece of a key:value token (digits or host names only)."""
     s = mo.group()
-    if _HASDIG.search(s) is not None or ("." in s and _HOST.fullmatch(s) is not None):
+    if _HASDIG.search(s) is not None or ("." in s and _HOST.fullmatch(s) is not None) \
+            or _HEXID.fullmatch(s) is not None:
         return WILDCARD
     return s
 
@@ -116,6 +121,8 @@ def _mask_subtoken(mo: re.Match[str]) -> str:
 def _classify(tok: str) -> str:
     """Template form of one whitespace-separated token."""
     if tok.isalpha():  # fast path: plain words are the bulk of all tokens
+        if len(tok) >= 8 and _HEXID.fullmatch(tok) is not None:
+            return WILDCARD
         return _MARK + tok if tok in _CALENDAR else tok
     if tok.isdigit():
         return WILDCARD
@@ -135,6 +142,8 @@ def _classify(tok: str) -> str:
     if _HASDIG.search(core) is not None:
         if _DEVICE.fullmatch(core) is not None:
             return tok
+        return WILDCARD + post
+    if _HEXID.fullmatch(core) is not None or ("@" in core and _EMAIL.fullmatch(core)):
         return WILDCARD + post
     if "." in core and _DOTTED.fullmatch(core) is not None and not core.endswith(_KEEP_SUFFIX):
         return WILDCARD + post
