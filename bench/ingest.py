@@ -33,6 +33,10 @@ from telequery.ingest.mapping import spans_to_rows
 from telequery.meta import Meta
 from telequery.store import open_store
 
+if not __package__:  # plain `python bench/ingest.py`: make the bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 SPANS_PER_REQUEST = 512
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet", "llama-3.1-70b"]
@@ -193,15 +197,7 @@ def end_to_end(bodies: list[bytes], clients: int) -> tuple[float, int]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+    return f"{os.cpu_count()} cores ({cpu_model()}), Python {platform.python_version()}"
 
 
 def write_section(path: Path, text: str) -> None:
