@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from telequery import __version__
 from telequery.api import errors
 from telequery.api.deps import Services
-from telequery.ingest.writer import Writer
+from telequery.ingest.writer import Writer, open_writer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def create_app(store: Store, meta: Meta, *, writer: Writer | None = None) -> FastAPI:
     """Build the app over an open store and metadata; the caller owns their lifetime."""
     own_writer = writer is None
-    services = Services(store, meta, writer or Writer(store))
+    services = Services(store, meta, writer or open_writer(store))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -12,15 +12,25 @@ cannot fail its neighbours.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from telequery.ingest.log import IngestLog
+from telequery.schema import arrow_schema
+
 if TYPE_CHECKING:
     from telequery.store.base import Store
+
+
+log = logging.getLogger(__name__)
+_SCHEMA = arrow_schema()
 
 
 class Overloaded(Exception):
@@ -55,7 +65,7 @@ class Writer:
         with self._cond:
             if self._closed:
                 raise RuntimeError("writer is closed")
-            if self._pending_rows + table.num_rows > self.max_pending_rows and self._queue:
+            if self._backlog() + table.num_rows > self.max_pending_rows and self._backlog():
                 raise Overloaded()
             self._queue.append((table, fut))
             self._pending_rows += table.num_rows
@@ -121,14 +131,17 @@ class Writer:
         for t, fut in group:
             fut.set_result(t.num_rows)
 
+    def _backlog(self) -> int:
+        return self._pending_rows
+
     @property
     def pending_rows(self) -> int:
-        """Rows queued or being committed."""
-        return self._pending_rows
+        """Rows accepted but not yet in the store."""
+        return self._backlog()
 
     def is_full(self) -> bool:
         """True when new rows would be refused (lets a caller skip the mapping work)."""
-        return self._pending_rows >= self.max_pending_rows
+        return self._backlog() >= self.max_pending_rows
 
     def close(self) -> None:
         """Finish what is queued, then stop."""
@@ -136,6 +149,169 @@ class Writer:
             self._closed = True
             self._cond.notify_all()
         self._thread.join()
+
+
+class LoggedWriter(Writer):
+    """Acknowledge once rows are in the ingest log; feed the store in big transactions.
+
+    The logger thread (``Writer._loop``) turns queued requests into log records, fsyncs
+    them once per group and acknowledges. The applier thread appends buffered records to
+    the store when a row group's worth has gathered, ``max_delay`` seconds have passed, or
+    a reader is waiting (``sync``), committing the last record's sequence number with the
+    rows. A query calls ``sync`` first (the store's read barrier), so it still sees every
+    row acknowledged before it started. On start, records the store has not committed are
+    replayed from the log.
+    """
+
+    def __init__(self, store: Store, log_dir: Path, *, apply_rows: int = 245_760,
+                 max_delay: float = 1.0, **kwargs: int) -> None:
+        self.log = IngestLog(log_dir)
+        self.apply_rows = apply_rows
+        self.max_delay = max_delay
+        self._apply_cv = threading.Condition()
+        self._buffer: deque[tuple[int, pa.Table]] = deque()
+        self._buffer_rows = 0
+        self._oldest = 0.0
+        self._unapplied_rows = 0
+        self._flush_wanted = False
+        self._closing = False
+        self.applies = 0
+        self.replayed_rows = 0
+        super().__init__(store, **kwargs)
+        self._applied = self._seq = self._recover()
+        self._acked = self._seq
+        self._applier = threading.Thread(target=self._apply_loop, name="telequery-applier",
+                                         daemon=True)
+        self._applier.start()
+        store.read_barrier = self.sync
+
+    def _recover(self) -> int:
+        """Apply what the log holds beyond the store's mark; return the last seq."""
+        last = self.store.applied_mark()
+        pending: list[pa.Table] = []
+        rows = 0
+        for seq, table in self.log.replay(last):
+            pending.append(table)
+            rows += table.num_rows
+            last = seq
+            if rows >= self.apply_rows:
+                self.store.append(pa.concat_tables(pending), mark=last)
+                self.replayed_rows += rows
+                pending, rows = [], 0
+        if pending:
+            self.store.append(pa.concat_tables(pending), mark=last)
+            self.replayed_rows += rows
+        self.log.clear()
+        return last
+
+    def _backlog(self) -> int:
+        return self._pending_rows + self._unapplied_rows
+
+    def _commit(self, group: list[tuple[pa.Table, Future[int]]]) -> None:
+        accepted: list[tuple[pa.Table, Future[int]]] = []
+        for table, fut in group:  # a table the store cannot take must not reach the log
+            try:
+                accepted.append((conform(table), fut))
+            except (KeyError, ValueError, TypeError, pa.ArrowException) as e:
+                fut.set_exception(ValueError(f"rows do not match the events schema: {e}"))
+        if not accepted:
+            return
+        records = [(self._seq + i + 1, t) for i, (t, _) in enumerate(accepted)]
+        try:
+            self.log.append(records)
+        except OSError as e:
+            for _, fut in accepted:
+                fut.set_exception(e)
+            return
+        self._seq = records[-1][0]
+        rows = sum(t.num_rows for _, t in records)
+        with self._apply_cv:
+            if not self._buffer:
+                self._oldest = time.monotonic()
+            self._buffer.extend(records)
+            self._buffer_rows += rows
+            self._unapplied_rows += rows
+            self._acked = self._seq
+            self._apply_cv.notify_all()
+        self.commits += 1
+        for table, fut in accepted:
+            fut.set_result(table.num_rows)
+
+    def _due(self) -> float:
+        """Seconds until the buffer should be applied (0 = now)."""
+        if self._closing or self._flush_wanted or self._buffer_rows >= self.apply_rows:
+            return 0.0
+        return max(0.0, self._oldest + self.max_delay - time.monotonic())
+
+    def _apply_loop(self) -> None:
+        while True:
+            with self._apply_cv:
+                while not self._buffer or self._due() > 0:
+                    if not self._buffer and self._closing:
+                        return
+                    self._apply_cv.wait(self._due() if self._buffer else None)
+                taken: list[tuple[int, pa.Table]] = []
+                rows = 0
+                while self._buffer and (not taken or rows + self._buffer[0][1].num_rows
+                                        <= self.max_batch_rows):
+                    taken.append(self._buffer.popleft())
+                    rows += taken[-1][1].num_rows
+                self._buffer_rows -= rows
+                self._oldest = time.monotonic()
+            mark = taken[-1][0]
+            try:
+                self.store.append(pa.concat_tables([t for _, t in taken]), mark=mark)
+            except Exception:  # the rows are safe in the log: keep them and retry
+                log.exception("applying %d logged rows failed; retrying", rows)
+                with self._apply_cv:
+                    self._buffer.extendleft(reversed(taken))
+                    self._buffer_rows += rows
+                    self._apply_cv.wait(1.0)
+                continue
+            self.applies += 1
+            with self._apply_cv:
+                self._applied = mark
+                self._unapplied_rows -= rows
+                if not self._buffer:
+                    self._flush_wanted = False
+                self._apply_cv.notify_all()
+            self.log.drop_through(mark)
+
+    def sync(self, timeout: float = 60.0) -> None:
+        """Wait until every row acknowledged so far is in the store."""
+        with self._apply_cv:
+            target = self._acked
+            if self._applied >= target:
+                return
+            self._flush_wanted = True
+            self._apply_cv.notify_all()
+            self._apply_cv.wait_for(lambda: self._applied >= target, timeout)
+
+    def close(self) -> None:
+        """Log what is queued, apply everything, then stop and empty the log."""
+        super().close()
+        with self._apply_cv:
+            self._closing = True
+            self._apply_cv.notify_all()
+        self._applier.join()
+        self.store.read_barrier = None
+        if self._applied >= self._acked:
+            self.log.clear()
+        self.log.close()
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """``table`` with exactly the events schema (raises when it cannot be cast)."""
+    if table.schema.equals(_SCHEMA):
+        return table
+    return table.select(_SCHEMA.names).cast(_SCHEMA)
+
+
+def open_writer(store: Store) -> Writer:
+    """The writer a server uses: logged on stores that keep a mark, direct otherwise."""
+    if hasattr(store, "applied_mark") and getattr(store, "path", None) is not None:
+        return LoggedWriter(store, Path(store.path) / "ingest-log")
+    return Writer(store)
 
 
 def _fresh_exception() -> Exception:

@@ -42,6 +42,11 @@ class DuckDBStore:
             config["threads"] = str(threads)
         self._con = duckdb.connect(str(self.path / DB_FILE), config=config)
         self._con.execute(duckdb_ddl())
+        # the ingest log's high-water mark, committed with the rows it covers
+        self._con.execute("CREATE TABLE IF NOT EXISTS ingest_state "
+                          "(id INTEGER PRIMARY KEY, applied_seq BIGINT NOT NULL)")
+        self._con.execute("INSERT OR IGNORE INTO ingest_state VALUES (1, 0)")
+        self.read_barrier: Callable[[], None] | None = None
         self._write_lock = threading.Lock()
         self._writer = self._con.cursor()
         self._local = threading.local()
@@ -50,22 +55,36 @@ class DuckDBStore:
                         f"SELECT {names} FROM __batch ORDER BY {', '.join(SORT_KEY)}")
 
     # -- writes -------------------------------------------------------------------------
-    def append(self, batch: pa.Table) -> int:
-        """Insert a batch sorted by (org, dataset, time) in one committed transaction."""
-        if batch.num_rows == 0:
+    def append(self, batch: pa.Table, *, mark: int | None = None) -> int:
+        """Insert a batch sorted by (org, dataset, time) in one committed transaction.
+
+        ``mark``: the ingest log's sequence number these rows complete, committed in the
+        same transaction so that a replay after a crash applies each record once.
+        """
+        if batch.num_rows == 0 and mark is None:
             return 0
         with self._write_lock:
             w = self._writer
             w.execute("BEGIN TRANSACTION")
             try:
-                w.register("__batch", batch)
-                w.execute(self._insert)
-                w.unregister("__batch")
+                if batch.num_rows:
+                    w.register("__batch", batch)
+                    w.execute(self._insert)
+                    w.unregister("__batch")
+                if mark is not None:
+                    w.execute("UPDATE ingest_state SET applied_seq = $m WHERE id = 1",
+                              {"m": mark})
                 w.execute("COMMIT")
             except BaseException:
                 w.execute("ROLLBACK")
                 raise
         return batch.num_rows
+
+    def applied_mark(self) -> int:
+        """The highest ingest-log sequence number whose rows are committed."""
+        with self._write_lock:
+            return int(self._writer.execute(
+                "SELECT applied_seq FROM ingest_state WHERE id = 1").fetchone()[0])
 
     # -- reads --------------------------------------------------------------------------
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -78,6 +97,8 @@ class DuckDBStore:
 
     def execute(self, sql: str, params: dict[str, object] | None = None,
                 timeout: float | None = None) -> QueryResult:
+        if self.read_barrier is not None:
+            self.read_barrier()  # see every row acknowledged before this query
         cur = self._cursor()
         alarm = _WATCHDOG.arm(timeout, cur.interrupt) if timeout else None
         t0 = time.perf_counter()
