@@ -9,7 +9,7 @@ PORT    ?= 8080
 
 .PHONY: install demo test bench lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml src/telequery/ingest/_fastotlp.pyx
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from telequery.ingest.fast import NATIVE, logs_from_bytes, spans_from_bytes
 from telequery.ingest.mapping import Batch, logs_to_rows, spans_to_rows
 
 if TYPE_CHECKING:
@@ -21,9 +22,17 @@ Message = ExportTraceServiceRequest | ExportLogsServiceRequest
 
 
 def map_message(msg: Message, org: str, batch: Batch | None = None) -> Batch:
-    """Map one OTLP request of either signal into ``batch``."""
+    """Map one OTLP request of either signal into ``batch``.
+
+    With the compiled decoder, serializing and decoding the wire bytes is several times
+    cheaper than walking the message objects, and gives the same rows.
+    """
     if isinstance(msg, ExportTraceServiceRequest):
+        if NATIVE:
+            return spans_from_bytes(msg.SerializeToString(), org, batch=batch)[0]
         return spans_to_rows(msg, org, batch=batch)
+    if NATIVE:
+        return logs_from_bytes(msg.SerializeToString(), org, batch=batch)[0]
     return logs_to_rows(msg, org, batch=batch)
 
 

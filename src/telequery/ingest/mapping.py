@@ -312,9 +312,8 @@ _PROMOTED = frozenset(_SIMPLE) | _SPECIAL
 class _Resource:
     """What a resource contributes to each of its rows, decoded once: a row template."""
 
-    def __init__(self, kvs: Sequence[KeyValue], batch: Batch, default_dataset: str, org: str,
+    def __init__(self, attrs: dict[str, object], default_dataset: str, org: str,
                  kind: str) -> None:
-        attrs = _attributes(kvs, batch.limits, batch)
         self.strings = {k: v if isinstance(v, str) else orjson.dumps(v).decode()
                         for k, v in attrs.items() if v is not None}
         self.service = _str(attrs, sc.SERVICE_NAME)
@@ -381,7 +380,8 @@ def spans_to_rows(req: ExportTraceServiceRequest, org: str, *, batch: Batch | No
     batch, limits = _batch(batch, limits)
     out = batch.row_list
     for rs in req.resource_spans:
-        res = _Resource(rs.resource.attributes, batch, default_dataset, org, "span")
+        res = _Resource(_attributes(rs.resource.attributes, limits, batch), default_dataset,
+                        org, "span")
         for ss in rs.scope_spans:
             for span in ss.spans:
                 trace_id, span_id = span.trace_id, span.span_id
@@ -431,14 +431,23 @@ def _exception_event(span: object) -> str | None:
     return None
 
 
+def random_id_suffix() -> str:
+    """The random half of a log row's id (16 hex digits)."""
+    return os.urandom(8).hex()
+
+
 def logs_to_rows(req: ExportLogsServiceRequest, org: str, *, batch: Batch | None = None,
-                 limits: Limits | None = None, default_dataset: str = DEFAULT_DATASET
-                 ) -> Batch:
-    """Map an ExportLogsServiceRequest to rows for ``org``."""
+                 limits: Limits | None = None, default_dataset: str = DEFAULT_DATASET,
+                 id_suffix: Callable[[], str] = random_id_suffix) -> Batch:
+    """Map an ExportLogsServiceRequest to rows for ``org``.
+
+    ``id_suffix`` makes the random part of the row ids injectable (equivalence tests).
+    """
     batch, limits = _batch(batch, limits)
     out = batch.row_list
     for rl in req.resource_logs:
-        res = _Resource(rl.resource.attributes, batch, default_dataset, org, "log")
+        res = _Resource(_attributes(rl.resource.attributes, limits, batch), default_dataset,
+                        org, "log")
         for sl in rl.scope_logs:
             for rec in sl.log_records:
                 ts_ns = rec.time_unix_nano or rec.observed_time_unix_nano
@@ -457,7 +466,7 @@ def logs_to_rows(req: ExportLogsServiceRequest, org: str, *, batch: Batch | None
                     m = _Maps({sc.EVENT_NAME: event_name}, limits, batch)
                     strings[sc.EVENT_NAME] = m.strings[sc.EVENT_NAME]
                 ts_us = ts_ns // 1000
-                row = _row(res, ts_us, f"{ts_us:015x}{os.urandom(8).hex()}", attrs, strings,
+                row = _row(res, ts_us, f"{ts_us:015x}{id_suffix()}", attrs, strings,
                            numbers, bools)
                 body = any_value(rec.body) if rec.HasField("body") else None
                 message = body if isinstance(body, str) or body is None else \

@@ -1,0 +1,725 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""OTLP protobuf wire bytes -> ``events`` rows, without building protobuf objects.
+
+A compiled twin of ``mapping.spans_to_rows`` / ``mapping.logs_to_rows``: it walks the
+ExportTraceServiceRequest / ExportLogsServiceRequest bytes directly and makes the very same
+row lists (the reference is mapping.py; tests/test_ingest_native.py proves equality). The
+row rules that are not about decoding (resource template, promoted columns, levels,
+templates) are imported from mapping.py, so they are written once.
+
+Anything unusual on the wire (groups, nesting deeper than 64, invalid UTF-8, truncation)
+raises ``WireError``; the wrapper (``ingest.fast``) then takes the reference path, which
+decides with upb whether the body is valid at all. So this decoder never has to reproduce
+upb's error behaviour, only its results on bodies that a protobuf serializer produces.
+"""
+
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
+import orjson
+
+from telequery import semconv as sc
+from telequery.ingest import mapping as _m
+from telequery.patterns import fingerprint, message_template, templates
+
+cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void* PyUnicode_DATA(object o)
+
+
+class WireError(ValueError):
+    """The body needs the reference decoder (unusual or invalid wire data)."""
+
+
+cdef int MAX_DEPTH = 64
+cdef const char* _HEX = b"0123456789abcdef"
+
+# Column indexes and rule tables from the reference mapping.
+cdef Py_ssize_t _TS = _m._TS, _ID = _m._ID, _TEAMS = _m._TEAMS, _ASTR = _m._ASTR
+cdef Py_ssize_t _ANUM = _m._ANUM, _ABOOL = _m._ABOOL, _SAMPLE = _m._SAMPLE
+cdef Py_ssize_t _REGION = _m._REGION, _COLD = _m._COLD, _MODEL = _m._MODEL
+cdef Py_ssize_t _PROVIDER = _m._PROVIDER, _TRIGGER = _m._IX["trigger"]
+cdef Py_ssize_t _TRACE_ID = _m._TRACE_ID, _SPAN_ID = _m._SPAN_ID, _PARENT = _m._PARENT
+cdef Py_ssize_t _SPAN_NAME = _m._SPAN_NAME, _KIND_COL = _m._KIND_COL, _END = _m._END
+cdef Py_ssize_t _DURATION = _m._DURATION, _STATUS_COL = _m._STATUS_COL, _LEVEL = _m._LEVEL
+cdef Py_ssize_t _MESSAGE = _m._MESSAGE, _ERROR = _m._ERROR
+cdef Py_ssize_t _MESSAGE_TEMPLATE = _m._MESSAGE_TEMPLATE
+cdef Py_ssize_t _ERROR_TEMPLATE = _m._ERROR_TEMPLATE, _FINGERPRINT = _m._FINGERPRINT
+
+cdef frozenset _PROMOTED = _m._PROMOTED
+cdef frozenset _SPECIAL = _m._SPECIAL
+cdef dict _SPAN_KIND = _m._SPAN_KIND
+cdef dict _STATUS = _m._STATUS
+cdef dict _TRIGGER_FROM_FAAS = sc.TRIGGER_FROM_FAAS
+cdef str _TRUNC = _m.TRUNCATION_MARKER
+cdef str K_SAMPLE = sc.SAMPLE_INTERVAL, K_TRIGGER = sc.FAAS_TRIGGER
+cdef str K_REGION = sc.CLOUD_REGION, K_COLD = sc.FAAS_COLDSTART
+cdef str K_RESP_MODEL = sc.GEN_AI_RESPONSE_MODEL, K_REQ_MODEL = sc.GEN_AI_REQUEST_MODEL
+cdef str K_PROVIDER = sc.GEN_AI_PROVIDER, K_SYSTEM = sc.GEN_AI_SYSTEM, K_TEAM = sc.TEAM
+cdef str K_EXC = sc.EXCEPTION_MESSAGE, K_ERRTYPE = sc.ERROR_TYPE, K_EVENT = sc.EVENT_NAME
+
+# Promoted key -> (column, getter code): 0 = _str, 1 = _int, 2 = _float.
+cdef dict _SIMPLE = {}
+for _k, (_ix, _getter) in _m._SIMPLE.items():
+    _SIMPLE[_k] = (_ix, 0 if _getter is _m._str else 1 if _getter is _m._int else 2)
+_Resource = _m._Resource
+_Maps = _m._Maps
+_level_of = _m._level_of
+_dumps = orjson.dumps
+
+# AnyValue kinds (the oneof's field numbers).
+cdef enum:
+    K_NONE = 0
+    K_STR = 1
+    K_BOOL = 2
+    K_INT = 3
+    K_DOUBLE = 4
+    K_ARRAY = 5
+    K_KVLIST = 6
+    K_BYTES = 7
+
+
+# -- wire primitives -------------------------------------------------------------------------
+cdef struct Field:
+    uint32_t num
+    int wt
+    uint64_t val   # varint / fixed value
+    Py_ssize_t s   # length-delimited payload [s, e)
+    Py_ssize_t e
+
+
+cdef inline int _varint(const unsigned char* b, Py_ssize_t* p, Py_ssize_t end,
+                        uint64_t* out) except -1:
+    cdef uint64_t r = 0
+    cdef int shift = 0
+    cdef unsigned char c
+    while True:
+        if p[0] >= end:
+            raise WireError("truncated varint")
+        c = b[p[0]]
+        p[0] += 1
+        r |= (<uint64_t>(c & 0x7F)) << shift
+        if c < 0x80:
+            break
+        shift += 7
+        if shift >= 70:
+            raise WireError("varint too long")
+    out[0] = r
+    return 0
+
+
+cdef inline uint64_t _fixed(const unsigned char* b, Py_ssize_t p, int n):
+    cdef uint64_t r = 0
+    cdef int i
+    for i in range(n - 1, -1, -1):
+        r = (r << 8) | b[p + i]
+    return r
+
+
+cdef inline int _next(const unsigned char* b, Py_ssize_t* p, Py_ssize_t end,
+                      Field* f) except -1:
+    """Read one field at p (advancing p)."""
+    cdef uint64_t tag, n
+    _varint(b, p, end, &tag)
+    f.num = <uint32_t>(tag >> 3)
+    f.wt = <int>(tag & 7)
+    if f.num == 0 or (tag >> 3) > 0x1FFFFFFF:
+        raise WireError("bad field number")
+    if f.wt == 0:
+        _varint(b, p, end, &f.val)
+    elif f.wt == 1:
+        if end - p[0] < 8:
+            raise WireError("truncated fixed64")
+        f.val = _fixed(b, p[0], 8)
+        p[0] += 8
+    elif f.wt == 2:
+        _varint(b, p, end, &n)
+        if n > <uint64_t>(end - p[0]):
+            raise WireError("truncated length-delimited field")
+        f.s = p[0]
+        f.e = p[0] + <Py_ssize_t>n
+        p[0] = f.e
+    elif f.wt == 5:
+        if end - p[0] < 4:
+            raise WireError("truncated fixed32")
+        f.val = _fixed(b, p[0], 4)
+        p[0] += 4
+    else:
+        raise WireError("group or invalid wire type")
+    return 0
+
+
+cdef inline str _utf8(const unsigned char* b, Py_ssize_t s, Py_ssize_t e):
+    return PyUnicode_DecodeUTF8(<const char*>(b + s), e - s, NULL)
+
+
+cdef str _hex(const unsigned char* b, Py_ssize_t s, Py_ssize_t e):
+    cdef Py_ssize_t n = e - s, i
+    out = PyUnicode_New(2 * n, 127)
+    cdef unsigned char* d = <unsigned char*>PyUnicode_DATA(out)
+    for i in range(n):
+        d[2 * i] = _HEX[b[s + i] >> 4]
+        d[2 * i + 1] = _HEX[b[s + i] & 15]
+    return out
+
+
+cdef str _row_id(uint64_t ts_us, str suffix):
+    """f"{ts_us:015x}{suffix}" (ts_us has at most 15 hex digits: < 2**60)."""
+    return "%015x%s" % (ts_us, suffix)
+
+
+# -- AnyValue ----------------------------------------------------------------------------------
+cdef object _any(const unsigned char* b, Py_ssize_t s, Py_ssize_t e, int* kind, int depth):
+    """Decode an AnyValue like ``mapping.any_value``; ``kind`` gets the oneof case."""
+    cdef Field f
+    cdef Py_ssize_t p = s, vs = 0, ve = 0
+    cdef uint64_t val = 0
+    cdef int k = K_NONE
+    cdef double d
+    if depth > MAX_DEPTH:
+        raise WireError("nesting too deep")
+    while p < e:
+        _next(b, &p, e, &f)
+        if f.num == 1 and f.wt == 2:
+            k = K_STR; vs = f.s; ve = f.e
+        elif f.num == 2 and f.wt == 0:
+            k = K_BOOL; val = f.val
+        elif f.num == 3 and f.wt == 0:
+            k = K_INT; val = f.val
+        elif f.num == 4 and f.wt == 1:
+            k = K_DOUBLE; val = f.val
+        elif f.num == 5 and f.wt == 2:
+            if k == K_ARRAY:
+                raise WireError("merged array_value")
+            k = K_ARRAY; vs = f.s; ve = f.e
+        elif f.num == 6 and f.wt == 2:
+            if k == K_KVLIST:
+                raise WireError("merged kvlist_value")
+            k = K_KVLIST; vs = f.s; ve = f.e
+        elif f.num == 7 and f.wt == 2:
+            k = K_BYTES; vs = f.s; ve = f.e
+    kind[0] = k
+    if k == K_STR:
+        return _utf8(b, vs, ve)
+    if k == K_INT:
+        return <int64_t>val
+    if k == K_DOUBLE:
+        memcpy(&d, &val, 8)
+        return d
+    if k == K_BOOL:
+        return val != 0
+    if k == K_ARRAY:
+        return _array(b, vs, ve, depth + 1)
+    if k == K_KVLIST:
+        return _kvlist(b, vs, ve, depth + 1)
+    if k == K_BYTES:
+        return _hex(b, vs, ve)
+    return None
+
+
+cdef list _array(const unsigned char* b, Py_ssize_t s, Py_ssize_t e, int depth):
+    cdef Field f
+    cdef Py_ssize_t p = s
+    cdef int k
+    cdef list out = []
+    while p < e:
+        _next(b, &p, e, &f)
+        if f.num == 1 and f.wt == 2:
+            out.append(_any(b, f.s, f.e, &k, depth + 1))
+    return out
+
+
+cdef str _keyvalue(const unsigned char* b, Py_ssize_t s, Py_ssize_t e, Py_ssize_t* vs,
+                   Py_ssize_t* ve):
+    """A KeyValue's key and the range of its value (empty range: no value)."""
+    cdef Field f
+    cdef Py_ssize_t p = s, ks = 0, ke = 0
+    cdef bint seen = False
+    vs[0] = 0
+    ve[0] = 0
+    while p < e:
+        _next(b, &p, e, &f)
+        if f.num == 1 and f.wt == 2:
+            ks = f.s; ke = f.e
+        elif f.num == 2 and f.wt == 2:
+            if seen:
+                raise WireError("merged KeyValue.value")
+            seen = True
+            vs[0] = f.s; ve[0] = f.e
+    return _utf8(b, ks, ke)
+
+
+cdef dict _kvlist(const unsigned char* b, Py_ssize_t s, Py_ssize_t e, int depth):
+    cdef Field f
+    cdef Py_ssize_t p = s, vs, ve
+    cdef int k
+    cdef str key
+    cdef dict out = {}
+    while p < e:
+        _next(b, &p, e, &f)
+        if f.num == 1 and f.wt == 2:
+            key = _keyvalue(b, f.s, f.e, &vs, &ve)
+            out[key] = _any(b, vs, ve, &k, depth + 1)
+    return out
+
+
+# -- attributes ------------------------------------------------------------------------------
+cdef class _Ctx:
+    """Per-call state: the batch being filled and its limits."""
+    cdef object batch
+    cdef Py_ssize_t max_attrs
+    cdef Py_ssize_t max_chars
+    cdef Py_ssize_t truncated
+
+    def __init__(self, batch):
+        self.batch = batch
+        self.max_attrs = batch.limits.max_attributes
+        self.max_chars = batch.limits.max_value_chars
+        self.truncated = 0
+
+    cdef flush(self):
+        if self.truncated:
+            self.batch.truncated += self.truncated
+            self.truncated = 0
+
+
+cdef dict _attributes(const unsigned char* b, Py_ssize_t s, Py_ssize_t e, uint32_t field,
+                      _Ctx ctx):
+    """``mapping._attributes`` over the KeyValues of ``field`` in [s, e)."""
+    cdef Field f
+    cdef Py_ssize_t p = s, vs, ve
+    cdef int k
+    cdef str key
+    cdef dict out = {}
+    while p < e:
+        _next(b, &p, e, &f)
+        if f.num == field and f.wt == 2:
+            if len(out) >= ctx.max_attrs:
+                ctx.truncated += 1
+                continue
+            key = _keyvalue(b, f.s, f.e, &vs, &ve)
+            out[key] = _any(b, vs, ve, &k, 1)
+    return out
+
+
+cdef tuple _decode(const unsigned char* b, Py_ssize_t s, Py_ssize_t e, uint32_t field,
+                   Py_ssize_t count, _Ctx ctx):
+    """``mapping._decode``: attrs and the three typed maps, in one pass."""
+    cdef Field f
+    cdef Py_ssize_t p = s, vs, ve, max_chars = ctx.max_chars
+    cdef int k
+    cdef str key, st
+    cdef object v
+    cdef dict attrs, strings, numbers, bools
+    if count > ctx.max_attrs:
+        attrs = _attributes(b, s, e, field, ctx)
+        return _maps_of(attrs, ctx)
+    attrs = {}
+    strings = {}
+    numbers = {}
+    bools = {}
+    while p < e:
+        _next(b, &p, e, &f)
+        if f.num != field or f.wt != 2:
+            continue
+        key = _keyvalue(b, f.s, f.e, &vs, &ve)
+        v = _any(b, vs, ve, &k, 1)
+        attrs[key] = v
+        if k == K_STR:
+            st = <str>v
+            if len(st) > max_chars:
+                st = st[:max_chars] + _TRUNC
+                ctx.truncated += 1
+            strings[key] = st
+        elif k == K_INT:
+            numbers[key] = float(v)
+        elif k == K_DOUBLE:
+            numbers[key] = v
+        elif k == K_BOOL:
+            bools[key] = v
+        elif v is not None:
+            st = v if isinstance(v, str) else _dumps(v).decode()
+            if len(st) > max_chars:
+                st = st[:max_chars] + _TRUNC
+                ctx.truncated += 1
+            strings[key] = st
+    if len(attrs) != count:
+        return _maps_of(attrs, ctx)
+    return attrs, strings, numbers, bools
+
+
+cdef tuple _maps_of(dict attrs, _Ctx ctx):
+    ctx.flush()
+    m = _Maps(attrs, ctx.batch.limits, ctx.batch)
+    return attrs, m.strings, m.numbers, m.bools
+
+
+# -- promoted columns (mapping._str/_int/_float/_row) -------------------------------------------
+cdef inline object _str(dict attrs, str key):
+    v = attrs.get(key)
+    if v is None:
+        return None
+    return v if isinstance(v, str) else str(v)
+
+
+cdef inline object _int(dict attrs, str key):
+    v = attrs.get(key)
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+cdef inline object _float(dict attrs, str key):
+    v = attrs.get(key)
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+cdef list _teams(object v):
+    if v is None:
+        return []
+    if isinstance(v, list):
+        return [str(x) for x in v if x is not None]
+    return [str(v)]
+
+
+cdef list _row(res, object ts_us, str row_id, dict attrs, dict strings, dict numbers,
+               dict bools):
+    cdef list row = list(<list>res.template)
+    cdef tuple simple
+    cdef int code
+    row[_TS] = ts_us
+    row[_ID] = row_id
+    row[_TEAMS] = []
+    row[_ASTR] = strings
+    row[_ANUM] = numbers
+    row[_ABOOL] = bools
+    found = attrs.keys() & _PROMOTED
+    if not found:
+        return row
+    for key in found:
+        simple = _SIMPLE.get(key)
+        if simple is not None:
+            code = simple[1]
+            row[<Py_ssize_t>simple[0]] = (_str(attrs, key) if code == 0 else
+                                          _int(attrs, key) if code == 1 else
+                                          _float(attrs, key))
+    if not found.isdisjoint(_SPECIAL):
+        sample = _float(attrs, K_SAMPLE)
+        row[_SAMPLE] = sample if sample and sample > 0 else 1.0
+        raw = _str(attrs, K_TRIGGER)
+        row[_TRIGGER] = _TRIGGER_FROM_FAAS.get(raw, raw) if raw else None
+        row[_REGION] = _str(attrs, K_REGION) or res.region
+        cold = attrs.get(K_COLD)
+        row[_COLD] = cold if isinstance(cold, bool) else None
+        row[_MODEL] = _str(attrs, K_RESP_MODEL) or _str(attrs, K_REQ_MODEL)
+        row[_PROVIDER] = _str(attrs, K_PROVIDER) or _str(attrs, K_SYSTEM)
+        row[_TEAMS] = _teams(attrs.get(K_TEAM))
+    return row
+
+
+cdef object _resource(const unsigned char* b, list ranges, _Ctx ctx, str default_dataset,
+                      str org, str kind):
+    """The _Resource of a Resource message (possibly given in several parts)."""
+    cdef dict attrs = {}
+    cdef tuple r
+    for r in ranges:
+        _resource_attrs(b, r[0], r[1], attrs, ctx)
+    return _Resource(attrs, default_dataset, org, kind)
+
+
+cdef int _resource_attrs(const unsigned char* b, Py_ssize_t s, Py_ssize_t e, dict out,
+                         _Ctx ctx) except -1:
+    cdef Field f
+    cdef Py_ssize_t p = s, vs, ve
+    cdef int k
+    cdef str key
+    while p < e:
+        _next(b, &p, e, &f)
+        if f.num == 1 and f.wt == 2:
+            if len(out) >= ctx.max_attrs:
+                ctx.truncated += 1
+                continue
+            key = _keyvalue(b, f.s, f.e, &vs, &ve)
+            out[key] = _any(b, vs, ve, &k, 1)
+    return 0
+
+
+cdef tuple _split_resource(const unsigned char* b, Py_ssize_t s, Py_ssize_t e):
+    """Resource* (field 1) and Scope* (field 2) ranges of a ResourceSpans/ResourceLogs."""
+    cdef Field f
+    cdef Py_ssize_t p = s
+    cdef list res = [], scopes = []
+    while p < e:
+        _next(b, &p, e, &f)
+        if f.wt == 2:
+            if f.num == 1:
+                res.append((f.s, f.e))
+            elif f.num == 2:
+                scopes.append((f.s, f.e))
+    return res, scopes
+
+
+# -- spans -----------------------------------------------------------------------------------
+cdef object _exception_event(const unsigned char* b, Py_ssize_t s, Py_ssize_t e):
+    """``mapping._exception_event`` over the span's events (field 11)."""
+    cdef Field f, g
+    cdef Py_ssize_t p = s, q, vs, ve, ns, ne
+    cdef int k
+    cdef str key
+    cdef bint named
+    while p < e:
+        _next(b, &p, e, &f)
+        if f.num != 11 or f.wt != 2:
+            continue
+        q = f.s
+        ns = ne = 0
+        while q < f.e:
+            _next(b, &q, f.e, &g)
+            if g.num == 2 and g.wt == 2:
+                ns = g.s; ne = g.e
+        if _utf8(b, ns, ne) != "exception":
+            continue
+        q = f.s
+        while q < f.e:
+            _next(b, &q, f.e, &g)
+            if g.num == 3 and g.wt == 2:
+                key = _keyvalue(b, g.s, g.e, &vs, &ve)
+                if key == K_EXC:
+                    return str(_any(b, vs, ve, &k, 1))
+    return None
+
+
+def spans(const unsigned char[::1] body, str org, batch, str default_dataset):
+    """Map ExportTraceServiceRequest bytes into ``batch``; return the number of spans."""
+    cdef const unsigned char* b = &body[0] if body.shape[0] else NULL
+    cdef Py_ssize_t n = body.shape[0], p = 0, q, r, sp, tid_s, tid_e, sid_s, sid_e
+    cdef Py_ssize_t par_s, par_e, name_s, name_e, smsg_s, smsg_e, nattrs
+    cdef Field f, g, h, i
+    cdef uint64_t start, end, ts_us
+    cdef int32_t kind, code
+    cdef Py_ssize_t items = 0
+    cdef _Ctx ctx = _Ctx(batch)
+    cdef list out = batch.row_list
+    cdef list row
+    cdef tuple scopes_res, sc_range
+    cdef str name, span_hex
+    while p < n:
+        _next(b, &p, n, &f)
+        if f.num != 1 or f.wt != 2:
+            continue
+        scopes_res = _split_resource(b, f.s, f.e)
+        res = _resource(b, scopes_res[0], ctx, default_dataset, org, "span")
+        for sc_range in scopes_res[1]:
+            q = sc_range[0]
+            while q < <Py_ssize_t>sc_range[1]:
+                _next(b, &q, sc_range[1], &g)
+                if g.num != 2 or g.wt != 2:
+                    continue
+                items += 1
+                # one pass for the scalars, counting attributes
+                tid_s = tid_e = sid_s = sid_e = par_s = par_e = name_s = name_e = 0
+                smsg_s = smsg_e = 0
+                start = end = 0
+                kind = code = 0
+                nattrs = 0
+                r = g.s
+                while r < g.e:
+                    _next(b, &r, g.e, &h)
+                    if h.wt == 2:
+                        if h.num == 9:
+                            nattrs += 1
+                        elif h.num == 1:
+                            tid_s = h.s; tid_e = h.e
+                        elif h.num == 2:
+                            sid_s = h.s; sid_e = h.e
+                        elif h.num == 4:
+                            par_s = h.s; par_e = h.e
+                        elif h.num == 5:
+                            name_s = h.s; name_e = h.e
+                        elif h.num == 15:  # Status: later parts override earlier ones
+                            sp = h.s
+                            while sp < h.e:
+                                _next(b, &sp, h.e, &i)
+                                if i.num == 2 and i.wt == 2:
+                                    smsg_s = i.s; smsg_e = i.e
+                                elif i.num == 3 and i.wt == 0:
+                                    code = <int32_t>i.val
+                    elif h.wt == 1:
+                        if h.num == 7:
+                            start = h.val
+                        elif h.num == 8:
+                            end = h.val
+                    elif h.wt == 0 and h.num == 6:
+                        kind = <int32_t>h.val
+                name = _utf8(b, name_s, name_e)
+                if tid_e - tid_s != 16 or sid_e - sid_s != 8:
+                    ctx.flush()
+                    batch.reject(f"span {name!r}: trace_id must be 16 bytes and span_id "
+                                 f"8 bytes")
+                    continue
+                if start == 0 or end < start:
+                    ctx.flush()
+                    batch.reject(f"span {name!r}: start time missing or after end time")
+                    continue
+                attrs, strings, numbers, bools = _decode(b, g.s, g.e, 9, nattrs, ctx)
+                ts_us = start // 1000
+                span_hex = _hex(b, sid_s, sid_e)
+                row = _row(res, ts_us, _row_id(ts_us, span_hex), attrs, strings, numbers,
+                           bools)
+                row[_TRACE_ID] = _hex(b, tid_s, tid_e)
+                row[_SPAN_ID] = span_hex
+                row[_PARENT] = _hex(b, par_s, par_e) if par_e > par_s else None
+                row[_SPAN_NAME] = name
+                row[_KIND_COL] = _SPAN_KIND.get(kind)
+                row[_END] = end // 1000
+                row[_DURATION] = (end - start) / 1e6
+                row[_MESSAGE] = name
+                if code == 2:
+                    error = (_str(attrs, K_EXC) or _utf8(b, smsg_s, smsg_e)
+                             or _exception_event(b, g.s, g.e) or _str(attrs, K_ERRTYPE)
+                             or "error")
+                    row[_STATUS_COL] = "error"
+                    row[_LEVEL] = "error"
+                    row[_ERROR] = error
+                    row[_ERROR_TEMPLATE] = templates((error,))[0]
+                else:
+                    row[_STATUS_COL] = _STATUS.get(code, "unset")
+                    row[_LEVEL] = "info"
+                out.append(row)
+    ctx.flush()
+    return items
+
+
+# -- logs ------------------------------------------------------------------------------------
+def logs(const unsigned char[::1] body, str org, batch, str default_dataset, id_suffix):
+    """Map ExportLogsServiceRequest bytes into ``batch``; return the number of records."""
+    cdef const unsigned char* b = &body[0] if body.shape[0] else NULL
+    cdef Py_ssize_t n = body.shape[0], p = 0, q, r, tid_s, tid_e, sid_s, sid_e
+    cdef Py_ssize_t st_s, st_e, ev_s, ev_e, body_s, body_e, nattrs, max_chars
+    cdef Field f, g, h
+    cdef uint64_t t, observed, ts_ns, ts_us
+    cdef int32_t sev
+    cdef int k
+    cdef bint has_body
+    cdef Py_ssize_t items = 0, first = len(batch.row_list), j
+    cdef _Ctx ctx = _Ctx(batch)
+    cdef list out = batch.row_list
+    cdef list row, messages = [], errors = []
+    cdef tuple scopes_res, sc_range
+    cdef str event_name, ev
+    cdef dict fps = {}
+    max_chars = ctx.max_chars
+    while p < n:
+        _next(b, &p, n, &f)
+        if f.num != 1 or f.wt != 2:
+            continue
+        scopes_res = _split_resource(b, f.s, f.e)
+        res = _resource(b, scopes_res[0], ctx, default_dataset, org, "log")
+        for sc_range in scopes_res[1]:
+            q = sc_range[0]
+            while q < <Py_ssize_t>sc_range[1]:
+                _next(b, &q, sc_range[1], &g)
+                if g.num != 2 or g.wt != 2:
+                    continue
+                items += 1
+                tid_s = tid_e = sid_s = sid_e = st_s = st_e = ev_s = ev_e = 0
+                body_s = body_e = 0
+                has_body = False
+                t = observed = 0
+                sev = 0
+                nattrs = 0
+                r = g.s
+                while r < g.e:
+                    _next(b, &r, g.e, &h)
+                    if h.wt == 2:
+                        if h.num == 6:
+                            nattrs += 1
+                        elif h.num == 5:
+                            if has_body:
+                                raise WireError("merged body")
+                            has_body = True
+                            body_s = h.s; body_e = h.e
+                        elif h.num == 3:
+                            st_s = h.s; st_e = h.e
+                        elif h.num == 9:
+                            tid_s = h.s; tid_e = h.e
+                        elif h.num == 10:
+                            sid_s = h.s; sid_e = h.e
+                        elif h.num == 12:
+                            ev_s = h.s; ev_e = h.e
+                    elif h.wt == 1:
+                        if h.num == 1:
+                            t = h.val
+                        elif h.num == 11:
+                            observed = h.val
+                    elif h.wt == 0 and h.num == 2:
+                        sev = <int32_t>h.val
+                severity_text = _utf8(b, st_s, st_e)
+                event_name = _utf8(b, ev_s, ev_e)
+                ts_ns = t or observed
+                if ts_ns == 0:
+                    ctx.flush()
+                    batch.reject("log record: neither time_unix_nano nor "
+                                 "observed_time_unix_nano is set")
+                    continue
+                if (tid_e > tid_s and tid_e - tid_s != 16) or \
+                        (sid_e > sid_s and sid_e - sid_s != 8):
+                    ctx.flush()
+                    batch.reject("log record: trace_id must be 16 bytes and span_id 8 bytes")
+                    continue
+                attrs, strings, numbers, bools = _decode(b, g.s, g.e, 6, nattrs, ctx)
+                if event_name and K_EVENT not in attrs:
+                    attrs[K_EVENT] = event_name
+                    ev = event_name
+                    if len(ev) > max_chars:
+                        ev = ev[:max_chars] + _TRUNC
+                        ctx.truncated += 1
+                    strings[K_EVENT] = ev
+                ts_us = ts_ns // 1000
+                row = _row(res, ts_us, _row_id(ts_us, id_suffix()), attrs, strings, numbers,
+                           bools)
+                value = _any(b, body_s, body_e, &k, 1) if has_body else None
+                message = value if isinstance(value, str) or value is None else \
+                    _dumps(value).decode()
+                if message is not None and len(message) > max_chars:
+                    message = message[:max_chars] + _TRUNC
+                    ctx.truncated += 1
+                level = _level_of(severity_text, sev)
+                error = _str(attrs, K_EXC)
+                if error is None and (level == "error" or level == "fatal"):
+                    error = message
+                row[_TRACE_ID] = _hex(b, tid_s, tid_e) if tid_e > tid_s else None
+                row[_SPAN_ID] = _hex(b, sid_s, sid_e) if sid_e > sid_s else None
+                row[_LEVEL] = level
+                row[_MESSAGE] = message
+                row[_ERROR] = error
+                messages.append(message or "")
+                errors.append(error or "")
+                out.append(row)
+    ctx.flush()
+    # Templates in one call each (memoised for repeated messages), then fingerprints.
+    tmpl = templates(messages)
+    etmpl = templates(errors)
+    for j in range(len(messages)):
+        row = out[first + j]
+        if messages[j]:
+            tm = tmpl[j]
+            row[_MESSAGE_TEMPLATE] = tm
+            if tm:
+                fp = fps.get(tm)
+                if fp is None:
+                    fp = fps[tm] = fingerprint(tm)
+                row[_FINGERPRINT] = fp
+        if errors[j]:
+            row[_ERROR_TEMPLATE] = etmpl[j]
+    return items
