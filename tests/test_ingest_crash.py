@@ -14,13 +14,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from conftest import free_port
 from otlp_build import Span, traces_request
+from telequery.ingest.log import IngestLog
 from telequery.meta import Meta
 from telequery.query import engine
 from telequery.query.ir import Agg, Dimension, Measure, Query, TimeRange
 from telequery.store import open_store
+from telequery.store.duckdb import DuckDBStore
 
 ORG = "crash"
 SPANS_PER_BATCH = 300
@@ -28,9 +31,9 @@ T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 T0_NS = int(T0.timestamp()) * 1_000_000_000
 
 
-def start_server(data: Path, port: int) -> subprocess.Popen:
+def start_server(data: Path, port: int, apply_delay: float = 1.0) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "from telequery.cli import app; app()", "serve",
-           "--data", str(data), "--port", str(port)]
+           "--data", str(data), "--port", str(port), "--apply-delay", str(apply_delay)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -54,14 +57,18 @@ def batch(batch_id: str, seq: int) -> bytes:
     return traces_request(spans).SerializeToString()
 
 
-def test_sigkill_mid_stream_loses_no_acknowledged_batch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("apply_delay", [1.0, 3600.0], ids=["default", "log-only"])
+def test_sigkill_mid_stream_loses_no_acknowledged_batch(tmp_path: Path,
+                                                        apply_delay: float) -> None:
+    """With the default delay some acknowledged rows are in the table and some only in the
+    ingest log at the kill; with an hour's delay all of them are only in the log."""
     data = tmp_path / "data"
     data.mkdir()
     meta = Meta(data / "meta.sqlite")
     token = meta.create_token(ORG, ["ingest"])
     meta.close()
     port = free_port()
-    proc = start_server(data, port)
+    proc = start_server(data, port, apply_delay)
     url = f"http://127.0.0.1:{port}/v1/traces"
     headers = {"content-type": "application/x-protobuf", "authorization": f"Bearer {token}"}
     acked: list[str] = []
@@ -94,6 +101,12 @@ def test_sigkill_mid_stream_loses_no_acknowledged_batch(tmp_path: Path) -> None:
     for t in threads:
         t.join(15)
     assert len(acked) >= 40
+    if apply_delay > 60:  # nothing reached the table: the restart must replay the log
+        logged = sum(1 for _ in IngestLog(data / "ingest-log").replay(0))
+        assert logged >= len(acked)
+        store = DuckDBStore(data)
+        assert store.execute("SELECT count(*) FROM events").rows[0][0] == 0
+        store.close()
 
     # Restart: the server must come back on the same data and take writes again.
     proc = start_server(data, port)

@@ -13,6 +13,7 @@ from otlp_build import Span, traces_request
 from telequery.ingest.log import HEADER, IngestLog
 from telequery.ingest.mapping import spans_to_rows
 from telequery.ingest.writer import LoggedWriter, open_writer
+from telequery.store import open_store
 from telequery.store.duckdb import DuckDBStore
 
 T0 = 1_700_000_000_000_000_000
@@ -116,4 +117,15 @@ def test_rows_off_schema_are_refused_before_the_log(tmp_path: Path) -> None:
     assert good.result(10) == 3
     assert services(store) == {"good": 3}
     writer.close()
+    store.close()
+
+
+def test_opening_a_data_directory_recovers_the_log(tmp_path: Path) -> None:
+    """The CLI and every other reader open the directory through ``open_store``."""
+    DuckDBStore(tmp_path).close()
+    log = IngestLog(tmp_path / "ingest-log")
+    log.append([(1, table(4, "crashed"))])
+    log.close()
+    store = open_store(str(tmp_path))
+    assert services(store) == {"crashed": 4} and store.applied_mark() == 1
     store.close()

@@ -35,21 +35,27 @@ def _open(data: Path, store: str | None):  # type: ignore[no-untyped-def]
     return open_store(store or str(data)), Meta(data / "meta.sqlite")
 
 
-def _serve(store, meta, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+def _serve(store, meta, host: str, port: int,  # type: ignore[no-untyped-def]
+           apply_delay: float = 1.0) -> None:
     import uvicorn
 
     from telequery.api.app import create_app
 
+    app = create_app(store, meta, apply_delay=apply_delay)
     console.print(f"[green]serving on http://{host}:{port}[/]  (docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(store, meta), host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @app.command()
 def serve(data: DataDir = Path(".telequery"), store: StoreSpec = None,
-          host: str = "127.0.0.1", port: int = 8080) -> None:
+          host: str = "127.0.0.1", port: int = 8080,
+          apply_delay: Annotated[float, typer.Option(
+              help="seconds acknowledged rows may wait in the ingest log before they are "
+                   "written to the table (queries never wait longer than one write)")] = 1.0,
+          ) -> None:
     """Serve the APIs over the data directory."""
     s, m = _open(data, store)
-    _serve(s, m, host, port)
+    _serve(s, m, host, port, apply_delay)
 
 
 @app.command()

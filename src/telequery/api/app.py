@@ -19,10 +19,15 @@ if TYPE_CHECKING:
     from telequery.store.base import Store
 
 
-def create_app(store: Store, meta: Meta, *, writer: Writer | None = None) -> FastAPI:
-    """Build the app over an open store and metadata; the caller owns their lifetime."""
+def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
+               apply_delay: float = 1.0) -> FastAPI:
+    """Build the app over an open store and metadata; the caller owns their lifetime.
+
+    Without a ``writer`` the app makes one and closes it at shutdown (in the lifespan:
+    uvicorn re-raises SIGTERM after serving, so code after ``uvicorn.run`` may not run).
+    """
     own_writer = writer is None
-    services = Services(store, meta, writer or open_writer(store))
+    services = Services(store, meta, writer or open_writer(store, apply_delay=apply_delay))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

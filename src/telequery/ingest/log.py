@@ -29,6 +29,10 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from telequery.store.duckdb import DuckDBStore
+
+LOG_DIR = "ingest-log"  # inside the store's data directory
+APPLY_ROWS = 245_760  # two DuckDB row groups: big transactions skip the WAL
 MAGIC = b"TQL1"
 HEADER = struct.Struct("<4sQII")  # magic, seq, payload length, crc32(payload)
 SEGMENT_BYTES = 64 << 20
@@ -132,3 +136,28 @@ def _frames(data: memoryview) -> Iterator[tuple[int, int, int]]:
             return
         yield seq, start, end
         pos = end
+
+
+def recover(store: DuckDBStore, log: IngestLog | None = None, *,
+            apply_rows: int = APPLY_ROWS) -> tuple[int, int]:
+    """Write the log's records beyond the store's mark to the store, then empty the log.
+
+    Returns (last sequence number, rows written). Runs whenever a DuckDB data directory
+    is opened, so every reader (server, CLI, bench) sees what a crashed server had
+    acknowledged.
+    """
+    log = log or IngestLog(Path(store.path) / LOG_DIR)
+    last = store.applied_mark()
+    pending: list[pa.Table] = []
+    rows = written = 0
+    for seq, table in log.replay(last):
+        pending.append(table)
+        rows += table.num_rows
+        last = seq
+        if rows >= apply_rows:
+            written += store.append(pa.concat_tables(pending), mark=last)
+            pending, rows = [], 0
+    if pending:
+        written += store.append(pa.concat_tables(pending), mark=last)
+    log.clear()
+    return last, written

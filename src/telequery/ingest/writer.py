@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from telequery.ingest.log import IngestLog
+from telequery.ingest.log import APPLY_ROWS, LOG_DIR, IngestLog, recover
 from telequery.schema import arrow_schema
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ class LoggedWriter(Writer):
     replayed from the log.
     """
 
-    def __init__(self, store: Store, log_dir: Path, *, apply_rows: int = 245_760,
+    def __init__(self, store: Store, log_dir: Path, *, apply_rows: int = APPLY_ROWS,
                  max_delay: float = 1.0, **kwargs: int) -> None:
         self.log = IngestLog(log_dir)
         self.apply_rows = apply_rows
@@ -176,33 +176,14 @@ class LoggedWriter(Writer):
         self._flush_wanted = False
         self._closing = False
         self.applies = 0
-        self.replayed_rows = 0
         super().__init__(store, **kwargs)
-        self._applied = self._seq = self._recover()
+        self._seq, self.replayed_rows = recover(store, self.log, apply_rows=apply_rows)
+        self._applied = self._seq
         self._acked = self._seq
         self._applier = threading.Thread(target=self._apply_loop, name="telequery-applier",
                                          daemon=True)
         self._applier.start()
         store.read_barrier = self.sync
-
-    def _recover(self) -> int:
-        """Apply what the log holds beyond the store's mark; return the last seq."""
-        last = self.store.applied_mark()
-        pending: list[pa.Table] = []
-        rows = 0
-        for seq, table in self.log.replay(last):
-            pending.append(table)
-            rows += table.num_rows
-            last = seq
-            if rows >= self.apply_rows:
-                self.store.append(pa.concat_tables(pending), mark=last)
-                self.replayed_rows += rows
-                pending, rows = [], 0
-        if pending:
-            self.store.append(pa.concat_tables(pending), mark=last)
-            self.replayed_rows += rows
-        self.log.clear()
-        return last
 
     def _backlog(self) -> int:
         return self._pending_rows + self._unapplied_rows
@@ -307,10 +288,14 @@ def conform(table: pa.Table) -> pa.Table:
     return table.select(_SCHEMA.names).cast(_SCHEMA)
 
 
-def open_writer(store: Store) -> Writer:
-    """The writer a server uses: logged on stores that keep a mark, direct otherwise."""
+def open_writer(store: Store, *, apply_delay: float = 1.0) -> Writer:
+    """The writer a server uses: logged on stores that keep a mark, direct otherwise.
+
+    ClickHouse has no transaction spanning the rows and the mark, so it keeps plain group
+    commit (each acknowledgement waits for its insert).
+    """
     if hasattr(store, "applied_mark") and getattr(store, "path", None) is not None:
-        return LoggedWriter(store, Path(store.path) / "ingest-log")
+        return LoggedWriter(store, Path(store.path) / LOG_DIR, max_delay=apply_delay)
     return Writer(store)
 
 

@@ -57,6 +57,9 @@ def open_store(spec: str, data_dir: Path | None = None) -> Store:
         from telequery.store.clickhouse import open_clickhouse
 
         return open_clickhouse(spec)
+    from telequery.ingest.log import recover
     from telequery.store.duckdb import DuckDBStore
 
-    return DuckDBStore(Path(spec.removeprefix("duckdb:")))
+    store = DuckDBStore(Path(spec.removeprefix("duckdb:")))
+    recover(store)  # rows a crashed server acknowledged but had not yet written
+    return store
