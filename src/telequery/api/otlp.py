@@ -7,7 +7,8 @@ were rejected (or values truncated). Failures are a ``google.rpc.Status`` in the
 encoding: 400 for a malformed body, 401/403 for auth, 413 for size limits, 415 for an
 unsupported content type or encoding, and 429/503 with ``Retry-After`` (retryable for the
 stock exporters) when the writer is full or a commit failed. A request is answered only
-after its rows are committed (see ``ingest.writer``).
+once its rows are durable: in the fsynced ingest log on DuckDB, committed on ClickHouse
+(see ``ingest.writer`` and docs/ingest.md).
 
 Decoding and mapping run in a worker thread so the event loop keeps reading sockets while
 the CPU-bound part of the previous request runs.
@@ -256,7 +257,7 @@ def check_capacity(request: Request, limits: IngestLimits) -> None:
 
 
 async def commit(request: Request, table: pa.Table, limits: IngestLimits) -> None:
-    """Hand rows to the group-commit writer; return once they are durably committed."""
+    """Hand rows to the group-commit writer; return once they are durable."""
     try:
         await services(request).writer.write(table)
     except Overloaded as e:
