@@ -148,6 +148,45 @@ def test_mined_templates_match_the_generator(env: Env) -> None:
     assert grouping_accuracy(mined, truth) >= 0.78
 
 
+# Placeholder kinds drawn from a small closed vocabulary (4-22 words: table, queue, flag,
+# agent, tool and model names, HTTP methods, colos, form fields, database errors).
+CLOSED_VOCABULARY = {"table", "field", "queue", "colo", "flag", "dberr", "model", "tool",
+                     "agent", "method"}
+
+
+def loghub_labels(messages: list[str]) -> list[str]:
+    """Ground truth by loghub's convention: a word from a small closed vocabulary is part
+    of the template (loghub labels `removing eklogin` and `removing kshell` as two
+    templates), values from open domains (ids, numbers, hosts, people, keys) are ``<*>``."""
+    compiled = []
+    for text in [t.text for t in WORKER_TEMPLATES + AGENT_TEMPLATES] + \
+            [b.replace("<*>", "{x}") for b in BUDGET_BODIES.values()]:
+        parts = PLACEHOLDER.split(text)  # literal, kind, literal, kind, ...
+        rx = "".join(re.escape(p) if i % 2 == 0 else "(.+?)" for i, p in enumerate(parts))
+        compiled.append((len(PLACEHOLDER.sub("", text)), re.compile("(?s)" + rx), parts))
+    compiled.sort(key=lambda c: -c[0])  # the most specific template first
+    labels = []
+    for m in messages:
+        match, parts = next((rx.fullmatch(m), parts) for _, rx, parts in compiled
+                            if rx.fullmatch(m))
+        out = list(parts)
+        for j, value in enumerate(match.groups()):
+            kind = parts[2 * j + 1]
+            out[2 * j + 1] = value if kind in CLOSED_VOCABULARY else "<*>"
+        labels.append("".join(out))
+    return labels
+
+
+def test_grouping_accuracy_by_the_loghub_convention(env: Env) -> None:
+    """Over every synthetic log line, labelled as loghub labels its systems: GA 0.958 when
+    measured (docs/patterns.md); what is left are open-domain values that look like words
+    (person names, cache keys), which a stateless rule keeps."""
+    logs = [r for r in env.rows if r["kind"] == "log" and r["message"]]
+    truth = loghub_labels([r["message"] for r in logs])
+    ga = grouping_accuracy([r["fingerprint"] for r in logs], truth)
+    assert ga >= 0.93, ga
+
+
 # -- the view vs plain Python over the stored rows -----------------------------------------
 def _oracle(rows: list[dict], column: str) -> dict[tuple[str, str], float]:
     out: dict[tuple[str, str], float] = defaultdict(float)
