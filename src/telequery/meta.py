@@ -108,14 +108,21 @@ class Meta:
         return principal
 
     # -- documents ----------------------------------------------------------------------
-    def put(self, kind: str, org: str, name: str, body: dict, doc_id: str | None = None
-            ) -> Document:
+    def put(self, kind: str, org: str, name: str, body: dict, doc_id: str | None = None,
+            *, durable: bool = True) -> Document:
+        """Insert a document; ``durable=False`` skips the fsync (for history records)."""
         now = _now()
         doc = Document(doc_id or str(uuid.uuid4()), org, kind, name, body, now, now)
         with self._lock:
-            self._db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (kind, org, doc.id, name, orjson.dumps(body).decode(),
-                              now.isoformat(), now.isoformat()))
+            if not durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (kind, org, doc.id, name, orjson.dumps(body).decode(),
+                                  now.isoformat(), now.isoformat()))
+            finally:
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=FULL")
         return doc
 
     def get(self, kind: str, org: str, doc_id: str) -> Document | None:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from telequery.api.deps import require, services
@@ -76,11 +75,13 @@ async def telemetry_query(account_id: str, request: Request) -> Response:
            "granularity": outcome.granularity, "status": "COMPLETED",
            "timeframe": {"from": req.from_ms, "to": req.to_ms}, "userId": principal.token_id,
            "created": now, "updated": now, "statistics": statistics, "query": query}
-    response = ok({"run": run, "statistics": statistics, **outcome.body})
-    if not req.dry:  # the run history is write-only: record it after the answer is sent
-        response.background = BackgroundTask(svc.meta.put, saved.RUN_KIND, principal.org,
-                                              req.query_id, run, doc_id=run["id"])
-    return response
+    if not req.dry:
+        # run history: no fsync per query (WAL + synchronous=NORMAL: a power cut can lose
+        # the newest runs, never corrupt the file); ~2.5 ms per request otherwise
+        doc = svc.meta.put(saved.RUN_KIND, principal.org, req.query_id, run, doc_id=run["id"],
+                           durable=False)
+        run["id"] = doc.id
+    return ok({"run": run, "statistics": statistics, **outcome.body})
 
 
 @router.post("/telemetry/keys")
