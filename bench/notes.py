@@ -22,14 +22,16 @@ NOTES = """\
   columns ~90 ms. A larger step needs an ingest-time search column (lower-cased text +
   attribute values, no join, no decode of the map) or an n-gram skip index (ClickHouse
   `ngrambf_v1`); both are schema/ingest changes, not made.
-- **Overhead at 1M: API / engine 1.16-1.39 (target 1.2) for queries that take 9-28 ms in
-  the engine.** Each request pays a fixed ~2.5-4 ms (HTTP parsing, FastAPI routing and
-  validation, auth, JSON) plus formatting that grows with the response (the 1,512-point
-  agentMetrics series: ~7 ms for points and zero-fill). At 10M the same requests are
-  within 0.94-1.14. Next steps would be a leaner ASGI path for the query routes and
-  building the gateway's JSON without one dict per point.
-- **The < 10k-row query (one conversation's events): 13-20 ms vs 15 ms (met at 1M, missed
-  at 10M).** The Workers events view runs two statements (series + page); each reads the
+- **Overhead at 1M: every query reading >= 1M rows is within 1.2 except the 1,512-point
+  agentMetrics series (1.27-1.31).** The fixed cost per request is now ~1.5-2 ms (HTTP,
+  FastAPI routing and validation, auth, JSON) after the Workers run record stopped paying
+  an fsync (2.5 ms, see Optimisations). The series pays on top ~3 ms of zero-fill and
+  ~3 ms of building one dict per point in Python, against ~27 ms in the engine. At 10M
+  the same requests are within 0.94-1.14. Next steps: zero-fill in SQL (a grid joined to
+  the groups, so it counts as engine work) or columnar formatting of the points.
+- **The < 10k-row query (one conversation's events): met in the latest run at both sizes
+  (13.1 ms at 1M, 14.3 ms at 10M vs 15 ms), with little margin: the previous run missed at
+  10M (20.1 ms), of which ~2.5 ms was the fsync of the Workers run record (now gone).** The Workers events view runs two statements (series + page); each reads the
   one or two row groups holding the conversation's minutes, ~13 ms of engine time
   together. The page statement is ~9-11 ms because DuckDB decodes every column of each
   2,048-row vector that holds a match (45 columns, including the attribute maps), to
@@ -44,8 +46,12 @@ NOTES = """\
   numbers linearly, the week-long queries would take ~0.6-2 s and the day-long needle
   ~4 s, so the 2.5 s target would likely be missed by the needle only; server peak RSS
   was 0.6 GiB at 10M (target 4 GiB at 100M).
-- **Ingest (measured by `bench/ingest.py`, see "## Ingest")**: ~12-14k spans/s end to
-  end vs the 100,000 spans/s target; owned by the ingest work (issue 3).
+- **Ingest (measured by `bench/ingest.py`, see "## Ingest")**: ~18-37k spans/s end to
+  end (acknowledged from the fsynced ingest log, then visible to a query) vs the 100,000
+  spans/s target, up from 12-14k with acknowledge-after-commit and the Python mapping.
+  The CPU budget rules it out on 2 cores as built: 100k spans/s leaves 20 µs of CPU per
+  span for everything; the DuckDB append alone costs 13-14 µs (8 of them converting the
+  four attribute maps) and decoding + Arrow building ~16 µs (docs/ingest.md).
 """
 
 OPTIMISATIONS = """\
@@ -62,13 +68,13 @@ pass; golden SQL changed only where noted).
 | Compiled SQL cached by the exact IR (its `repr`, so `True`/`1`/`1.0` never share an entry), org, dialect and dataset definition; a repeated dashboard query skips sqlglot entirely. A cache miss costs what the row above says | `query/compile.py` (`compile_query`) | one conversation, 2 statements: compile 3.5 ms | 0.2 ms |
 | Events view counts first, then reads the page only from the newest buckets that hold `limit + offsetBy` matches (first page only; a cursor page reads the whole range): the newest rows all lie there, so the page is the same | `api/workers/views.py` (`newest_window`) | needle 'timeout', a day, 10M: page statement 57-114 ms | 17-35 ms |
 | Case-insensitive needle on DuckDB: text columns by `ILIKE '%needle%'` (compares in place on ASCII-only columns; exact for ASCII needles without `%`, `_`, `\\`), the joined attribute values by a RE2 `(?i)` superset first and the exact `contains(lower(), lower())` only on rows that pass it (exact for ASCII needles: only U+0130 and U+212A lower-case into ASCII, checked over every code point; a 20,000-row random comparison with İ, K, ſ, ß, σ/ς, `%`, `_`, newlines found no difference) | `query/dialect.py` (`ci_like`, `ci_prefilter`), `query/compile.py` (`_needle`); golden `filters_and_needle.duckdb.sql` updated | same query, count statement: 247-647 ms (CPU 650 ms) | 194-460 ms (CPU 500 ms) |
+| Workers query runs (a write-only history) recorded with SQLite `synchronous=NORMAL` under WAL (a power cut can lose the newest runs, never corrupt the file); saved queries, reports and tokens keep `FULL` | `meta.py` (`put(durable=False)`), `api/workers/routes.py` | errors hourly, 1M: API 17.3 ms (x1.41), the same request with `dry` 14.6 ms | 11.7-11.9 ms (x1.19) |
 | Gateway responses serialised with orjson straight to bytes (FastAPI's generic encoder walked every point) and bucket timestamps formatted once per bucket, not per point | `api/gateway/__init__.py`, `api/gateway/response.py` | agentMetrics hourly, 1M: API 43 ms (x2.0 of engine) | 33 ms (x1.6) |
 
 Things checked and left alone: the tenant + time predicate already prunes row groups
 (DuckDB: `Row Groups Scanned: 1 / 90` for one conversation; ClickHouse: primary key
 `(org_id, dataset, toStartOfHour(timestamp), ...)`); rows are appended in time order by
-(org, dataset, time), so zone maps work; SQLite writes of the Workers run record cost
-~0.4 ms; DuckDB profiling (for rows/bytes read) costs ~0.2 ms per statement.
+(org, dataset, time), so zone maps work; DuckDB profiling (for rows/bytes read) costs ~0.2 ms per statement.
 """
 
 UNRUN_HUGE = """\
