@@ -165,6 +165,8 @@ class LoggedWriter(Writer):
 
     def __init__(self, store: Store, log_dir: Path, *, apply_rows: int = APPLY_ROWS,
                  max_delay: float = 1.0, **kwargs: int) -> None:
+        if getattr(store, "read_barrier", None) is not None:  # its recovery would empty
+            raise RuntimeError("this store already has an ingest writer")  # a live log
         self.log = IngestLog(log_dir)
         self.apply_rows = apply_rows
         self.max_delay = max_delay
