@@ -129,3 +129,13 @@ def test_opening_a_data_directory_recovers_the_log(tmp_path: Path) -> None:
     store = open_store(str(tmp_path))
     assert services(store) == {"crashed": 4} and store.applied_mark() == 1
     store.close()
+
+
+def test_one_logged_writer_per_store(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path)
+    writer = LoggedWriter(store, tmp_path / "log")
+    with pytest.raises(RuntimeError, match="already has an ingest writer"):
+        LoggedWriter(store, tmp_path / "log")
+    writer.close()
+    LoggedWriter(store, tmp_path / "log").close()  # once closed, a new one may start
+    store.close()
