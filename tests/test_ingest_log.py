@@ -139,3 +139,27 @@ def test_one_logged_writer_per_store(tmp_path: Path) -> None:
     writer.close()
     LoggedWriter(store, tmp_path / "log").close()  # once closed, a new one may start
     store.close()
+
+
+class FailingStore(DuckDBStore):
+    """A real store whose appends fail (a full disk, say) until ``healthy`` is set."""
+
+    healthy = False
+
+    def append(self, batch: pa.Table, *, mark: int | None = None) -> int:
+        if not self.healthy:
+            raise OSError("No space left on device")
+        return super().append(batch, mark=mark)
+
+
+def test_failed_table_writes_keep_the_rows_for_the_next_start(tmp_path: Path) -> None:
+    store = FailingStore(tmp_path)
+    writer = LoggedWriter(store, tmp_path / "ingest-log", max_delay=0)
+    assert writer.submit(table(6, "kept")).result(10) == 6  # acknowledged: it is logged
+    writer.close()  # cannot write the table; must not hang, must not empty the log
+    assert store.applied_mark() == 0
+    store.healthy = True
+    writer = LoggedWriter(store, tmp_path / "ingest-log")  # the restart replays it
+    assert writer.replayed_rows == 6 and services(store) == {"kept": 6}
+    writer.close()
+    store.close()

@@ -249,6 +249,8 @@ class LoggedWriter(Writer):
                 with self._apply_cv:
                     self._buffer.extendleft(reversed(taken))
                     self._buffer_rows += rows
+                    if self._closing:  # shutting down: the next start replays the log
+                        return
                     self._apply_cv.wait(1.0)
                 continue
             self.applies += 1
