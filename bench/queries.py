@@ -71,7 +71,9 @@ def open_engine(size: int, engine: str) -> Store:
     from telequery.store import open_store
 
     d = data.data_dir(size) / engine
-    return open_store(str(d) if engine == "duckdb" else f"chdb:{d}")
+    if engine == "duckdb":
+        return open_store(str(d), memory_limit=data.MEMORY_LIMIT)
+    return open_store(f"chdb:{d}")
 
 
 class _ThreadServer:
@@ -233,6 +235,7 @@ class Server:
                 store,
                 "--port",
                 str(self.port),
+                *(["--memory-limit", data.MEMORY_LIMIT] if engine == "duckdb" else []),
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,

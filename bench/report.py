@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import data
-from bench.notes import NOTES, OPTIMISATIONS, UNRUN_HUGE
+from bench.notes import HUGE_RUN, NOTES, OPTIMISATIONS, UNRUN_HUGE
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = data.ROOT / "results"
@@ -184,7 +184,9 @@ Queries (see `bench/suite.py` for the exact bodies):
 
 Bytes on disk per event: DuckDB is one file (`events.duckdb`, after CHECKPOINT); chDB is the
 whole data directory (MergeTree parts, ZSTD, LowCardinality). Server peak RSS is the VmHWM
-of a separate `telequery serve` process after it answered every suite query twice.
+of a separate `telequery serve` process after it answered every suite query twice; the
+DuckDB server runs with `--memory-limit {data.MEMORY_LIMIT}` (without it DuckDB takes up to
+80% of RAM and its buffer cache grows with the data: 4.09 GiB at 100M).
 """
     tot = run.get("seconds")
     total_line = (
@@ -197,6 +199,8 @@ of a separate `telequery serve` process after it answered every suite query twic
         else ""
     )
     fresh = run.get("fresh_estimate_seconds")
+    ran_huge = any(d["size"] >= 100_000_000 for d in docs)
+    huge = HUGE_RUN if ran_huge else UNRUN_HUGE
     gen = f"""## Data generation
 
 Generated once per (seed, size) into `.bench-data/s<seed>-n<size>/` (Parquet parts, then a
@@ -210,7 +214,7 @@ order while later slices are still being generated.
 {total_line}
 {_fresh_line(fresh)}
 
-{UNRUN_HUGE}
+{huge}
 """
     tgt = (
         "## Targets\n\nDuckDB (the default engine):\n\n"

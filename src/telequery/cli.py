@@ -27,12 +27,14 @@ DEMO_ORG = "demo"
 EPOCH = "1970-01-01T00:00:00+00:00"
 
 
-def _open(data: Path, store: str | None):  # type: ignore[no-untyped-def]
+def _open(data: Path, store: str | None,  # type: ignore[no-untyped-def]
+          memory_limit: str | None = None):
     from telequery.meta import Meta
     from telequery.store import open_store
 
     data.mkdir(parents=True, exist_ok=True)
-    return open_store(store or str(data)), Meta(data / "meta.sqlite")
+    return (open_store(store or str(data), memory_limit=memory_limit),
+            Meta(data / "meta.sqlite"))
 
 
 def _serve(store, meta, host: str, port: int,  # type: ignore[no-untyped-def]
@@ -52,9 +54,12 @@ def serve(data: DataDir = Path(".telequery"), store: StoreSpec = None,
           apply_delay: Annotated[float, typer.Option(
               help="seconds acknowledged rows may wait in the ingest log before they are "
                    "written to the table (queries never wait longer than one write)")] = 1.0,
+          memory_limit: Annotated[str | None, typer.Option(
+              help="DuckDB memory limit, e.g. 3GiB (its buffer cache and query memory; "
+                   "default 80% of RAM). ClickHouse is configured on its side")] = None,
           ) -> None:
     """Serve the APIs over the data directory."""
-    s, m = _open(data, store)
+    s, m = _open(data, store, memory_limit)
     _serve(s, m, host, port, apply_delay)
 
 

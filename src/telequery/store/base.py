@@ -50,7 +50,8 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(spec: str, data_dir: Path | None = None) -> Store:
+def open_store(spec: str, data_dir: Path | None = None, *,
+               memory_limit: str | None = None) -> Store:
     """Open a store from a spec: a directory (DuckDB), ``chdb:DIR`` or ``clickhouse://``."""
     if spec.startswith("chdb:") or spec.startswith("clickhouse://") or \
             spec.startswith("clickhouses://"):
@@ -60,6 +61,6 @@ def open_store(spec: str, data_dir: Path | None = None) -> Store:
     from telequery.ingest.log import recover
     from telequery.store.duckdb import DuckDBStore
 
-    store = DuckDBStore(Path(spec.removeprefix("duckdb:")))
+    store = DuckDBStore(Path(spec.removeprefix("duckdb:")), memory_limit=memory_limit)
     recover(store)  # rows a crashed server acknowledged but had not yet written
     return store
