@@ -364,6 +364,8 @@ def test_workers_parameters_nested_too_deep_to_store(http: httpx.Client, ids: di
 @pytest.mark.parametrize("event,reason", [
     ({"timestamp": "9999-12-31T23:59:59Z"}, "timestamp"),  # > int64 ns: protobuf ValueError
     ({"timestamp": "0001-01-01T00:00:00Z"}, "timestamp"),  # negative ns
+    ({"timestamp": 35325949621}, "timestamp"),  # epoch s of the year 3089: > uint64 ns
+    ({"timestamp": 9.3e18}, "timestamp"),  # ns past int64
     ({"attrs": _dicts(900)}, "nest"),  # RecursionError in _flatten
     ({"attrs": [_deep(300)]}, "nest"),  # orjson.dumps past 254 levels
 ])

@@ -128,12 +128,11 @@ def epoch_ns(value: object) -> int:
         raise LineError("timestamp must be a string or a number")
     if value <= 0:
         raise LineError("timestamp must be after 1970-01-01")
-    for limit, scale in ((1e11, 1_000_000_000), (1e14, 1_000_000), (1e17, 1000)):
-        if value < limit:
-            return int(value * scale)
-    if value >= 2**63:
-        raise LineError("timestamp is out of range")
-    return int(value)
+    scale = next((s for limit, s in ((1e11, 1_000_000_000), (1e14, 1_000_000), (1e17, 1000))
+                  if value < limit), 1)
+    if value * scale >= 2**63:  # e.g. 3.5e10 seconds is the year 3089
+        raise LineError("timestamp must be between 1970-01-01 and 2262-04-11")
+    return int(value * scale)
 
 
 def _hex_id(value: object, length: int, name: str) -> bytes:
