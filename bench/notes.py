@@ -48,11 +48,11 @@ NOTES = """\
   (1.85 s, 9.5M rows tested). The < 10k-row query took 14.7 ms in the first 100M run and
   17.0 ms in the second (engine 12.1 vs 13.7 ms): on the edge of the 15 ms target, for the
   reasons in the bullet above. chDB was not run at 100M (another ~40 min of loading).
-- **Ingest (measured by `bench/ingest.py`, see "## Ingest")**: ~18-37k spans/s end to
+- **Ingest (measured by `bench/ingest.py`, see "## Ingest")**: ~30-42k spans/s end to
   end (acknowledged from the fsynced ingest log, then visible to a query) vs the 100,000
   spans/s target, up from 12-14k with acknowledge-after-commit and the Python mapping.
   The CPU budget rules it out on 2 cores as built: 100k spans/s leaves 20 µs of CPU per
-  span for everything; the DuckDB append alone costs 13-14 µs (8 of them converting the
+  span for everything; the DuckDB append alone costs 12-14 µs (8 of them converting the
   four attribute maps) and decoding + Arrow building ~16 µs (docs/ingest.md).
 """
 

@@ -39,11 +39,19 @@ def _open(data: Path, store: str | None,  # type: ignore[no-untyped-def]
 
 def _serve(store, meta, host: str, port: int,  # type: ignore[no-untyped-def]
            apply_delay: float = 1.0) -> None:
+    import gc
+
     import uvicorn
 
     from telequery.api.app import create_app
 
     app = create_app(store, meta, apply_delay=apply_delay)
+    # Ingest allocates ~40 objects per span and frees them a request later; with the
+    # default thresholds the cyclic GC runs every 700 allocations and keeps rescanning
+    # the app's long-lived objects. Freeze those and collect less often.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     console.print(f"[green]serving on http://{host}:{port}[/]  (docs: http://{host}:{port}/docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
