@@ -25,8 +25,9 @@ NOTES = """\
 - **Overhead at 1M: every query reading >= 1M rows is within 1.2 except the 1,512-point
   agentMetrics series (1.27-1.31).** The fixed cost per request is now ~1.5-2 ms (HTTP,
   FastAPI routing and validation, auth, JSON) after the Workers run record stopped paying
-  an fsync (2.5 ms, see Optimisations). The series pays on top ~3 ms of zero-fill and
-  ~3 ms of building one dict per point in Python, against ~27 ms in the engine. At 10M
+  an fsync (2.5 ms, see Optimisations). The series pays ~8 ms on top of ~27 ms in the
+  engine: 0.8 ms zero-fill and 2.9 ms building one dict per point (each measured alone),
+  the rest not attributed. At 10M
   the same requests are within 0.94-1.14. Next steps: zero-fill in SQL (a grid joined to
   the groups, so it counts as engine work) or columnar formatting of the points.
 - **The < 10k-row query (one conversation's events): met in the latest run at both sizes
