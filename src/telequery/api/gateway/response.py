@@ -48,21 +48,22 @@ def data_points(plan: Plan, result: Result) -> list[dict[str, object]]:
         rows = _fill_months(plan, rows)
     if plan.boolean_keys:
         rows = _booleans(plan, rows)
-    points: list[dict[str, object]] = []
     if plan.kind == "distribution":
-        for r in rows:
-            point = dict(zip(plan.group_keys, r[:n_groups], strict=True))
-            point.update(zip(measure_keys, map(_num, r[n_groups:]), strict=True))
-            points.append(point)
-        return points
+        keys = (*plan.group_keys, *measure_keys)
+        return [dict(zip(keys, (*r[:n_groups], *map(_num, r[n_groups:])), strict=True))
+                for r in rows]
+    keys = ("startTimestamp", "endTimestamp", *plan.group_keys, *measure_keys)
+    points: list[dict[str, object]] = []
+    step = None if plan.months else plan.step_seconds * 1_000_000  # type: ignore[operator]
+    bucket, span = None, ("", "")
     for r in rows:
-        start, end = (_month_us(r[0]), _month_us(r[0] + plan.months)) if plan.months else \
-            (r[0], r[0] + plan.step_seconds * 1_000_000)  # type: ignore[operator]
-        point: dict[str, object] = {"startTimestamp": iso_ms(start),
-                                    "endTimestamp": iso_ms(end)}
-        point.update(zip(plan.group_keys, r[1:1 + n_groups], strict=True))
-        point.update(zip(measure_keys, map(_num, r[1 + n_groups:]), strict=True))
-        points.append(point)
+        if r[0] != bucket:  # rows come bucket by bucket: format each bucket's bounds once
+            bucket = r[0]
+            bounds = (_month_us(bucket), _month_us(bucket + plan.months)) if step is None \
+                else (bucket, bucket + step)
+            span = (iso_ms(bounds[0]), iso_ms(bounds[1]))
+        points.append(dict(zip(keys, (*span, *r[1:1 + n_groups], *map(_num, r[1 + n_groups:])),
+                               strict=True)))
     return points
 
 
