@@ -22,14 +22,14 @@ NOTES = """\
   columns ~90 ms. A larger step needs an ingest-time search column (lower-cased text +
   attribute values, no join, no decode of the map) or an n-gram skip index (ClickHouse
   `ngrambf_v1`); both are schema/ingest changes, not made.
-- **Overhead at 1M: every query reading >= 1M rows is within 1.2 except the 1,512-point
-  agentMetrics series (1.27-1.31).** The fixed cost per request is now ~1.5-2 ms (HTTP,
-  FastAPI routing and validation, auth, JSON) after the Workers run record stopped paying
-  an fsync (2.5 ms, see Optimisations). The series pays ~8 ms on top of ~27 ms in the
-  engine: 0.8 ms zero-fill and 2.9 ms building one dict per point (each measured alone),
-  the rest not attributed. At 10M
-  the same requests are within 0.94-1.14. Next steps: zero-fill in SQL (a grid joined to
-  the groups, so it counts as engine work) or columnar formatting of the points.
+- **Overhead at 1M: API / engine 1.09-1.33 for the queries reading >= 1M rows; the two
+  fastest (8-10 ms in the engine: `wo.errors_hourly_7d`, `gw.p95_latency_by_model_7d`) sit
+  on the 1.2 line and cross it or not from run to run.** What is left is a fixed ~2-3 ms
+  per request (HTTP, FastAPI routing, the Workers request parser, JSON, the run record),
+  which is 25-35% of a 9 ms query and 1-4% at 10M (0.98-1.04 there). This session took
+  out the fsync of the Workers run record (2.5 ms) and made the gateway points cheaper
+  (the 1,512-point agentMetrics series went 1.31 -> 1.18: 0.8 ms zero-fill and 2.1 ms
+  points, measured alone). A leaner ASGI path for the query routes is the next step.
 - **The < 10k-row query (one conversation's events): met in the latest run at both sizes
   (13.1 ms at 1M, 14.3 ms at 10M vs 15 ms), with little margin: the previous run missed at
   10M (20.1 ms), of which ~2.5 ms was the fsync of the Workers run record (now gone).** The Workers events view runs two statements (series + page); each reads the
