@@ -9,23 +9,14 @@ zero-filled here, because calendar months are not a fixed step the engine can fi
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from telequery.api.gateway.request import MONTH_DIM, Plan
+from telequery.api.timefmt import iso_ms
 from telequery.query.ir import ZERO_WHEN_EMPTY, to_us
 
 if TYPE_CHECKING:
     from telequery.query.engine import Result
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@lru_cache(maxsize=8192)  # a timeseries repeats each bucket's start/end once per group
-def iso_ms(us: int) -> str:
-    """Epoch microseconds -> ``2026-04-29T12:00:00.000Z``."""
-    t = _EPOCH + timedelta(microseconds=us)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 def _num(v: object) -> object:
@@ -106,4 +97,4 @@ def _month_index(t: datetime) -> int:
     return (t.year - 1970) * 12 + t.month - 1
 
 
-__all__ = ["MONTH_DIM", "data_points", "iso_ms"]
+__all__ = ["MONTH_DIM", "data_points"]

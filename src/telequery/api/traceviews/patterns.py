@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from telequery.api.timefmt import iso_ms
 from telequery.api.workers.parse import bad
-from telequery.api.workers.render import iso_us, number
+from telequery.api.workers.render import number
 from telequery.api.workers.views import (
     COUNT,
     ROWS,
@@ -92,7 +93,7 @@ def patterns(store: Store, req: QueryRequest, org: str) -> Outcome:
                 continue
             count = float(number(r[1 + n_dims]))  # type: ignore[arg-type]
             si = _si(count, float(number(r[2 + n_dims])))  # type: ignore[arg-type]
-            item["series"].append({"time": iso_us(r[0]), "data": {  # type: ignore[union-attr]
+            item["series"].append({"time": iso_ms(r[0]), "data": {  # type: ignore[union-attr]
                 "count": count, "interval": si, "sampleInterval": si}})
     out.body["patterns"] = list(items.values())
     out.granularity = bucket_count(req)

@@ -9,13 +9,13 @@ sent as integers so strict validation passes.
 from __future__ import annotations
 
 import decimal
-import functools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import orjson
 from fastapi.responses import Response
 
+from telequery.api.timefmt import iso_ms
 from telequery.api.workers.parse import Calc
 from telequery.query.datasets.events import METADATA_COLUMNS
 from telequery.query.ir import Agg, Measure
@@ -48,19 +48,6 @@ def _default(v: object) -> object:
     if isinstance(v, decimal.Decimal):
         return float(v)
     raise TypeError(f"cannot serialise {type(v).__name__}")
-
-
-def iso_us(us: int) -> str:
-    """``2025-05-06T08:00:00.000Z``; the date part is cached (a series has few days)."""
-    day, rem = divmod(int(us), 86_400_000_000)
-    secs, micros = divmod(rem, 1_000_000)
-    return (f"{_iso_date(day)}T{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}."
-            f"{micros // 1000:03d}Z")
-
-
-@functools.lru_cache(maxsize=4096)
-def _iso_date(day: int) -> str:
-    return (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
 
 
 def iso(t: datetime) -> str:
@@ -126,7 +113,7 @@ def calculations(calcs: list[Calc], dims: list[str], agg: Result | None,
             for r in series.rows:
                 if r[0] != current:
                     current = r[0]
-                    buckets.append({"time": iso_us(r[0]), "data": []})
+                    buckets.append({"time": iso_ms(r[0]), "data": []})
                 buckets[-1]["data"].append(_point(r, ci, ni, ri, d))  # type: ignore[union-attr]
             item["series"] = buckets
         out.append(item)
@@ -148,7 +135,7 @@ def distribution(hist: Result, edges: list[float], scale: str) -> dict[str, obje
     for bucket, b, count in hist.rows:
         if b is not None and count:
             matrix[int(b)][at[int(bucket)]] += float(count)
-    return {"bins": [iso_us(t) for t in times],
+    return {"bins": [iso_ms(t) for t in times],
             "buckets": [f"{_label(edges[i])}–{_label(edges[i + 1])}" for i in range(n_bins)],
             "bucketBoundaries": edges, "bucketMode": scale, "matrix": matrix}
 
@@ -233,7 +220,7 @@ def events_view(columns: list[str], rows: list[tuple], series: Result,
         n = round(float(number(r[ri])))  # type: ignore[arg-type]
         si = count / n if n else 1.0
         total += count
-        points.append({"time": iso_us(r[0]), "data": [{
+        points.append({"time": iso_ms(r[0]), "data": [{
             "aggregates": {"_count": n, "_interval": si}, "count": count, "interval": si,
             "sampleInterval": si, "errors": float(number(r[ei]))}]})  # type: ignore[arg-type]
     out: dict[str, object] = {"count": total, "events": events,
