@@ -123,6 +123,17 @@ def arrow_schema() -> pa.Schema:
     return pa.schema([pa.field(c.name, _ARROW[c.logical], c.nullable) for c in EVENTS])
 
 
+_SCHEMA = arrow_schema()
+
+
+def conform(batch: pa.Table) -> pa.Table:
+    """``batch`` with exactly the events schema: its columns in table order, cast to their
+    types (raises when a column is missing or cannot be cast)."""
+    if batch.schema.equals(_SCHEMA):
+        return batch
+    return batch.select(_SCHEMA.names).cast(_SCHEMA)
+
+
 _DUCKDB: dict[Logical, str] = {
     Logical.STRING: "VARCHAR",
     Logical.INT: "BIGINT",

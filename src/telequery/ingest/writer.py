@@ -23,14 +23,13 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from telequery.ingest.log import APPLY_ROWS, LOG_DIR, IngestLog, recover
-from telequery.schema import arrow_schema
+from telequery.schema import conform
 
 if TYPE_CHECKING:
     from telequery.store.base import Store
 
 
 log = logging.getLogger(__name__)
-_SCHEMA = arrow_schema()
 
 
 class Overloaded(Exception):
@@ -177,11 +176,9 @@ class LoggedWriter(Writer):
         self._unapplied_rows = 0
         self._flush_wanted = False
         self._closing = False
-        self.applies = 0
         super().__init__(store, **kwargs)
-        self._seq, self.replayed_rows = recover(store, self.log, apply_rows=apply_rows)
-        self._applied = self._seq
-        self._acked = self._seq
+        self._acked, self.replayed_rows = recover(store, self.log, apply_rows=apply_rows)
+        self._applied = self._acked
         self._applier = threading.Thread(target=self._apply_loop, name="telequery-applier",
                                          daemon=True)
         self._applier.start()
@@ -199,14 +196,14 @@ class LoggedWriter(Writer):
                 fut.set_exception(ValueError(f"rows do not match the events schema: {e}"))
         if not accepted:
             return
-        records = [(self._seq + i + 1, t) for i, (t, _) in enumerate(accepted)]
+        # only this (logger) thread advances _acked, so reading it here needs no lock
+        records = [(self._acked + i + 1, t) for i, (t, _) in enumerate(accepted)]
         try:
             self.log.append(records)
         except OSError as e:
             for _, fut in accepted:
                 fut.set_exception(e)
             return
-        self._seq = records[-1][0]
         rows = sum(t.num_rows for _, t in records)
         with self._apply_cv:
             if not self._buffer:
@@ -214,7 +211,7 @@ class LoggedWriter(Writer):
             self._buffer.extend(records)
             self._buffer_rows += rows
             self._unapplied_rows += rows
-            self._acked = self._seq
+            self._acked = records[-1][0]
             self._apply_cv.notify_all()
         self.commits += 1
         for table, fut in accepted:
@@ -253,7 +250,6 @@ class LoggedWriter(Writer):
                         return
                     self._apply_cv.wait(1.0)
                 continue
-            self.applies += 1
             with self._apply_cv:
                 self._applied = mark
                 self._unapplied_rows -= rows
@@ -283,13 +279,6 @@ class LoggedWriter(Writer):
         if self._applied >= self._acked:
             self.log.clear()
         self.log.close()
-
-
-def conform(table: pa.Table) -> pa.Table:
-    """``table`` with exactly the events schema (raises when it cannot be cast)."""
-    if table.schema.equals(_SCHEMA):
-        return table
-    return table.select(_SCHEMA.names).cast(_SCHEMA)
 
 
 def open_writer(store: Store, *, apply_delay: float = 1.0) -> Writer:

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from telequery.query.dialect import ClickHouseDialect
 from telequery.query.errors import QueryTimeout
-from telequery.schema import COLUMN_NAMES, arrow_schema
+from telequery.schema import COLUMN_NAMES, arrow_schema, conform
 from telequery.store.base import QueryResult, Stats
 from telequery.store.clickhouse_ddl import (
     VERSION_TABLE,
@@ -299,7 +299,7 @@ class ClickHouseStore:
         """Insert one batch; returns after ClickHouse has committed (and fsynced) the part."""
         if batch.num_rows == 0:
             return 0
-        batch = batch.select(list(COLUMN_NAMES)).cast(arrow_schema())
+        batch = conform(batch)
         with self._write_lock:
             self.transport.insert(self.layout.qualified("events"), batch,
                                   self._insert_settings)
