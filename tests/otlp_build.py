@@ -12,15 +12,26 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans
 
 
 def any_value(v: object) -> AnyValue:
+    """A Python value as an AnyValue: None is the empty (unset) value, dicts are kvlists,
+    lists and tuples arrays, anything else not listed becomes its text."""
+    if v is None:
+        return AnyValue()
     if isinstance(v, bool):
         return AnyValue(bool_value=v)
     if isinstance(v, int):
         return AnyValue(int_value=v)
     if isinstance(v, float):
         return AnyValue(double_value=v)
+    if isinstance(v, bytes):
+        return AnyValue(bytes_value=v)
     if isinstance(v, (list, tuple)):
         out = AnyValue()
         out.array_value.values.extend(any_value(x) for x in v)
+        return out
+    if isinstance(v, dict):
+        out = AnyValue()
+        out.kvlist_value.values.extend(KeyValue(key=k, value=any_value(x))
+                                       for k, x in v.items())
         return out
     return AnyValue(string_value=str(v))
 

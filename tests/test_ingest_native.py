@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
+from otlp_build import any_value
 from telequery import semconv as sc
 from telequery.ingest import _fastotlp, fast
 from telequery.ingest.mapping import Batch, Limits, logs_to_rows, spans_to_rows
@@ -98,30 +99,8 @@ def assert_same(req: ExportTraceServiceRequest | ExportLogsServiceRequest,
 
 
 # -- builders --------------------------------------------------------------------------------
-def av(v: object) -> AnyValue:
-    if v is None:
-        return AnyValue()
-    if isinstance(v, bool):
-        return AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return AnyValue(int_value=v)
-    if isinstance(v, float):
-        return AnyValue(double_value=v)
-    if isinstance(v, bytes):
-        return AnyValue(bytes_value=v)
-    if isinstance(v, list):
-        out = AnyValue()
-        out.array_value.values.extend(av(x) for x in v)
-        return out
-    if isinstance(v, dict):
-        out = AnyValue()
-        out.kvlist_value.values.extend(KeyValue(key=k, value=av(x)) for k, x in v.items())
-        return out
-    return AnyValue(string_value=v)
-
-
 def kvs(items: list[tuple[str, object]]) -> list[KeyValue]:
-    return [KeyValue(key=k) if v is Ellipsis else KeyValue(key=k, value=av(v))
+    return [KeyValue(key=k) if v is Ellipsis else KeyValue(key=k, value=any_value(v))
             for k, v in items]
 
 
@@ -162,7 +141,7 @@ def logs_req(resource: list[tuple[str, object]], records: list[dict]) -> ExportL
                                  trace_id=r.get("trace_id", b""), span_id=r.get("span_id", b""),
                                  event_name=r.get("event_name", ""))
         if "body" in r:
-            rec.body.CopyFrom(av(r["body"]))
+            rec.body.CopyFrom(any_value(r["body"]))
         rec.attributes.extend(kvs(r.get("attrs", [])))
     return req
 
