@@ -40,6 +40,7 @@ from telequery.store import open_store
 if not __package__:  # plain `python bench/ingest.py`: make the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.machine import cpu_model
+from bench.queries import free_port, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 SPANS_PER_REQUEST = 512
@@ -137,25 +138,12 @@ def _start_server(data: Path, port: int) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "from telequery.cli import app; app()", "serve",
            "--data", str(data), "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            c.request("GET", "/healthz")
-            if c.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    try:
+        wait_healthy(port, lambda: proc.poll() is not None)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc
 
 
 def end_to_end(bodies: list[bytes], clients: int) -> tuple[float, int, float]:
@@ -166,7 +154,7 @@ def end_to_end(bodies: list[bytes], clients: int) -> tuple[float, int, float]:
         meta = Meta(data / "meta.sqlite")
         token = meta.create_token("bench", ["ingest", "query"])
         meta.close()
-        port = _free_port()
+        port = free_port()
         proc = _start_server(data, port)
         headers = {"Content-Type": "application/x-protobuf",
                    "Authorization": f"Bearer {token}"}

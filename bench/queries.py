@@ -89,21 +89,21 @@ class _ThreadServer:
 
         data.token(size)
         self.meta = Meta(data.data_dir(size) / "meta" / "meta.sqlite")
-        self.port = _free_port()
+        self.port = free_port()
         config = uvicorn.Config(
             create_app(store, self.meta), host="127.0.0.1", port=self.port, log_level="warning"
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="bench-uvicorn", daemon=True)
         self.thread.start()
-        _wait_healthy(self.port, lambda: not self.thread.is_alive())
+        wait_healthy(self.port, lambda: not self.thread.is_alive())
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(30)
 
 
-def _wait_healthy(port: int, dead: Callable[[], bool]) -> None:
+def wait_healthy(port: int, dead: Callable[[], bool]) -> None:
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -210,7 +210,7 @@ def timed_phase(
         store.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -222,7 +222,7 @@ class Server:
     def __init__(self, size: int, engine: str) -> None:
         base = data.data_dir(size)
         store = str(base / engine) if engine == "duckdb" else f"chdb:{base / engine}"
-        self.port = _free_port()
+        self.port = free_port()
         exe = Path(sys.executable).with_name("telequery")
         self.log = open(base / f"server-{engine}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -241,7 +241,7 @@ class Server:
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_healthy(self.port, lambda: self.proc.poll() is not None)
+            wait_healthy(self.port, lambda: self.proc.poll() is not None)
         except RuntimeError:
             self.stop()
             raise RuntimeError(f"server did not start; see {self.log.name}") from None
