@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -97,3 +98,13 @@ def logs_request(logs: Iterable[Log]) -> ExportLogsServiceRequest:
         rec.body.string_value = lg.body
         rec.attributes.extend(kvs(lg.attrs))
     return req
+
+
+def spans_table(n: int, service: str, org: str = "w",
+                t0_ns: int = 1_700_000_000_000_000_000) -> pa.Table:
+    """``n`` one-microsecond spans of ``service`` as the events rows ingest would write."""
+    from telequery.ingest.mapping import spans_to_rows
+
+    req = traces_request(Span(service, f"op {i}", t0_ns + i, 1000, i.to_bytes(16, "big"),
+                              i.to_bytes(8, "big")) for i in range(1, n + 1))
+    return spans_to_rows(req, org).table()

@@ -9,20 +9,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from otlp_build import Span, traces_request
+from otlp_build import spans_table as table
 from telequery.ingest.log import HEADER, IngestLog
-from telequery.ingest.mapping import spans_to_rows
 from telequery.ingest.writer import LoggedWriter, open_writer
 from telequery.store import open_store
 from telequery.store.duckdb import DuckDBStore
-
-T0 = 1_700_000_000_000_000_000
-
-
-def table(n: int, service: str) -> pa.Table:
-    req = traces_request(Span(service, f"op {i}", T0 + i, 1000, i.to_bytes(16, "big"),
-                              i.to_bytes(8, "big")) for i in range(1, n + 1))
-    return spans_to_rows(req, "w").table()
 
 
 def services(store: DuckDBStore) -> dict[str, int]:

@@ -11,18 +11,9 @@ import pyarrow as pa
 import pytest
 
 from conftest import make_store
-from otlp_build import Span, traces_request
-from telequery.ingest.mapping import spans_to_rows
+from otlp_build import spans_table as table
 from telequery.ingest.writer import Overloaded, Writer
 from telequery.store.duckdb import DuckDBStore
-
-T0 = 1_700_000_000_000_000_000
-
-
-def table(n: int, service: str) -> pa.Table:
-    req = traces_request(Span(service, f"op {i}", T0 + i, 1000, i.to_bytes(16, "big"),
-                              i.to_bytes(8, "big")) for i in range(1, n + 1))
-    return spans_to_rows(req, "w").table()
 
 
 class GatedStore(DuckDBStore):
