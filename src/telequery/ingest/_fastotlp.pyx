@@ -14,7 +14,7 @@ upb's error behaviour, only its results on bodies that a protobuf serializer pro
 """
 
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
@@ -79,6 +79,9 @@ cdef enum:
     K_ARRAY = 5
     K_KVLIST = 6
     K_BYTES = 7
+
+
+include "_columns.pxi"
 
 
 # -- wire primitives -------------------------------------------------------------------------
@@ -369,9 +372,10 @@ cdef inline object _int(dict attrs, str key):
     if isinstance(v, bool) or v is None:
         return None
     try:
-        return int(v)
-    except (TypeError, ValueError):
+        i = int(v)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return i if -(2**63) <= i < 2**63 else None
 
 
 cdef inline object _float(dict attrs, str key):
@@ -499,17 +503,351 @@ cdef object _exception_event(const unsigned char* b, Py_ssize_t s, Py_ssize_t e)
     return None
 
 
+# -- spans: the common case straight into column builders -----------------------------------
+# How a promoted key fills its column: mapping._SIMPLE's getter, or one of the special rules
+# of mapping._row.
+cdef enum:
+    H_STR = 0
+    H_INT = 1
+    H_FLOAT = 2
+    SP_SAMPLE = 10
+    SP_TRIGGER = 11
+    SP_REGION = 12
+    SP_COLD = 13
+    SP_RESP_MODEL = 14
+    SP_REQ_MODEL = 15
+    SP_PROVIDER = 16
+    SP_SYSTEM = 17
+    SP_TEAM = 18
+    MAX_KEYS = 32
+    MAX_FAST = 64  # spans with more attributes take the row path
+
+cdef Py_ssize_t _ORG = _m._ORG, _DATASET = _m._DATASET, _KIND = _m._KIND
+cdef Py_ssize_t _SERVICE = _m._SERVICE, _RESOURCE = _m._RESOURCE
+cdef Py_ssize_t _OUTCOME = _m._IX["outcome"]
+
+# Promoted keys as UTF-8 (kept alive by _KEY_BYTES), with their column and rule.
+cdef list _KEY_BYTES = []
+cdef const char* _KP[MAX_KEYS]
+cdef Py_ssize_t _KN[MAX_KEYS]
+cdef Py_ssize_t _KCOL[MAX_KEYS]
+cdef int _KHOW[MAX_KEYS]
+cdef int _NKEYS = 0
+cdef int _NSIMPLE = 0
+cdef int _SP_AT[SP_TEAM + 1]  # special rule -> its key's index
+
+
+cdef void _add_key(bytes key, Py_ssize_t col, int how):
+    global _NKEYS
+    _KEY_BYTES.append(key)
+    _KP[_NKEYS] = key
+    _KN[_NKEYS] = len(key)
+    _KCOL[_NKEYS] = col
+    _KHOW[_NKEYS] = how
+    if how >= SP_SAMPLE:
+        _SP_AT[how] = _NKEYS
+    _NKEYS += 1
+
+
+for _k, (_ix, _getter) in _SIMPLE.items():
+    _add_key(_k.encode(), _ix, _getter)
+_NSIMPLE = _NKEYS
+for _k, _how in ((K_SAMPLE, SP_SAMPLE), (K_TRIGGER, SP_TRIGGER), (K_REGION, SP_REGION),
+                 (K_COLD, SP_COLD), (K_RESP_MODEL, SP_RESP_MODEL),
+                 (K_REQ_MODEL, SP_REQ_MODEL), (K_PROVIDER, SP_PROVIDER),
+                 (K_SYSTEM, SP_SYSTEM), (K_TEAM, SP_TEAM)):
+    _add_key(_k.encode(), -1, _how)
+assert _NKEYS <= MAX_KEYS and frozenset(_SIMPLE) | {
+    K_SAMPLE, K_TRIGGER, K_REGION, K_COLD, K_RESP_MODEL, K_REQ_MODEL, K_PROVIDER, K_SYSTEM,
+    K_TEAM} == _PROMOTED, "promoted keys changed in mapping.py: update the fast path"
+
+cdef inline int _key_index(const unsigned char* b, Py_ssize_t s, Py_ssize_t e):
+    cdef int i
+    cdef Py_ssize_t k = e - s
+    for i in range(_NKEYS):
+        if _KN[i] == k and memcmp(_KP[i], b + s, k) == 0:
+            return i
+    return -1
+
+
+cdef struct Span:
+    Py_ssize_t s, e  # the Span message
+    Py_ssize_t tid_s, tid_e, sid_s, sid_e, par_s, par_e, name_s, name_e, smsg_s, smsg_e
+    Py_ssize_t nattrs
+    uint64_t start, end
+    int32_t kind, code
+
+
+cdef struct Attr:
+    Py_ssize_t ks, ke, vs, ve  # key bytes; string value bytes
+    uint64_t val               # int / double bits / bool
+    int kind
+    int key                    # index into the promoted-key table, or -1
+
+
+cdef inline int _utf8_check(const unsigned char* b, Py_ssize_t s, Py_ssize_t e) except -1:
+    """Raise UnicodeDecodeError for invalid UTF-8 (as the row path's decode would)."""
+    cdef Py_ssize_t i
+    for i in range(s, e):
+        if b[i] & 0x80:
+            _utf8(b, s, e)
+            return 0
+    return 0
+
+
+cdef inline int _scalar_attr(const unsigned char* b, Py_ssize_t s, Py_ssize_t e,
+                             Attr* a) except -1:
+    """A KeyValue's key range and its AnyValue's case and payload (like _keyvalue + _any,
+    making no objects)."""
+    cdef Field f, g
+    cdef Py_ssize_t p = s, q, vs = 0, ve = 0
+    cdef bint seen = False
+    a.ks = a.ke = 0
+    while p < e:
+        _next(b, &p, e, &f)
+        if f.num == 1 and f.wt == 2:
+            a.ks = f.s; a.ke = f.e
+        elif f.num == 2 and f.wt == 2:
+            if seen:
+                raise WireError("merged KeyValue.value")
+            seen = True
+            vs = f.s; ve = f.e
+    a.kind = K_NONE
+    q = vs
+    while q < ve:
+        _next(b, &q, ve, &g)
+        if g.num == 1 and g.wt == 2:
+            a.kind = K_STR; a.vs = g.s; a.ve = g.e
+        elif g.num == 2 and g.wt == 0:
+            a.kind = K_BOOL; a.val = g.val
+        elif g.num == 3 and g.wt == 0:
+            a.kind = K_INT; a.val = g.val
+        elif g.num == 4 and g.wt == 1:
+            a.kind = K_DOUBLE; a.val = g.val
+        elif 5 <= g.num <= 7 and g.wt == 2:
+            a.kind = K_ARRAY
+    return 0
+
+
+cdef inline bint _fits(int how, int kind):
+    """Whether the fast path computes this promoted value itself (else the row path)."""
+    if how == H_STR or (SP_TRIGGER <= how <= SP_TEAM and how != SP_COLD):
+        return kind == K_STR
+    if how == H_INT:
+        return kind == K_INT or kind == K_BOOL
+    if how == H_FLOAT or how == SP_SAMPLE:
+        return kind == K_INT or kind == K_DOUBLE or kind == K_BOOL
+    return True  # SP_COLD: a bool, anything else is null
+
+
+cdef inline double _as_double(Attr* a):
+    cdef double d
+    if a.kind == K_INT:
+        return <double><int64_t>a.val
+    memcpy(&d, &a.val, 8)
+    return d
+
+
+cdef class _SpanResource:
+    """A resource's row values, for the fast path (the row path uses ``res``)."""
+    cdef object res
+    cdef str org, dataset, service, region
+    cdef list strings
+
+    def __init__(self, res, str org):
+        self.res = res
+        self.org = org
+        self.dataset = res.dataset
+        self.service = res.service
+        self.region = res.region
+        self.strings = list(res.strings.items())
+
+
+cdef inline int _opt_str(_StrCol c, str v) except -1:
+    return c.add_null() if v is None else c.add_str(v)
+
+
+cdef bint _fast_span(_Columns C, const unsigned char* b, Span* sp, _SpanResource res,
+                     _Ctx ctx) except -1:
+    """Write a span that needs no row-path rule straight into ``C``; False = not written
+    (errors, non-scalar or oversized values, duplicate keys, odd promoted types)."""
+    cdef Attr attrs[MAX_FAST]
+    cdef int by_key[MAX_KEYS]
+    cdef Field h
+    cdef Py_ssize_t r, na = 0, i, j
+    cdef Attr* a
+    cdef Attr* x
+    cdef int k
+    cdef double d
+    cdef uint64_t ts_us, t
+    cdef char* o
+    cdef list cols = C.cols
+    cdef _StrCol c
+    cdef _ListCol m
+    if sp.code == 2 or sp.nattrs > MAX_FAST or sp.nattrs > ctx.max_attrs:
+        return False
+    for k in range(_NKEYS):
+        by_key[k] = -1
+    # decode and check every attribute before writing anything
+    r = sp.s
+    while r < sp.e:
+        _next(b, &r, sp.e, &h)
+        if h.num != 9 or h.wt != 2:
+            continue
+        a = &attrs[na]
+        _scalar_attr(b, h.s, h.e, a)
+        if a.kind == K_NONE or a.kind == K_ARRAY:
+            return False
+        _utf8_check(b, a.ks, a.ke)
+        if a.kind == K_STR:
+            if a.ve - a.vs > ctx.max_chars:
+                return False
+            _utf8_check(b, a.vs, a.ve)
+        for j in range(na):  # a repeated key: the row path keeps the last one
+            x = &attrs[j]
+            if x.ke - x.ks == a.ke - a.ks and memcmp(b + x.ks, b + a.ks, a.ke - a.ks) == 0:
+                return False
+        a.key = _key_index(b, a.ks, a.ke)
+        if a.key >= 0:
+            if not _fits(_KHOW[a.key], a.kind):
+                return False
+            by_key[a.key] = na
+        na += 1
+    _utf8_check(b, sp.name_s, sp.name_e)
+
+    ts_us = sp.start // 1000
+    (<_StrCol>cols[_ORG]).add_str(res.org)
+    (<_StrCol>cols[_DATASET]).add_str(res.dataset)
+    (<_StrCol>cols[_KIND]).add(b"span", 4)
+    (<_I64Col>cols[_TS]).add(<int64_t>ts_us)
+    c = <_StrCol>cols[_ID]  # f"{ts_us:015x}{span_hex}"
+    o = c.data.grow(15)
+    t = ts_us
+    for i in range(14, -1, -1):
+        o[i] = _HEX[t & 15]
+        t >>= 4
+    c.add_hex(b, sp.sid_s, sp.sid_e)
+    (<_StrCol>cols[_TRACE_ID]).add_hex(b, sp.tid_s, sp.tid_e)
+    (<_StrCol>cols[_SPAN_ID]).add_hex(b, sp.sid_s, sp.sid_e)
+    if sp.par_e > sp.par_s:
+        (<_StrCol>cols[_PARENT]).add_hex(b, sp.par_s, sp.par_e)
+    else:
+        (<_StrCol>cols[_PARENT]).add_null()
+    (<_StrCol>cols[_SPAN_NAME]).add(<const char*>b + sp.name_s, sp.name_e - sp.name_s)
+    (<_StrCol>cols[_MESSAGE]).add(<const char*>b + sp.name_s, sp.name_e - sp.name_s)
+    if 1 <= sp.kind <= 5:
+        (<_StrCol>cols[_KIND_COL]).add_str(_SPAN_KIND[sp.kind])
+    else:
+        (<_StrCol>cols[_KIND_COL]).add_null()
+    (<_I64Col>cols[_END]).add(<int64_t>(sp.end // 1000))
+    (<_F64Col>cols[_DURATION]).add(<double>(sp.end - sp.start) / 1e6)
+    (<_StrCol>cols[_STATUS_COL]).add_str("ok" if sp.code == 1 else "unset")
+    _opt_str(<_StrCol>cols[_SERVICE], res.service)
+    (<_StrCol>cols[_LEVEL]).add(b"info", 4)
+    for i in (_ERROR, _MESSAGE_TEMPLATE, _ERROR_TEMPLATE, _FINGERPRINT):
+        (<_StrCol>cols[i]).add_null()
+
+    # promoted columns: mapping._SIMPLE
+    for k in range(_NSIMPLE):
+        j = by_key[k]
+        if _KHOW[k] == H_STR:
+            c = <_StrCol>cols[_KCOL[k]]
+            if j < 0:
+                c.add_null()
+            else:
+                c.add(<const char*>b + attrs[j].vs, attrs[j].ve - attrs[j].vs)
+        elif _KHOW[k] == H_INT:
+            if j < 0 or attrs[j].kind == K_BOOL:
+                (<_I64Col>cols[_KCOL[k]]).add_null()
+            else:
+                (<_I64Col>cols[_KCOL[k]]).add(<int64_t>attrs[j].val)
+        else:
+            if j < 0 or attrs[j].kind == K_BOOL:
+                (<_F64Col>cols[_KCOL[k]]).add_null()
+            else:
+                (<_F64Col>cols[_KCOL[k]]).add(_as_double(&attrs[j]))
+    # and the special rules of mapping._row
+    j = by_key[_SP_AT[SP_SAMPLE]]
+    d = 1.0
+    if j >= 0 and attrs[j].kind != K_BOOL:
+        d = _as_double(&attrs[j])
+        if not d > 0:
+            d = 1.0
+    (<_F64Col>cols[_SAMPLE]).add(d)
+    j = by_key[_SP_AT[SP_TRIGGER]]
+    if j >= 0 and attrs[j].ve > attrs[j].vs:
+        raw = _utf8(b, attrs[j].vs, attrs[j].ve)
+        (<_StrCol>cols[_TRIGGER]).add_str(_TRIGGER_FROM_FAAS.get(raw, raw))
+    else:
+        (<_StrCol>cols[_TRIGGER]).add_null()
+    j = by_key[_SP_AT[SP_REGION]]
+    if j >= 0 and attrs[j].ve > attrs[j].vs:
+        (<_StrCol>cols[_REGION]).add(<const char*>b + attrs[j].vs, attrs[j].ve - attrs[j].vs)
+    else:
+        _opt_str(<_StrCol>cols[_REGION], res.region)
+    j = by_key[_SP_AT[SP_COLD]]
+    if j >= 0 and attrs[j].kind == K_BOOL:
+        (<_BoolCol>cols[_COLD]).add(attrs[j].val != 0)
+    else:
+        (<_BoolCol>cols[_COLD]).add_null()
+    _either(<_StrCol>cols[_MODEL], b, attrs, by_key[_SP_AT[SP_RESP_MODEL]],
+            by_key[_SP_AT[SP_REQ_MODEL]])
+    _either(<_StrCol>cols[_PROVIDER], b, attrs, by_key[_SP_AT[SP_PROVIDER]],
+            by_key[_SP_AT[SP_SYSTEM]])
+    m = <_ListCol>cols[_TEAMS]
+    j = by_key[_SP_AT[SP_TEAM]]
+    if j >= 0:
+        (<_StrCol>m.items).add(<const char*>b + attrs[j].vs, attrs[j].ve - attrs[j].vs)
+    m.close()
+
+    # the typed maps, in attribute order; the resource's strings
+    for i in range(na):
+        a = &attrs[i]
+        if a.kind == K_STR:
+            m = <_ListCol>cols[_ASTR]
+            m.keys.add(<const char*>b + a.ks, a.ke - a.ks)
+            (<_StrCol>m.items).add(<const char*>b + a.vs, a.ve - a.vs)
+        elif a.kind == K_BOOL:
+            m = <_ListCol>cols[_ABOOL]
+            m.keys.add(<const char*>b + a.ks, a.ke - a.ks)
+            (<_BoolCol>m.items).add(a.val != 0)
+        else:
+            m = <_ListCol>cols[_ANUM]
+            m.keys.add(<const char*>b + a.ks, a.ke - a.ks)
+            (<_F64Col>m.items).add(_as_double(a))
+    (<_ListCol>cols[_ASTR]).close()
+    (<_ListCol>cols[_ANUM]).close()
+    (<_ListCol>cols[_ABOOL]).close()
+    m = <_ListCol>cols[_RESOURCE]
+    for kv in res.strings:
+        m.keys.add_str(<str>(<tuple>kv)[0])
+        (<_StrCol>m.items).add_str(<str>(<tuple>kv)[1])
+    m.close()
+    return True
+
+
+cdef int _either(_StrCol c, const unsigned char* b, Attr* attrs, int first,
+                 int second) except -1:
+    """``_str(first) or _str(second)`` over two string attributes (-1 = absent)."""
+    if first >= 0 and attrs[first].ve > attrs[first].vs:
+        return c.add(<const char*>b + attrs[first].vs, attrs[first].ve - attrs[first].vs)
+    if second >= 0:
+        return c.add(<const char*>b + attrs[second].vs, attrs[second].ve - attrs[second].vs)
+    return c.add_null()
+
+
 def spans(const unsigned char[::1] body, str org, batch, str default_dataset):
-    """Map ExportTraceServiceRequest bytes into ``batch``; return the number of spans."""
+    """Map ExportTraceServiceRequest bytes into ``batch`` (as one Arrow table); return the
+    number of spans."""
     cdef const unsigned char* b = &body[0] if body.shape[0] else NULL
-    cdef Py_ssize_t n = body.shape[0], p = 0, q, r, sp, tid_s, tid_e, sid_s, sid_e
-    cdef Py_ssize_t par_s, par_e, name_s, name_e, smsg_s, smsg_e, nattrs
+    cdef Py_ssize_t n = body.shape[0], p = 0, q, r, c
     cdef Field f, g, h, i
-    cdef uint64_t start, end, ts_us
-    cdef int32_t kind, code
+    cdef Span sp
+    cdef uint64_t ts_us
     cdef Py_ssize_t items = 0
     cdef _Ctx ctx = _Ctx(batch)
-    cdef list out = batch.row_list
+    cdef _Columns cols = _Columns()
+    cdef _SpanResource fast_res
     cdef list row
     cdef tuple scopes_res, sc_range
     cdef str name, span_hex
@@ -519,6 +857,7 @@ def spans(const unsigned char[::1] body, str org, batch, str default_dataset):
             continue
         scopes_res = _split_resource(b, f.s, f.e)
         res = _resource(b, scopes_res[0], ctx, default_dataset, org, "span")
+        fast_res = _SpanResource(res, org)
         for sc_range in scopes_res[1]:
             q = sc_range[0]
             while q < <Py_ssize_t>sc_range[1]:
@@ -527,77 +866,87 @@ def spans(const unsigned char[::1] body, str org, batch, str default_dataset):
                     continue
                 items += 1
                 # one pass for the scalars, counting attributes
-                tid_s = tid_e = sid_s = sid_e = par_s = par_e = name_s = name_e = 0
-                smsg_s = smsg_e = 0
-                start = end = 0
-                kind = code = 0
-                nattrs = 0
+                sp.s = g.s; sp.e = g.e
+                sp.tid_s = sp.tid_e = sp.sid_s = sp.sid_e = sp.par_s = sp.par_e = 0
+                sp.name_s = sp.name_e = sp.smsg_s = sp.smsg_e = 0
+                sp.start = sp.end = 0
+                sp.kind = sp.code = 0
+                sp.nattrs = 0
                 r = g.s
                 while r < g.e:
                     _next(b, &r, g.e, &h)
                     if h.wt == 2:
                         if h.num == 9:
-                            nattrs += 1
+                            sp.nattrs += 1
                         elif h.num == 1:
-                            tid_s = h.s; tid_e = h.e
+                            sp.tid_s = h.s; sp.tid_e = h.e
                         elif h.num == 2:
-                            sid_s = h.s; sid_e = h.e
+                            sp.sid_s = h.s; sp.sid_e = h.e
                         elif h.num == 4:
-                            par_s = h.s; par_e = h.e
+                            sp.par_s = h.s; sp.par_e = h.e
                         elif h.num == 5:
-                            name_s = h.s; name_e = h.e
+                            sp.name_s = h.s; sp.name_e = h.e
                         elif h.num == 15:  # Status: later parts override earlier ones
-                            sp = h.s
-                            while sp < h.e:
-                                _next(b, &sp, h.e, &i)
+                            c = h.s
+                            while c < h.e:
+                                _next(b, &c, h.e, &i)
                                 if i.num == 2 and i.wt == 2:
-                                    smsg_s = i.s; smsg_e = i.e
+                                    sp.smsg_s = i.s; sp.smsg_e = i.e
                                 elif i.num == 3 and i.wt == 0:
-                                    code = <int32_t>i.val
+                                    sp.code = <int32_t>i.val
                     elif h.wt == 1:
                         if h.num == 7:
-                            start = h.val
+                            sp.start = h.val
                         elif h.num == 8:
-                            end = h.val
+                            sp.end = h.val
                     elif h.wt == 0 and h.num == 6:
-                        kind = <int32_t>h.val
-                name = _utf8(b, name_s, name_e)
-                if tid_e - tid_s != 16 or sid_e - sid_s != 8:
+                        sp.kind = <int32_t>h.val
+                if sp.tid_e - sp.tid_s != 16 or sp.sid_e - sp.sid_s != 8:
                     ctx.flush()
+                    name = _utf8(b, sp.name_s, sp.name_e)
                     batch.reject(f"span {name!r}: trace_id must be 16 bytes and span_id "
                                  f"8 bytes")
                     continue
-                if start == 0 or end < start:
+                if sp.start == 0 or sp.end < sp.start:
                     ctx.flush()
+                    name = _utf8(b, sp.name_s, sp.name_e)
                     batch.reject(f"span {name!r}: start time missing or after end time")
                     continue
-                attrs, strings, numbers, bools = _decode(b, g.s, g.e, 9, nattrs, ctx)
-                ts_us = start // 1000
-                span_hex = _hex(b, sid_s, sid_e)
-                row = _row(res, ts_us, _row_id(ts_us, span_hex), attrs, strings, numbers,
-                           bools)
-                row[_TRACE_ID] = _hex(b, tid_s, tid_e)
-                row[_SPAN_ID] = span_hex
-                row[_PARENT] = _hex(b, par_s, par_e) if par_e > par_s else None
-                row[_SPAN_NAME] = name
-                row[_KIND_COL] = _SPAN_KIND.get(kind)
-                row[_END] = end // 1000
-                row[_DURATION] = (end - start) / 1e6
-                row[_MESSAGE] = name
-                if code == 2:
-                    error = (_str(attrs, K_EXC) or _utf8(b, smsg_s, smsg_e)
-                             or _exception_event(b, g.s, g.e) or _str(attrs, K_ERRTYPE)
-                             or "error")
-                    row[_STATUS_COL] = "error"
-                    row[_LEVEL] = "error"
-                    row[_ERROR] = error
-                    row[_ERROR_TEMPLATE] = templates((error,))[0]
-                else:
-                    row[_STATUS_COL] = _STATUS.get(code, "unset")
-                    row[_LEVEL] = "info"
-                out.append(row)
+                if _fast_span(cols, b, &sp, fast_res, ctx):
+                    continue
+                cols.add_row(_span_row(b, &sp, res, ctx))
     ctx.flush()
+    if cols.rows():
+        batch.add_table(cols.table())
     return items
+
+
+cdef list _span_row(const unsigned char* b, Span* sp, res, _Ctx ctx):
+    """The row path: any span, through mapping's rules (attributes as Python values)."""
+    cdef uint64_t ts_us = sp.start // 1000
+    cdef str name = _utf8(b, sp.name_s, sp.name_e)
+    attrs, strings, numbers, bools = _decode(b, sp.s, sp.e, 9, sp.nattrs, ctx)
+    span_hex = _hex(b, sp.sid_s, sp.sid_e)
+    cdef list row = _row(res, ts_us, _row_id(ts_us, span_hex), attrs, strings, numbers, bools)
+    row[_TRACE_ID] = _hex(b, sp.tid_s, sp.tid_e)
+    row[_SPAN_ID] = span_hex
+    row[_PARENT] = _hex(b, sp.par_s, sp.par_e) if sp.par_e > sp.par_s else None
+    row[_SPAN_NAME] = name
+    row[_KIND_COL] = _SPAN_KIND.get(sp.kind)
+    row[_END] = sp.end // 1000
+    row[_DURATION] = (sp.end - sp.start) / 1e6
+    row[_MESSAGE] = name
+    if sp.code == 2:
+        error = (_str(attrs, K_EXC) or _utf8(b, sp.smsg_s, sp.smsg_e)
+                 or _exception_event(b, sp.s, sp.e) or _str(attrs, K_ERRTYPE) or "error")
+        row[_STATUS_COL] = "error"
+        row[_LEVEL] = "error"
+        row[_ERROR] = error
+        row[_ERROR_TEMPLATE] = templates((error,))[0]
+    else:
+        row[_STATUS_COL] = _STATUS.get(sp.code, "unset")
+        row[_LEVEL] = "info"
+    return row
 
 
 # -- logs ------------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ def _target(batch: Batch | None, limits: Limits | None) -> Batch:
 
 
 def _merge(into: Batch, part: Batch) -> Batch:
+    for table in part.parts:
+        into.add_table(table)
     into.row_list.extend(part.row_list)
     into.truncated += part.truncated
     for reason in part.reasons:

@@ -51,11 +51,14 @@ class Batch:
     """Rows built from one request, plus what was rejected or truncated and why.
 
     Rows are kept as lists in ``COLUMN_NAMES`` order (one list per row is cheaper to build
-    than one append per column); ``columns`` and ``table`` transpose them.
+    than one append per column); ``columns`` and ``table`` transpose them. The compiled
+    span decoder adds whole Arrow tables instead (``add_table``); ``table`` keeps both kinds
+    in arrival order.
     """
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.row_list: list[list] = []
+        self.parts: list[pa.Table] = []  # rows built as Arrow already (the compiled path)
         self.rejected = 0
         self.reasons: list[str] = []
         self.truncated = 0
@@ -63,11 +66,20 @@ class Batch:
 
     @property
     def rows(self) -> int:
-        return len(self.row_list)
+        return len(self.row_list) + sum(t.num_rows for t in self.parts)
+
+    def add_table(self, table: pa.Table) -> None:
+        """Append rows already built as an events-schema Arrow table."""
+        if self.row_list:
+            self.parts.append(self._rows_table())
+            self.row_list.clear()
+        self.parts.append(table)
 
     @property
     def columns(self) -> dict[str, list]:
-        """Column name -> values (maps as dicts), for readers that want columns."""
+        """Column name -> values (maps as dicts) of the row-path rows."""
+        if self.parts:
+            raise ValueError("columns are for row-path batches; use table()")
         if not self.row_list:
             return {c: [] for c in COLUMN_NAMES}
         transposed = zip(*self.row_list, strict=True)
@@ -80,6 +92,12 @@ class Batch:
 
     def table(self) -> pa.Table:
         """The rows as an Arrow table of the ``events`` schema."""
+        if not self.parts:
+            return self._rows_table()
+        parts = [*self.parts, self._rows_table()] if self.row_list else self.parts
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def _rows_table(self) -> pa.Table:
         n = len(self.row_list)
         columns = zip(*self.row_list, strict=True) if n else ((),) * len(COLUMN_NAMES)
         arrays = []
@@ -224,13 +242,15 @@ def _str(attrs: dict[str, object], key: str) -> str | None:
 
 
 def _int(attrs: dict[str, object], key: str) -> int | None:
+    """An integer column's value: None unless ``v`` converts to an int64."""
     v = attrs.get(key)
     if isinstance(v, bool) or v is None:
         return None
     try:
-        return int(v)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+        i = int(v)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):  # OverflowError: inf
         return None
+    return i if -(2**63) <= i < 2**63 else None
 
 
 def _float(attrs: dict[str, object], key: str) -> float | None:
