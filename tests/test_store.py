@@ -59,3 +59,39 @@ def test_readers_see_whole_batches_while_writer_appends(tmp_path: Path,
     reopened = make_store(engine_name, tmp_path)
     assert engine.run(reopened, q, "org").rows[0][0] == BATCHES * PER_BATCH
     reopened.close()
+
+
+def test_duckdb_file_with_map_columns_is_migrated_to_entry_lists(tmp_path: Path) -> None:
+    """A data directory written when attributes were MAP columns opens with the same rows
+    and answers, its maps rewritten as entry lists (schema.py says why)."""
+    import duckdb
+
+    from telequery.schema import COLUMN_NAMES, duckdb_ddl
+    from telequery.store.duckdb import DB_FILE, DuckDBStore
+
+    table = batch(0)
+    old_ddl = (duckdb_ddl().replace("STRUCT(k VARCHAR[], v VARCHAR[])", "MAP(VARCHAR, VARCHAR)")
+               .replace("STRUCT(k VARCHAR[], v DOUBLE[])", "MAP(VARCHAR, DOUBLE)")
+               .replace("STRUCT(k VARCHAR[], v BOOLEAN[])", "MAP(VARCHAR, BOOLEAN)"))
+    assert "STRUCT" not in old_ddl
+    con = duckdb.connect(str(tmp_path / DB_FILE))
+    con.execute(old_ddl)
+    con.register("t", table)
+    con.execute("INSERT INTO events SELECT * FROM t")
+    con.close()
+
+    store = DuckDBStore(tmp_path)
+    types = dict(store.execute("SELECT column_name, data_type FROM information_schema.columns "
+                               "WHERE table_name = 'events'").rows)
+    assert types["attrs_string"] == "STRUCT(k VARCHAR[], v VARCHAR[])"
+    assert types["resource"] == "STRUCT(k VARCHAR[], v VARCHAR[])"
+    rows = store.execute("SELECT * FROM events ORDER BY id").rows
+    want = sorted(table.to_pylist(), key=lambda r: r["id"])
+    got = [dict(zip(COLUMN_NAMES, r, strict=True)) for r in rows]
+    for g, w in zip(got, want, strict=True):
+        for m in ("attrs_string", "attrs_number", "attrs_bool", "resource"):
+            assert g[m] == dict(w[m])
+    q = Query("events", TimeRange(BASE, BASE + timedelta(days=1)),
+              measures=(Measure(Agg.COUNT),))
+    assert engine.run(store, q, "org").rows[0][0] == PER_BATCH
+    store.close()

@@ -203,14 +203,16 @@ class DuckDBDialect(Dialect):
             return value.replace(tzinfo=None) - (value.utcoffset() or datetime.min - datetime.min)
         return value
 
+    # Attribute maps are stored as entry lists, STRUCT(k K[], v V[]) (see schema.py).
     def map_get(self, map_col: exp.Expression, key: exp.Expression) -> exp.Expression:
-        return exp.Bracket(this=map_col, expressions=[key])
+        return fn("list_extract", self.map_values(map_col.copy()),
+                  fn("list_position", self.map_keys(map_col), key))
 
     def map_keys(self, map_col: exp.Expression) -> exp.Expression:
-        return fn("map_keys", map_col)
+        return fn("struct_extract", map_col, exp.Literal.string("k"))
 
     def map_values(self, map_col: exp.Expression) -> exp.Expression:
-        return fn("map_values", map_col)
+        return fn("struct_extract", map_col, exp.Literal.string("v"))
 
     def epoch_us(self, ts: exp.Expression) -> exp.Expression:
         return fn("epoch_us", ts)

@@ -411,7 +411,7 @@ def migrate(source_dir: Path, target_spec: str, *, batch_rows: int = 100_000,
     import duckdb
 
     from telequery.store.base import open_store
-    from telequery.store.duckdb import DB_FILE
+    from telequery.store.duckdb import DB_FILE, maps_from_entry_lists
 
     db = Path(source_dir) / DB_FILE
     if not db.exists():
@@ -425,7 +425,7 @@ def migrate(source_dir: Path, target_spec: str, *, batch_rows: int = 100_000,
                              f"timestamp").to_arrow_reader(batch_rows)
         schema = arrow_schema()
         for rb in reader:
-            batch = pa.Table.from_batches([rb]).cast(schema)
+            batch = maps_from_entry_lists(pa.Table.from_batches([rb])).cast(schema)
             read += batch.num_rows
             written += target.append(batch)
             if progress:

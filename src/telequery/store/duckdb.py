@@ -14,18 +14,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import pyarrow as pa
 
 from telequery.query.dialect import DuckDBDialect
 from telequery.query.errors import QueryTimeout
-from telequery.schema import COLUMN_NAMES, SORT_KEY, duckdb_ddl
+from telequery.schema import (
+    COLUMN_NAMES,
+    EVENTS,
+    MAP_LOGICALS,
+    SORT_KEY,
+    arrow_schema,
+    duckdb_ddl,
+    duckdb_type,
+)
 from telequery.store.base import QueryResult, Stats
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import pyarrow as pa
-
 DB_FILE = "events.duckdb"
+_MAP_COLUMNS = tuple(c for c in EVENTS if c.logical in MAP_LOGICALS)
+_ENTRY_LIST_TYPES = frozenset(duckdb_type(c) for c in _MAP_COLUMNS)
+_ARROW = {f.name: f.type for f in arrow_schema()}
 
 
 class DuckDBStore:
@@ -42,6 +52,7 @@ class DuckDBStore:
             config["threads"] = str(threads)
         self._con = duckdb.connect(str(self.path / DB_FILE), config=config)
         self._con.execute(duckdb_ddl())
+        _migrate_maps(self._con)
         # the ingest log's high-water mark, committed with the rows it covers
         self._con.execute("CREATE TABLE IF NOT EXISTS ingest_state "
                           "(id INTEGER PRIMARY KEY, applied_seq BIGINT NOT NULL)")
@@ -68,7 +79,7 @@ class DuckDBStore:
             w.execute("BEGIN TRANSACTION")
             try:
                 if batch.num_rows:
-                    w.register("__batch", batch)
+                    w.register("__batch", _entry_lists(batch))
                     w.execute(self._insert)
                     w.unregister("__batch")
                 if mark is not None:
@@ -105,7 +116,11 @@ class DuckDBStore:
         try:
             rel = cur.execute(sql, params or {})
             rows = rel.fetchall()
-            columns = [d[0] for d in rel.description or []]
+            description = rel.description or []
+            columns = [d[0] for d in description]
+            maps = [i for i, d in enumerate(description) if str(d[1]) in _ENTRY_LIST_TYPES]
+            if maps and rows:
+                rows = _as_dicts(rows, maps)
         except duckdb.InterruptException:
             raise QueryTimeout("query", f"query took longer than {timeout} s") from None
         finally:
@@ -134,6 +149,60 @@ class DuckDBStore:
 
     def close(self) -> None:
         self._con.close()
+
+
+def _entry_lists(batch: pa.Table) -> pa.Table:
+    """Arrow map columns as the table's entry lists, struct<k: list, v: list> (zero-copy:
+    both lists share the map's offsets; a map's offsets index its whole child arrays, so
+    sliced chunks stay right)."""
+    for c in _MAP_COLUMNS:
+        i = batch.schema.get_field_index(c.name)
+        t = batch.schema.field(i).type
+        entries = pa.struct([("k", pa.list_(t.key_type)), ("v", pa.list_(t.item_type))])
+        chunks = [pa.StructArray.from_arrays([pa.ListArray.from_arrays(m.offsets, m.keys),
+                                              pa.ListArray.from_arrays(m.offsets, m.items)],
+                                             names=["k", "v"]) for m in batch.column(i).chunks]
+        batch = batch.set_column(i, c.name, pa.chunked_array(chunks, entries))
+    return batch
+
+
+def maps_from_entry_lists(batch: pa.Table) -> pa.Table:
+    """The inverse of ``_entry_lists``, for readers of the table's Arrow (``migrate``);
+    map columns that are maps already (a file from before entry lists) pass through."""
+    for c in _MAP_COLUMNS:
+        i = batch.schema.get_field_index(c.name)
+        if not pa.types.is_struct(batch.schema.field(i).type):
+            continue
+        chunks = []
+        for e in batch.column(i).chunks:
+            k, v = e.field("k"), e.field("v")
+            chunks.append(pa.MapArray.from_arrays(k.offsets, k.values, v.values,
+                                                  mask=e.is_null() if e.null_count else None))
+        batch = batch.set_column(i, c.name, pa.chunked_array(chunks, _ARROW[c.name]))
+    return batch
+
+
+def _as_dicts(rows: list[tuple], maps: list[int]) -> list[tuple]:
+    """Result rows with entry-list columns turned back into dicts (what a map reads as)."""
+    out = []
+    for row in rows:
+        r = list(row)
+        for i in maps:
+            e = r[i]
+            r[i] = None if e is None else dict(zip(e["k"] or (), e["v"] or (), strict=True))
+        out.append(tuple(r))
+    return out
+
+
+def _migrate_maps(con: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite attribute columns a previous version stored as MAP into entry lists."""
+    have = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                            "WHERE table_name = 'events'").fetchall())
+    for c in _MAP_COLUMNS:
+        if have.get(c.name, "").startswith("MAP("):
+            con.execute(f'ALTER TABLE events ALTER COLUMN "{c.name}" SET DATA TYPE '
+                        f"{duckdb_type(c)} USING {{'k': map_keys(\"{c.name}\"), "
+                        f"'v': map_values(\"{c.name}\")}}")
 
 
 class _Watchdog:
