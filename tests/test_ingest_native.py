@@ -172,6 +172,16 @@ def test_spans_every_value_kind_and_promoted_column() -> None:
     assert ref.rows == 7
 
 
+def test_integer_columns_take_only_int64_values() -> None:
+    """An integer attribute that is infinite, NaN or past int64 leaves its column empty
+    (it used to raise OverflowError: a 500 for the whole request); the map keeps it."""
+    huge = [(sc.HTTP_STATUS_CODE, v) for v in (math.inf, -math.inf, math.nan, 1e300,
+                                                "99999999999999999999", "-9223372036854775809")]
+    ref = assert_same(spans_req([], [{"attrs": [a]} for a in huge] + [
+        {"attrs": [(sc.HTTP_STATUS_CODE, "9223372036854775807")]}]))
+    assert ref.table()["status_code"].to_pylist() == [None] * len(huge) + [2**63 - 1]
+
+
 def test_spans_rejects_and_errors() -> None:
     assert_same(spans_req([("service.name", "svc")], [
         {"trace_id": b"short"}, {"span_id": b""}, {"start": 0}, {"end": T0 - 1},

@@ -507,7 +507,7 @@ cdef object _exception_event(const unsigned char* b, Py_ssize_t s, Py_ssize_t e)
 # How a promoted key fills its column: mapping._SIMPLE's getter, or one of the special rules
 # of mapping._row.
 cdef enum:
-    H_STR = 0
+    H_STR = 0  # the getter codes of _SIMPLE above
     H_INT = 1
     H_FLOAT = 2
     SP_SAMPLE = 10
@@ -524,7 +524,6 @@ cdef enum:
 
 cdef Py_ssize_t _ORG = _m._ORG, _DATASET = _m._DATASET, _KIND = _m._KIND
 cdef Py_ssize_t _SERVICE = _m._SERVICE, _RESOURCE = _m._RESOURCE
-cdef Py_ssize_t _OUTCOME = _m._IX["outcome"]
 
 # Promoted keys as UTF-8 (kept alive by _KEY_BYTES), with their column and rule.
 cdef list _KEY_BYTES = []
@@ -560,6 +559,7 @@ for _k, _how in ((K_SAMPLE, SP_SAMPLE), (K_TRIGGER, SP_TRIGGER), (K_REGION, SP_R
 assert _NKEYS <= MAX_KEYS and frozenset(_SIMPLE) | {
     K_SAMPLE, K_TRIGGER, K_REGION, K_COLD, K_RESP_MODEL, K_REQ_MODEL, K_PROVIDER, K_SYSTEM,
     K_TEAM} == _PROMOTED, "promoted keys changed in mapping.py: update the fast path"
+
 
 cdef inline int _key_index(const unsigned char* b, Py_ssize_t s, Py_ssize_t e):
     cdef int i
