@@ -22,33 +22,37 @@ NOTES = """\
   columns ~90 ms. A larger step needs an ingest-time search column (lower-cased text +
   attribute values, no join, no decode of the map) or an n-gram skip index (ClickHouse
   `ngrambf_v1`); both are schema/ingest changes, not made.
-- **Overhead at 1M: API / engine 1.09-1.33 for the queries reading >= 1M rows; the two
-  fastest (8-10 ms in the engine: `wo.errors_hourly_7d`, `gw.p95_latency_by_model_7d`) sit
-  on the 1.2 line and cross it or not from run to run.** What is left is a fixed ~2-3 ms
-  per request (HTTP, FastAPI routing, the Workers request parser, JSON, the run record),
-  which is 25-35% of a 9 ms query and 1-4% at 10M (0.98-1.04 there). This session took
-  out the fsync of the Workers run record (2.5 ms) and made the gateway points cheaper
-  (the 1,512-point agentMetrics series went 1.31 -> 1.18: 0.8 ms zero-fill and 2.1 ms
-  points, measured alone). A leaner ASGI path for the query routes is the next step.
-- **The < 10k-row query (one conversation's events): met in the latest run at both sizes
-  (13.1 ms at 1M, 14.3 ms at 10M vs 15 ms), with little margin: the previous run missed at
-  10M (20.1 ms), of which ~2.5 ms was the fsync of the Workers run record (now gone).** The Workers events view runs two statements (series + page); each reads the
-  one or two row groups holding the conversation's minutes, ~13 ms of engine time
-  together. The page statement is ~9-11 ms because DuckDB decodes every column of each
-  2,048-row vector that holds a match (45 columns, including the attribute maps), to
-  return 15 rows. Measured and not adopted (10M, interleaved): `id IN (SELECT id ...
-  LIMIT n)` 16.6 ms vs 13.6 ms; semi-join on `rowid` 16.5 ms; two steps (ids: 2.3 ms, then
-  the rows by an id list in their time span: 14.4 ms), since fetching the 15 rows decodes
-  the same vectors. The cost is spread over the columns (~0.25 ms each; dropping the 5
-  the view never shows, `org_id`, `sample_interval`, `cost`, `teams`, `resource`, would
-  save ~2-3 ms but needs a column list in the IR). Smaller row groups would not change the
-  vector decoding; not measured.
-- **100M events (DuckDB): every suite query 0.42-1.85 s (target 2.5 s), API / engine
-  0.99-1.00, server peak RSS 3.32 GiB with `--memory-limit 3GiB` (target 4 GiB; 4.09 GiB
-  in the first run without a limit, same latencies).** The slowest is the day-long needle
-  (1.85 s, 9.5M rows tested). The < 10k-row query took 14.7 ms in the first 100M run and
-  17.0 ms in the second (engine 12.1 vs 13.7 ms): on the edge of the 15 ms target, for the
-  reasons in the bullet above. chDB was not run at 100M (another ~40 min of loading).
+- **Overhead at 1M: API / engine 1.07-1.33 for the queries reading >= 1M rows; the
+  fastest (8-10 ms in the engine: `wo.errors_hourly_7d`, `gw.p95_latency_by_model_7d`,
+  and `gw.agent_count_hourly_7d` with its 1,512 points) sit at or above the 1.2 line and
+  cross it or not from run to run; at 10M and 100M every ratio is 0.94-1.12.** Most of
+  what is left is this machine's floor, not telequery: `python -m bench.floor` serves a
+  bare FastAPI app that reads the JSON body and waits 8 ms in a worker thread, and a
+  keep-alive client sees 9.5-9.8 ms (x1.17-1.20 of the wait; 0.4 ms with no wait). The
+  extra ~1.2 ms is the client and server waking from idle on this 2-vCPU VM after a wait
+  (it is the same, 9.5 ms, when the wait runs in the event loop instead of a thread). On
+  top of that floor telequery spends ~0.5 ms (routing, parsing, the run record, JSON) on
+  an aggregate and 2-4 ms turning a 1,512-point series into the gateway's points. A
+  per-request floor of ~1.5 ms is 1-2% at 10M. Earlier sessions took out the fsync of the
+  Workers run record (2.5 ms) and made the gateway points cheaper (1.31 -> 1.18).
+- **The < 10k-row query (one conversation's events): 15.4 ms at 1M and 14.9 ms at 10M in
+  the latest run (target 15 ms; earlier runs 13.1-14.3 and 20.1 ms), 20.4 ms at 100M
+  (engine alone 16.3 ms; 12.1 and 13.7 ms in the two earlier 100M runs).** The Workers
+  events view runs two statements (series, then the page); each reads the one or two
+  row groups holding the conversation's minutes. At 100M, measured alone: series
+  2.5-3.4 ms, page 8.5-11 ms, of which the page's ids alone 2-3.8 ms: DuckDB decodes every
+  column of each 2,048-row vector that holds a match (45 columns, the attribute entry
+  lists ~2 ms of it) to return 15 rows. Measured and not adopted: DuckDB's late
+  materialization for this LIMIT 100 (`late_materialization_max_rows` 200 or 1000: 9.8-10.3
+  vs 8.5 ms), `id IN (SELECT id ... LIMIT n)` (16.6 vs 13.6 ms at 10M), a semi-join on
+  `rowid` (16.5 ms), two steps (ids, then rows by id: 14.4 ms). With the HTTP floor above
+  (~1.5 ms for a request of this length), the engine time has to come down for a reliable
+  15 ms: a narrower page (the columns the view shows, not `*`) is the next step.
+- **100M events (DuckDB): every suite query 0.41-1.80 s (target 2.5 s), API / engine
+  0.94-1.04, server peak RSS 3.33 GiB with `--memory-limit 3GiB` (target 4 GiB).** The
+  slowest are the sessions rollup and the day-long needle (1.8 s, 9.5M rows tested). The
+  store was reloaded for this run (attribute entry lists): 133.3 bytes/event (131.9 with
+  maps). chDB was not run at 100M (another ~40 min of loading and ~14 GB).
 - **Ingest is no longer a miss** (see "## Ingest"): 113k spans/s end to end, up from
   30-42k, after the span decoder began writing Arrow buffers directly, DuckDB began
   storing attribute maps as entry lists and the append began sorting in Arrow
@@ -84,7 +88,9 @@ Things checked and left alone: the tenant + time predicate already prunes row gr
 HUGE_RUN = """\
 **100M events were generated and loaded into DuckDB only** (`python -m bench queries
 --sizes 100M --engines duckdb`; with the compiled OTLP decoder doing the mapping, about
-50 min for generation + loading); chDB was not loaded at 100M (~14 GB, another ~40 min).
+50 min for generation + loading; reloaded from the cached Parquet parts for the attribute
+entry lists in 647 s, 154,507 events/s); chDB was not loaded at 100M (~14 GB, another
+~40 min).
 """
 
 UNRUN_HUGE = """\
