@@ -408,6 +408,27 @@ def test_events_series_errors_and_ignore_series(cf, data) -> None:
     assert r.events.series is None and len(r.events.events) == 1  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("key", ["$metadata.traceId", "$metadata.requestId"])
+def test_events_of_one_trace_or_invocation(cf, data, key: str) -> None:
+    """A filter that picks out a few rows runs the page next to the series (no narrowing
+    to the newest buckets): same page, same series as the oracle."""
+    column = {"$metadata.traceId": "trace_id", "$metadata.requestId": "request_id"}[key]
+    groups: dict[str, list[dict]] = {}
+    for x in data:
+        if x[column] is not None:
+            groups.setdefault(x[column], []).append(x)
+    value, rows = max(groups.items(), key=lambda kv: (len(kv[1]), kv[0]))
+    assert len(rows) >= 3
+    r = query(cf, view="events", limit=2, granularity=3,
+              parameters={"filters": [_leaf(key, "eq", value)]})
+    ev = r.events
+    assert ev is not None and ev.count == weighted(rows)
+    want = [x["id"] for x in sorted(rows, key=lambda x: (x["timestamp"], x["id"]),
+                                    reverse=True)][:2]
+    assert [e.metadata.id for e in ev.events] == want
+    assert sum(s.data[0].count for s in ev.series) == weighted(rows)  # type: ignore
+
+
 @pytest.mark.parametrize("view", ["invocations", "requests"])
 def test_invocations(cf, data, view: str) -> None:
     r = query(cf, view=view, limit=5, parameters={"filters": [_leaf(SVC, "neq", "sampler")]})

