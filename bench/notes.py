@@ -35,19 +35,22 @@ NOTES = """\
   an aggregate and 2-4 ms turning a 1,512-point series into the gateway's points. A
   per-request floor of ~1.5 ms is 1-2% at 10M. Earlier sessions took out the fsync of the
   Workers run record (2.5 ms) and made the gateway points cheaper (1.31 -> 1.18).
-- **The < 10k-row query (one conversation's events): 15.4 ms at 1M and 14.9 ms at 10M in
-  the latest run (target 15 ms; earlier runs 13.1-14.3 and 20.1 ms), 20.4 ms at 100M
-  (engine alone 16.3 ms; 12.1 and 13.7 ms in the two earlier 100M runs).** The Workers
-  events view runs two statements (series, then the page); each reads the one or two
-  row groups holding the conversation's minutes. At 100M, measured alone: series
-  2.5-3.4 ms, page 8.5-11 ms, of which the page's ids alone 2-3.8 ms: DuckDB decodes every
-  column of each 2,048-row vector that holds a match (45 columns, the attribute entry
-  lists ~2 ms of it) to return 15 rows. Measured and not adopted: DuckDB's late
-  materialization for this LIMIT 100 (`late_materialization_max_rows` 200 or 1000: 9.8-10.3
-  vs 8.5 ms), `id IN (SELECT id ... LIMIT n)` (16.6 vs 13.6 ms at 10M), a semi-join on
-  `rowid` (16.5 ms), two steps (ids, then rows by id: 14.4 ms). With the HTTP floor above
-  (~1.5 ms for a request of this length), the engine time has to come down for a reliable
-  15 ms: a narrower page (the columns the view shows, not `*`) is the next step.
+- **The < 10k-row query (one conversation's events): met at 1M and 10M (8.8 and 10.6 ms,
+  target 15 ms; 15.4 and 14.9 ms in the run before), missed at 100M: 18.7 ms (engine alone,
+  the two statements one after the other, 19.5 ms in the same run; 16.3 ms in the run
+  before).** The Workers events view runs two statements, the bucketed counts and the
+  page; each reads the one or two row groups holding the conversation's minutes. This
+  session the page runs next to the counts, on a cursor of its own, when the filter picks
+  out one trace, conversation, invocation or event (or a cursor page is asked for): such a
+  page has nothing to gain from being narrowed to the newest buckets, which needed the
+  counts first. At 100M, measured alone: counts 2.5-3.4 ms, page 8.5-11 ms, of which the
+  page's ids alone 2-3.8 ms: DuckDB decodes every column of each 2,048-row vector that
+  holds a match (45 columns, the attribute entry lists ~2 ms of it) to return 15 rows, and
+  checks the zone maps of ~800 row groups per statement. Measured and not adopted:
+  DuckDB's late materialization for this LIMIT 100 (`late_materialization_max_rows` 200
+  or 1000: 9.8-10.3 vs 8.5 ms), `id IN (SELECT id ... LIMIT n)` (16.6 vs 13.6 ms at 10M),
+  a semi-join on `rowid` (16.5 ms), two steps (ids, then rows by id: 14.4 ms). A narrower
+  page (the columns the view shows, not `*`) is the next step.
 - **100M events (DuckDB): every suite query 0.41-1.80 s (target 2.5 s), API / engine
   0.94-1.04, server peak RSS 3.33 GiB with `--memory-limit 3GiB` (target 4 GiB).** The
   slowest are the sessions rollup and the day-long needle (1.8 s, 9.5M rows tested). The
