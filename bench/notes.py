@@ -22,10 +22,10 @@ NOTES = """\
   columns ~90 ms. A larger step needs an ingest-time search column (lower-cased text +
   attribute values, no join, no decode of the map) or an n-gram skip index (ClickHouse
   `ngrambf_v1`); both are schema/ingest changes, not made.
-- **Overhead at 1M: API / engine 1.07-1.33 for the queries reading >= 1M rows; the
+- **Overhead at 1M: API / engine 1.09-1.39 for the queries reading >= 1M rows; the
   fastest (8-10 ms in the engine: `wo.errors_hourly_7d`, `gw.p95_latency_by_model_7d`,
   and `gw.agent_count_hourly_7d` with its 1,512 points) sit at or above the 1.2 line and
-  cross it or not from run to run; at 10M and 100M every ratio is 0.94-1.12.** Most of
+  cross it or not from run to run; at 10M and 100M every ratio is 0.88-1.09.** Most of
   what is left is this machine's floor, not telequery: `python -m bench.floor` serves a
   bare FastAPI app that reads the JSON body and waits 8 ms in a worker thread, and a
   keep-alive client sees 9.5-9.8 ms (x1.17-1.20 of the wait; 0.4 ms with no wait). The
@@ -51,8 +51,8 @@ NOTES = """\
   or 1000: 9.8-10.3 vs 8.5 ms), `id IN (SELECT id ... LIMIT n)` (16.6 vs 13.6 ms at 10M),
   a semi-join on `rowid` (16.5 ms), two steps (ids, then rows by id: 14.4 ms). A narrower
   page (the columns the view shows, not `*`) is the next step.
-- **100M events (DuckDB): every suite query 0.41-1.80 s (target 2.5 s), API / engine
-  0.94-1.04, server peak RSS 3.33 GiB with `--memory-limit 3GiB` (target 4 GiB).** The
+- **100M events (DuckDB): every suite query 0.42-1.80 s (target 2.5 s), API / engine
+  0.88-1.02, server peak RSS 3.33 GiB with `--memory-limit 3GiB` (target 4 GiB).** The
   slowest are the sessions rollup and the day-long needle (1.8 s, 9.5M rows tested). The
   store was reloaded for this run (attribute entry lists): 133.3 bytes/event (131.9 with
   maps). chDB was not run at 100M (another ~40 min of loading and ~14 GB).
