@@ -43,14 +43,19 @@ NOTES = """\
   session the page runs next to the counts, on a cursor of its own, when the filter picks
   out one trace, conversation, invocation or event (or a cursor page is asked for): such a
   page has nothing to gain from being narrowed to the newest buckets, which needed the
-  counts first. At 100M, measured alone: counts 2.5-3.4 ms, page 8.5-11 ms, of which the
-  page's ids alone 2-3.8 ms: DuckDB decodes every column of each 2,048-row vector that
-  holds a match (45 columns, the attribute entry lists ~2 ms of it) to return 15 rows, and
-  checks the zone maps of ~800 row groups per statement. Measured and not adopted:
+  counts first. At 100M the two statements take ~10 ms in a fresh process (page 7-8 ms,
+  counts 2.5-2.9 ms, one after the other) and ~15 ms after a few of the suite's week-long
+  scans in the same process (page 10.4 ms, counts 4.7 ms, with 900 MB then in DuckDB's
+  buffer pool); the suite runs this query after eight such scans. Each statement checks
+  the zone maps of ~800 row groups (a `count(*)` on org + time alone: 2.2 ms at 100M,
+  0.8 ms at 10M), and the page decodes all 45 columns of every 2,048-row vector that holds
+  a match, for 7 rows: its ids alone take 1.8-2.0 ms, without the four columns the view
+  never shows 7.1-7.8 ms, without the four attribute columns 5.5-6.2 ms. Measured and not
+  adopted: fetching the page's rows by `rowid IN (...)` after selecting their rowids
+  (24.5 ms: a filtered scan, not a fetch),
   DuckDB's late materialization for this LIMIT 100 (`late_materialization_max_rows` 200
   or 1000: 9.8-10.3 vs 8.5 ms), `id IN (SELECT id ... LIMIT n)` (16.6 vs 13.6 ms at 10M),
-  a semi-join on `rowid` (16.5 ms), two steps (ids, then rows by id: 14.4 ms). A narrower
-  page (the columns the view shows, not `*`) is the next step.
+  a semi-join on `rowid` (16.5 ms), two steps (ids, then rows by id: 14.4 ms).
 - **100M events (DuckDB): every suite query 0.42-1.80 s (target 2.5 s), API / engine
   0.88-1.02, server peak RSS 3.33 GiB with `--memory-limit 3GiB` (target 4 GiB).** The
   slowest are the sessions rollup and the day-long needle (1.8 s, 9.5M rows tested). The
