@@ -951,7 +951,9 @@ cdef list _span_row(const unsigned char* b, Span* sp, res, _Ctx ctx):
 
 # -- logs ------------------------------------------------------------------------------------
 def logs(const unsigned char[::1] body, str org, batch, str default_dataset, id_suffix):
-    """Map ExportLogsServiceRequest bytes into ``batch``; return the number of records."""
+    """Map ExportLogsServiceRequest bytes into ``batch`` (as one Arrow table); return the
+    number of records. Records become rows (their templates are mined per batch, in
+    Python), written to the column builders at the end."""
     cdef const unsigned char* b = &body[0] if body.shape[0] else NULL
     cdef Py_ssize_t n = body.shape[0], p = 0, q, r, tid_s, tid_e, sid_s, sid_e
     cdef Py_ssize_t st_s, st_e, ev_s, ev_e, body_s, body_e, nattrs, max_chars
@@ -960,9 +962,9 @@ def logs(const unsigned char[::1] body, str org, batch, str default_dataset, id_
     cdef int32_t sev
     cdef int k
     cdef bint has_body
-    cdef Py_ssize_t items = 0, first = len(batch.row_list), j
+    cdef Py_ssize_t items = 0, j
     cdef _Ctx ctx = _Ctx(batch)
-    cdef list out = batch.row_list
+    cdef list out = []
     cdef list row, messages = [], errors = []
     cdef tuple scopes_res, sc_range
     cdef str event_name, ev
@@ -1060,7 +1062,7 @@ def logs(const unsigned char[::1] body, str org, batch, str default_dataset, id_
     tmpl = templates(messages)
     etmpl = templates(errors)
     for j in range(len(messages)):
-        row = out[first + j]
+        row = out[j]
         if messages[j]:
             tm = tmpl[j]
             row[_MESSAGE_TEMPLATE] = tm
@@ -1071,4 +1073,9 @@ def logs(const unsigned char[::1] body, str org, batch, str default_dataset, id_
                 row[_FINGERPRINT] = fp
         if errors[j]:
             row[_ERROR_TEMPLATE] = etmpl[j]
+    if out:
+        cols = _Columns()
+        for row in out:
+            cols.add_row(row)
+        batch.add_table(cols.table())
     return items
