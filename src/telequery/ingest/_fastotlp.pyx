@@ -3,9 +3,10 @@
 
 A compiled twin of ``mapping.spans_to_rows`` / ``mapping.logs_to_rows``: it walks the
 ExportTraceServiceRequest / ExportLogsServiceRequest bytes directly and makes the very same
-row lists (the reference is mapping.py; tests/test_ingest_native.py proves equality). The
-row rules that are not about decoding (resource template, promoted columns, levels,
-templates) are imported from mapping.py, so they are written once.
+rows, as an Arrow table (the reference is mapping.py; tests/test_ingest_native.py proves
+equality). Common spans are written straight into column builders (``_columns.pxi``);
+the rest become rows by the rules imported from mapping.py (resource template, promoted
+columns, levels, templates), so those are written once.
 
 Anything unusual on the wire (groups, nesting deeper than 64, invalid UTF-8, truncation)
 raises ``WireError``; the wrapper (``ingest.fast``) then takes the reference path, which

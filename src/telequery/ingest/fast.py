@@ -1,10 +1,11 @@
 """OTLP protobuf bytes -> rows: the compiled decoder when built, else the reference path.
 
-``ingest._fastotlp`` (Cython) reads the wire bytes directly and yields exactly the rows of
-``mapping.spans_to_rows`` / ``mapping.logs_to_rows`` (tests/test_ingest_native.py), about
-an order of magnitude faster because no protobuf objects are made. Bodies it does not
-handle itself (groups, deep nesting, invalid data) go through upb + the reference mapping,
-which also produces the DecodeError for a malformed body.
+``ingest._fastotlp`` (Cython) reads the wire bytes directly and adds to the batch an Arrow
+table equal to what ``mapping.spans_to_rows`` / ``mapping.logs_to_rows`` make
+(tests/test_ingest_native.py), without protobuf objects and, for common spans, without a
+Python object per value. Bodies it does not handle itself (groups, deep nesting, invalid
+data) go through upb + the reference mapping, which also produces the DecodeError for a
+malformed body.
 """
 
 from __future__ import annotations
