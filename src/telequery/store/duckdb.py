@@ -8,6 +8,7 @@ them). Appends are serialised by a lock: one writer, many readers.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 DB_FILE = "events.duckdb"
+log = logging.getLogger(__name__)
 _MAP_COLUMNS = tuple(c for c in EVENTS if c.logical in MAP_LOGICALS)
 _ENTRY_LIST_TYPES = frozenset(duckdb_type(c) for c in _MAP_COLUMNS)
 _ARROW = {f.name: f.type for f in arrow_schema()}
@@ -210,6 +212,8 @@ def _migrate_maps(con: duckdb.DuckDBPyConnection) -> None:
                             "WHERE table_name = 'events'").fetchall())
     for c in _MAP_COLUMNS:
         if have.get(c.name, "").startswith("MAP("):
+            log.warning("rewriting column %s as entry lists (once per data directory; "
+                        "about a minute per 10M events)", c.name)
             con.execute(f'ALTER TABLE events ALTER COLUMN "{c.name}" SET DATA TYPE '
                         f"{duckdb_type(c)} USING {{'k': map_keys(\"{c.name}\"), "
                         f"'v': map_values(\"{c.name}\")}}")
