@@ -305,6 +305,23 @@ def test_spans_hypothesis(resource: list, spans: list[dict], limits: Limits | No
     assert_same(spans_req(resource, spans), limits)
 
 
+_scalar_attrs = st.dictionaries(_keys, st.one_of(
+    st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True),
+    st.text(max_size=12), st.sampled_from(["12", "3.5", "http", "timer", "", " 7 "])),
+    max_size=10).map(lambda d: list(d.items()))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(resource=_attrs, spans=st.lists(st.fixed_dictionaries({
+    "attrs": _scalar_attrs, "kind": st.integers(0, 6), "code": st.integers(0, 1),
+    "parent": st.one_of(st.just(b""), st.binary(min_size=8, max_size=8)),
+    "name": st.text(max_size=10)}), min_size=1, max_size=6))
+def test_spans_column_writer_hypothesis(resource: list, spans: list[dict]) -> None:
+    """Spans the column writer takes itself (scalar values, distinct keys, no errors):
+    the same table as the reference, promoted columns and their fallbacks included."""
+    assert_same(spans_req(resource, spans))
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(resource=_attrs, records=st.lists(st.fixed_dictionaries({
     "time": _time, "observed": _time, "trace_id": st.one_of(st.just(b""), _ids),
