@@ -172,6 +172,8 @@ CASES: dict[str, Query] = {
     "rows_order_by_field": Q(select=("$metadata.id", "$metadata.duration"),
                              order_by=(OrderBy("$metadata.duration"),
                                        OrderBy("$metadata.id")), limit=30),
+    "rows_stored_columns": Q(columns=("timestamp", "id", "service", "attrs_number"),
+                             limit=40, offset=3),
     # every aggregate, one group > 8,192 rows
     "all_aggs_by_service": Q(measures=(*[_m(a) for a in Agg], Measure(Agg.COUNT)),
                              group_by=(SVC,)),
@@ -368,3 +370,23 @@ def test_tenant_scoped(stores: dict[str, Store]) -> None:
     counts = {n: engine.run(s, q, "other-org").rows for n, s in stores.items()}
     assert counts["duckdb"] == counts["chdb"]
     assert counts["chdb"][0][0] == pytest.approx(BULK - BULK // 50 + BULK // 50 * 10)
+
+
+def test_stored_columns_are_a_projection_of_whole_rows(stores: dict[str, Store]) -> None:
+    """``columns`` returns exactly those stored columns of the same rows, in that order."""
+    cols = ("attrs_string", "timestamp", "id")
+    for store in stores.values():
+        whole = engine.run(store, Q(limit=25), ORG)
+        part = engine.run(store, Q(limit=25, columns=cols), ORG)
+        assert part.columns == list(cols)
+        at = [whole.columns.index(c) for c in cols]
+        assert part.rows == [tuple(r[i] for i in at) for r in whole.rows]
+
+
+def test_unknown_stored_column_is_refused() -> None:
+    from telequery.query.compile import compile_query
+    from telequery.query.dialect import DuckDBDialect
+    from telequery.query.errors import InvalidValue
+
+    with pytest.raises(InvalidValue, match="columns"):
+        compile_query(Q(columns=("id", "id; DROP TABLE events")), ORG, DuckDBDialect())

@@ -81,6 +81,7 @@ def compile_query(query: Query, org: str, dialect: Dialect) -> Compiled:
 
 
 CACHE_SIZE = 1024
+_STORED = frozenset(COLUMN_NAMES)
 _CACHE: dict[tuple, Compiled] = {}
 
 
@@ -298,8 +299,11 @@ class _Compiler(Predicates, Measures):
                     for i, f in enumerate(fields)]
             names = list(q.select)
         else:
-            cols = [exp.column(c, quoted=True) for c in COLUMN_NAMES]
-            names = list(COLUMN_NAMES)
+            names = list(q.columns or COLUMN_NAMES)
+            unknown = [c for c in names if c not in _STORED]
+            if unknown:  # fail closed: identifiers come from the schema only
+                raise InvalidValue("columns", f"unknown stored column {unknown[0]!r}")
+            cols = [exp.column(c, quoted=True) for c in names]
         sel = exp.select(*cols).from_(rel, copy=False)
         if where is not None:
             sel = sel.where(where, copy=False)

@@ -242,7 +242,10 @@ class Query:
     needle: Needle | None = None
     compare: bool = False
     datasets: tuple[str, ...] = ()  # restrict to these stored datasets (events.dataset)
-    select: tuple[str, ...] = ()  # rows mode: fields to return; empty = every column
+    select: tuple[str, ...] = ()  # rows mode: fields to return; empty = stored columns
+    # rows mode without ``select``: the stored columns to return (empty = all of them);
+    # a page reads only what its view shows (every column costs a decode per row group)
+    columns: tuple[str, ...] = ()
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     def shifted_to(self, time_range: TimeRange) -> Query:

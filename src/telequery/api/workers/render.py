@@ -19,7 +19,7 @@ from telequery.api.timefmt import iso_ms
 from telequery.api.workers.parse import Calc
 from telequery.query.datasets.events import METADATA_COLUMNS
 from telequery.query.ir import Agg, Measure
-from telequery.schema import COLUMNS, Logical
+from telequery.schema import COLUMN_NAMES, COLUMNS, Logical
 
 if TYPE_CHECKING:
     from telequery.query.engine import Result
@@ -32,6 +32,15 @@ EVENT_TYPES = frozenset({"fetch", "scheduled", "alarm", "cron", "queue", "email"
 _SKIP_METADATA = frozenset({"cost", "dataset"})
 _META = [(k, c, COLUMNS[c].logical) for k, c in METADATA_COLUMNS.items()
          if k not in _SKIP_METADATA]
+# The stored columns ``event`` and ``_fields`` read: the views' pages select only these
+# (org_id, sample_interval, cost, teams and resource are never shown; at 100M events
+# leaving them out takes a one-conversation page from ~9.5 to ~7.6 ms).
+EVENT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in COLUMN_NAMES
+    if c in {col for _, col, _ in _META} | {"dataset", "timestamp", "outcome", "trigger",
+                                             "service", "request_id", "trace_id", "span_id",
+                                             "duration_ms", "attrs_string", "attrs_number",
+                                             "attrs_bool"})
 _TYPE_OF = {Logical.STRING: "string", Logical.INT: "number", Logical.FLOAT: "number",
             Logical.BOOL: "boolean", Logical.TIMESTAMP: "number"}
 

@@ -195,7 +195,8 @@ def events(store: Store, req: QueryRequest, org: str) -> Outcome:
             order = (OrderBy("$metadata.id", descending=False),)
     out = Outcome({})
     series_q = replace(_base(req), measures=(COUNT, ROWS, ERRORS), bucket=bucketing(req))
-    q = replace(_base(req), filter=f, limit=limit, offset=req.offset_by, order_by=order)
+    q = replace(_base(req), filter=f, limit=limit, offset=req.offset_by, order_by=order,
+                columns=render.EVENT_COLUMNS)
     if req.offset or _selective(req.params.filter):
         # Nothing to narrow (a cursor page, or a filter that picks out a few rows): the
         # page runs next to the series, on a cursor of its own (one conversation's events
@@ -251,7 +252,7 @@ def invocations(store: Store, req: QueryRequest, org: str) -> Outcome:
     if request_ids:
         q = Query(dataset="events", time_range=req.time_range, datasets=req.params.datasets,
                   filter=Condition("$metadata.requestId", Op.IN, request_ids),
-                  limit=MAX_INVOCATION_EVENTS)
+                  limit=MAX_INVOCATION_EVENTS, columns=render.EVENT_COLUMNS)
         page = _run(store, q, org, out)
         body = render.invocations(page.columns, page.rows, request_ids)
     out.granularity = bucket_count(req)
