@@ -22,42 +22,52 @@ NOTES = """\
   columns ~90 ms. A larger step needs an ingest-time search column (lower-cased text +
   attribute values, no join, no decode of the map) or an n-gram skip index (ClickHouse
   `ngrambf_v1`); both are schema/ingest changes, not made.
-- **Overhead at 1M: API / engine 1.09-1.39 for the queries reading >= 1M rows; the
-  fastest (8-10 ms in the engine: `wo.errors_hourly_7d`, `gw.p95_latency_by_model_7d`,
-  and `gw.agent_count_hourly_7d` with its 1,512 points) sit at or above the 1.2 line and
-  cross it or not from run to run; at 10M and 100M every ratio is 0.88-1.09.** Most of
-  what is left is this machine's floor, not telequery: `python -m bench.floor` serves a
-  bare FastAPI app that reads the JSON body and waits 8 ms in a worker thread, and a
-  keep-alive client sees 9.5-9.8 ms (x1.17-1.20 of the wait; 0.4 ms with no wait). The
-  extra ~1.2 ms is the client and server waking from idle on this 2-vCPU VM after a wait
-  (it is the same, 9.5 ms, when the wait runs in the event loop instead of a thread). On
-  top of that floor telequery spends ~0.5 ms (routing, parsing, the run record, JSON) on
-  an aggregate and 2-4 ms turning a 1,512-point series into the gateway's points. A
-  per-request floor of ~1.5 ms is 1-2% at 10M. Earlier sessions took out the fsync of the
-  Workers run record (2.5 ms) and made the gateway points cheaper (1.31 -> 1.18).
-- **The < 10k-row query (one conversation's events): met at 1M and 10M (8.8 and 10.6 ms,
-  target 15 ms; 15.4 and 14.9 ms in the run before), missed at 100M: 18.7 ms (engine alone,
-  the two statements one after the other, 19.5 ms in the same run; 16.3 ms in the run
-  before).** The Workers events view runs two statements, the bucketed counts and the
-  page; each reads the one or two row groups holding the conversation's minutes. This
-  session the page runs next to the counts, on a cursor of its own, when the filter picks
-  out one trace, conversation, invocation or event (or a cursor page is asked for): such a
-  page has nothing to gain from being narrowed to the newest buckets, which needed the
-  counts first. At 100M the two statements take ~10 ms in a fresh process (page 7-8 ms,
-  counts 2.5-2.9 ms, one after the other) and ~15 ms after a few of the suite's week-long
-  scans in the same process (page 10.4 ms, counts 4.7 ms, with 900 MB then in DuckDB's
-  buffer pool); the suite runs this query after eight such scans. Each statement checks
-  the zone maps of ~800 row groups (a `count(*)` on org + time alone: 2.2 ms at 100M,
-  0.8 ms at 10M), and the page decodes all 45 columns of every 2,048-row vector that holds
-  a match, for 7 rows: its ids alone take 1.8-2.0 ms, without the four columns the view
-  never shows 7.1-7.8 ms, without the four attribute columns 5.5-6.2 ms. Measured and not
-  adopted: fetching the page's rows by `rowid IN (...)` after selecting their rowids
-  (24.5 ms: a filtered scan, not a fetch),
-  DuckDB's late materialization for this LIMIT 100 (`late_materialization_max_rows` 200
-  or 1000: 9.8-10.3 vs 8.5 ms), `id IN (SELECT id ... LIMIT n)` (16.6 vs 13.6 ms at 10M),
-  a semi-join on `rowid` (16.5 ms), two steps (ids, then rows by id: 14.4 ms).
-- **100M events (DuckDB): every suite query 0.42-1.80 s (target 2.5 s), API / engine
-  0.88-1.02, server peak RSS 3.33 GiB with `--memory-limit 3GiB` (target 4 GiB).** The
+- **Overhead at 1M: API / engine 1.10-1.29 for the queries reading >= 1M rows; the
+  three fastest (8-9 ms in the engine: `wo.errors_hourly_7d`, `gw.p95_latency_by_model_7d`,
+  and `gw.agent_count_hourly_7d` with its 1,512 points) are above the 1.2 line in this run
+  and sit on it in others; at 10M and 100M every ratio is 0.94-1.11.** The table's *HTTP
+  floor* columns (new this session) say how much of that is serving over HTTP at all: the
+  bench adds a bare endpoint to the same app that runs the same statements in a worker
+  thread and answers `{}`, and the same client times it in the same rotation. For the two
+  fast aggregates that floor alone is x1.18 of the engine (1.4-1.7 ms: the client's
+  request and response handling, uvicorn, the thread hop and waking the client and the
+  event loop after the query on 2 vCPUs; `python -m bench.floor` shows the same ~1 ms
+  around a plain 8 ms wait, with no DuckDB at all), so any Python ASGI server would land
+  at ~1.2 here. What telequery adds on top is 0.5-1.0 ms for an aggregate or a 168-point
+  series (auth, parsing, the run record, rendering, the JSON) and ~4.7 ms for the
+  gateway's 1,512 points (zero-fill 0.8 ms, one dict per point ~2 ms, 221 KB to send and
+  read). Measured and not adopted: DuckDB prepared statements through `PREPARE`/`EXECUTE`
+  (the plan is rebuilt on every `EXECUTE`: 8.1 vs 9.1 ms), asyncio's executor or the event
+  loop instead of the AnyIO worker thread (within 0.1 ms of each other, interleaved 150
+  times), filling the gateway points key by key (3% faster, not kept). A per-request floor
+  of ~1.5 ms is 1-3% at 10M. Earlier sessions took out the fsync of the Workers run record
+  (2.5 ms) and made the gateway points cheaper (1.31 -> 1.18).
+- **The < 10k-row query (one conversation's events): met at 1M and 10M (10.1 and 11.2
+  ms, target 15 ms), missed at 100M: 16.1 ms through the API (15.2 and 18.7 ms in the two
+  runs before; the engine alone, the two statements one after the other, 15.0 ms in this
+  run).** The Workers events view runs two statements, the bucketed counts and the page;
+  each reads the one row group holding the conversation's minutes (1 of 892). When the
+  filter picks out one trace, conversation, invocation or event, the page runs next to the
+  counts on a cursor of its own (15 -> 11 ms last session). This session the page reads
+  only the 40 columns an event shows (`render.EVENT_COLUMNS`): at 100M in a fresh process
+  the page went from ~9.5 to ~7.6 ms. What is left is DuckDB's cost per selected column
+  per row group, not per row: fetching *one* row by `rowid` with all 45 columns takes 7.7
+  ms at 100M (its id alone 0.7 ms; the same row group copied into a 3-row-group file:
+  4.9 ms; forcing uncompressed storage there: 3.4 ms at 8x the bytes), the same whether
+  the match sits at the start or the end of its row group, and two cursors splitting the
+  columns between them do not run faster than one (7.1 vs 8.0 ms). Each statement also
+  walks the zone maps of 892 row groups (a `count(*)` on org + time: 1.5-2.2 ms). In a
+  fresh process, and in a script that runs the suite's heavy queries three times in
+  between, the two statements take 10-11.7 ms; inside the suite they take 15 ms: the
+  slowdown is not the buffer pool (2.75 GB of 3 GB in both cases) and was not pinned down
+  this session. Measured and not adopted: `rowid IN (...)` fetches (24.5 ms: a filtered
+  scan), DuckDB's late materialization for the LIMIT 100 (9.8-10.3 vs 8.5 ms), `id IN
+  (SELECT id ... LIMIT n)` (16.6 vs 13.6 ms at 10M), a semi-join on `rowid` (16.5 ms), two
+  steps (ids, then rows by id: 14.4 ms), `PREPARE`/`EXECUTE` (no gain: DuckDB re-plans).
+  A per-conversation/trace side table, or storing the attribute maps apart from the
+  scalar columns, would change what the page decodes; both are storage decisions.
+- **100M events (DuckDB): every suite query 0.40-1.73 s (target 2.5 s), API / engine
+  0.96-1.07, server peak RSS 3.33 GiB with `--memory-limit 3GiB` (target 4 GiB).** The
   slowest are the sessions rollup and the day-long needle (1.8 s, 9.5M rows tested). The
   store was reloaded for this run (attribute entry lists): 133.3 bytes/event (131.9 with
   maps). chDB was not run at 100M (another ~40 min of loading and ~14 GB).

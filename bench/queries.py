@@ -6,9 +6,11 @@ For each size and engine:
    keep-alive connection) is its own process. For each suite request, answer it once with
    the API's own parser and runner over a recording store (so we hold exactly the SQL the
    API sends), then alternate: one HTTP request over a keep-alive connection, one run of
-   those statements with ``store.execute`` (the engine ceiling), the server idle meanwhile.
-   Interleaving keeps the API/engine ratio honest on a machine whose load changes minute
-   to minute. Median of ``runs`` after one warm-up of each.
+   those statements with ``store.execute`` (the engine ceiling), the server idle meanwhile,
+   and one request to a bare endpoint of the same server that runs those statements and
+   nothing else (the HTTP floor). Interleaving keeps the ratios honest on a machine whose
+   load changes minute to minute. Median of ``runs`` (``FAST_QUERY_RUNS`` for queries
+   under ``FAST_QUERY_S``) after one warm-up of each.
 2. memory: start ``telequery serve`` as its own process over the same store, send every
    suite request twice, and read its peak RSS (VmHWM).
 
@@ -31,15 +33,22 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fastapi import Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
 from bench import data
 from bench.suite import CORE, SuiteQuery, pick_conversation, suite
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from telequery.store.base import QueryResult, Store
 
 RESULTS = data.ROOT / "results"
+FLOOR_PATH = "/__bench/floor"
+FAST_QUERY_S = 0.05  # a query faster than this in the engine gets FAST_QUERY_RUNS runs
+FAST_QUERY_RUNS = 21
 
 
 class Recorder:
@@ -90,13 +99,31 @@ class _ThreadServer:
         data.token(size)
         self.meta = Meta(data.data_dir(size) / "meta" / "meta.sqlite")
         self.port = free_port()
-        config = uvicorn.Config(
-            create_app(store, self.meta), host="127.0.0.1", port=self.port, log_level="warning"
-        )
+        self.statements: list[tuple[str, dict[str, object]]] = []
+        app = create_app(store, self.meta)
+        app.router.add_api_route(FLOOR_PATH, self._floor_endpoint(store), methods=["POST"])
+        # the connection idles while the engine runs: a 100M statement can outlast
+        # uvicorn's 5 s keep-alive, and the client would find its connection closed
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                timeout_keep_alive=600)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="bench-uvicorn", daemon=True)
         self.thread.start()
         wait_healthy(self.port, lambda: not self.thread.is_alive())
+
+    def _floor_endpoint(self, store: Store) -> Callable[..., Awaitable[Response]]:
+        """The HTTP floor: an endpoint of the same app that reads the body and runs the
+        current query's statements in a worker thread, with no parsing, compiling,
+        authenticating, recording or rendering: what serving the query over HTTP costs
+        at the least in this process. API minus floor is what telequery itself adds."""
+
+        async def floor(request: Request) -> Response:
+            await request.body()
+            statements = self.statements
+            await run_in_threadpool(lambda: [store.execute(s, p) for s, p in statements])
+            return Response(b"{}", media_type="application/json")
+
+        return floor
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -131,9 +158,10 @@ class _Client:
             cwd=Path(__file__).resolve().parent.parent,
         )
 
-    def post(self, q: SuiteQuery, payload: bytes) -> tuple[float, int]:
+    def post(self, q: SuiteQuery, payload: bytes, path: str | None = None) -> tuple[float, int]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps({"path": q.path, "body": payload.decode()}) + "\n")
+        job = {"path": path or q.path, "body": payload.decode()}
+        self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
@@ -172,24 +200,31 @@ def timed_phase(
                     rows_read += store.execute(sql, params).stats.rows_read
                 return time.perf_counter() - t0, rows_read
 
-            raw_t, api_t = [], []
-            raw()
+            raw_t: list[float] = []
+            api_t: list[float] = []
+            floor_t: list[float] = []
+            server.statements = rec.statements
+            warm, _ = raw()
             client.post(q, payload)  # warm-up
+            client.post(q, payload, FLOOR_PATH)
             rows_read = nbytes = 0
-            for i in range(runs):
-                if i % 2:  # alternate which goes first
-                    dt, nbytes = client.post(q, payload)
-                    api_t.append(dt)
-                    dt, rows_read = raw()
-                    raw_t.append(dt)
-                else:
-                    dt, rows_read = raw()
-                    raw_t.append(dt)
-                    dt, nbytes = client.post(q, payload)
-                    api_t.append(dt)
+
+            # fast queries get more runs: their medians move with the machine's noise
+            n = runs if warm > FAST_QUERY_S else max(runs, FAST_QUERY_RUNS)
+            for i in range(n):
+                for step in range(i % 3, i % 3 + 3):  # rotate which of the three goes first
+                    if step % 3 == 0:
+                        dt, rows_read = raw()
+                        raw_t.append(dt)
+                    elif step % 3 == 1:
+                        dt, nbytes = client.post(q, payload)
+                        api_t.append(dt)
+                    else:
+                        floor_t.append(client.post(q, payload, FLOOR_PATH)[0])
             r = out[q.name] = {
                 "raw": _summary(raw_t),
                 "http": _summary(api_t),
+                "floor": _summary(floor_t),
                 "statements": len(rec.statements),
                 "rows_read": rows_read,
                 "response_bytes": nbytes,
@@ -198,7 +233,8 @@ def timed_phase(
             r["ratio"] = r["http"]["median"] / r["raw"]["median"]
             print(
                 f"    {q.name:<32} api {r['http']['median'] * 1000:8.1f} ms   engine "
-                f"{r['raw']['median'] * 1000:8.1f} ms   x{r['ratio']:.2f}   "
+                f"{r['raw']['median'] * 1000:8.1f} ms   x{r['ratio']:.2f}   floor "
+                f"{r['floor']['median'] * 1000:8.1f} ms   "
                 f"({len(rec.statements)} stmt, {rows_read:,} rows read, {nbytes:,} B)",
                 flush=True,
             )
