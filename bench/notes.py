@@ -22,51 +22,56 @@ NOTES = """\
   columns ~90 ms. A larger step needs an ingest-time search column (lower-cased text +
   attribute values, no join, no decode of the map) or an n-gram skip index (ClickHouse
   `ngrambf_v1`); both are schema/ingest changes, not made.
-- **Overhead at 1M: API / engine 1.10-1.29 for the queries reading >= 1M rows; the
-  three fastest (8-9 ms in the engine: `wo.errors_hourly_7d`, `gw.p95_latency_by_model_7d`,
-  and `gw.agent_count_hourly_7d` with its 1,512 points) are above the 1.2 line in this run
-  and sit on it in others; at 10M and 100M every ratio is 0.94-1.11.** The table's *HTTP
-  floor* columns (new this session) say how much of that is serving over HTTP at all: the
-  bench adds a bare endpoint to the same app that runs the same statements in a worker
-  thread and answers `{}`, and the same client times it in the same rotation. For the two
-  fast aggregates that floor alone is x1.18 of the engine (1.4-1.7 ms: the client's
-  request and response handling, uvicorn, the thread hop and waking the client and the
-  event loop after the query on 2 vCPUs; `python -m bench.floor` shows the same ~1 ms
-  around a plain 8 ms wait, with no DuckDB at all), so any Python ASGI server would land
-  at ~1.2 here. What telequery adds on top is 0.5-1.0 ms for an aggregate or a 168-point
-  series (auth, parsing, the run record, rendering, the JSON) and ~4.7 ms for the
-  gateway's 1,512 points (zero-fill 0.8 ms, one dict per point ~2 ms, 221 KB to send and
-  read). Measured and not adopted: DuckDB prepared statements through `PREPARE`/`EXECUTE`
-  (the plan is rebuilt on every `EXECUTE`: 8.1 vs 9.1 ms), asyncio's executor or the event
-  loop instead of the AnyIO worker thread (within 0.1 ms of each other, interleaved 150
-  times), filling the gateway points key by key (3% faster, not kept). A per-request floor
-  of ~1.5 ms is 1-3% at 10M. Earlier sessions took out the fsync of the Workers run record
-  (2.5 ms) and made the gateway points cheaper (1.31 -> 1.18).
-- **The < 10k-row query (one conversation's events): met at 1M and 10M (10.1 and 11.2
-  ms, target 15 ms), missed at 100M: 16.1 ms through the API (15.2 and 18.7 ms in the two
-  runs before; the engine alone, the two statements one after the other, 15.0 ms in this
-  run).** The Workers events view runs two statements, the bucketed counts and the page;
-  each reads the one row group holding the conversation's minutes (1 of 892). When the
-  filter picks out one trace, conversation, invocation or event, the page runs next to the
-  counts on a cursor of its own (15 -> 11 ms last session). This session the page reads
-  only the 40 columns an event shows (`render.EVENT_COLUMNS`): at 100M in a fresh process
-  the page went from ~9.5 to ~7.6 ms. What is left is DuckDB's cost per selected column
-  per row group, not per row: fetching *one* row by `rowid` with all 45 columns takes 7.7
-  ms at 100M (its id alone 0.7 ms; the same row group copied into a 3-row-group file:
-  4.9 ms; forcing uncompressed storage there: 3.4 ms at 8x the bytes), the same whether
-  the match sits at the start or the end of its row group, and two cursors splitting the
-  columns between them do not run faster than one (7.1 vs 8.0 ms). Each statement also
-  walks the zone maps of 892 row groups (a `count(*)` on org + time: 1.5-2.2 ms). In a
-  fresh process, and in a script that runs the suite's heavy queries three times in
-  between, the two statements take 10-11.7 ms; inside the suite they take 15 ms: the
-  slowdown is not the buffer pool (2.75 GB of 3 GB in both cases) and was not pinned down
-  this session. Measured and not adopted: `rowid IN (...)` fetches (24.5 ms: a filtered
-  scan), DuckDB's late materialization for the LIMIT 100 (9.8-10.3 vs 8.5 ms), `id IN
-  (SELECT id ... LIMIT n)` (16.6 vs 13.6 ms at 10M), a semi-join on `rowid` (16.5 ms), two
-  steps (ids, then rows by id: 14.4 ms), `PREPARE`/`EXECUTE` (no gain: DuckDB re-plans).
-  A per-conversation/trace side table, or storing the attribute maps apart from the
-  scalar columns, would change what the page decodes; both are storage decisions.
-- **100M events (DuckDB): every suite query 0.40-1.73 s (target 2.5 s), API / engine
+- **Overhead at 1M: API / engine 1.12-1.29 for the queries reading >= 1M rows; the
+  three fastest (8-22 ms in the engine: `wo.errors_hourly_7d` 1.29,
+  `gw.p95_latency_by_model_7d` 1.22, `gw.agent_count_hourly_7d` with its 1,512 points
+  1.204) are over the 1.2 line in this run (each has been under it in other runs); at
+  10M and 100M every ratio is 0.96-1.07.** The *HTTP floor* columns (new this session) say
+  how much of that is serving over HTTP at all: the bench adds a bare endpoint to the same
+  app that runs the same statements in a worker thread and answers `{}`, and the same
+  client times it in the same rotation. For the two fast aggregates the floor alone is
+  x1.16 of the engine (1.2-1.5 ms), so any Python ASGI server in front of this engine
+  lands near 1.2 here. Timed inside the app (ASGI entry to last byte) the floor endpoint
+  spends 0.5-0.9 ms beyond the statements and the client sees ~0.45 ms more; swapping
+  h11 for httptools, asyncio for uvloop, the AnyIO worker for asyncio's executor or the
+  event loop itself, or `http.client` for a raw-socket client each moved it by less than
+  the noise (150 interleaved requests each). What telequery adds on top: 0.5-1.2 ms for an
+  aggregate or a 168-point series (auth, body checks, parsing, the run record, rendering
+  and JSON: ~0.1 ms each when timed alone, more right after a query has had both cores),
+  and 2.9 ms for the gateway's 1,512 points, down from 4.7 ms this session: the points
+  are built column by column (2.1 -> 1.2 ms) and the zero-fill keeps the rows it finds
+  (0.8 -> 0.45 ms); 1.29 -> 1.20 for that query. Measured and not adopted: DuckDB
+  prepared statements through `PREPARE`/`EXECUTE` (DuckDB re-plans on every `EXECUTE`:
+  8.1 vs 9.1 ms), filling each point's dict key by key (3%). A per-request floor of
+  ~1.5 ms is 1-3% at 10M.
+- **The < 10k-row query (one conversation's events): met at 1M and 10M (8.6 and 9.6 ms,
+  target 15 ms), missed at 100M: 16.1 ms through the API in the full run (15.2 and 18.7 ms
+  in the two runs before it; 12.7 and 13.6 ms in two replays of the suite's order in one
+  process, with each heavy query run once and five times before it).** The Workers events
+  view runs two statements, the bucketed counts and the page; each reads the one row
+  group holding the conversation's minutes (1 of 892). When the filter picks out one
+  trace, conversation, invocation or event, the page runs next to the counts on a cursor
+  of its own (15 -> 11 ms last session). This session the page reads only the 40 columns
+  an event shows (`render.EVENT_COLUMNS`): ~9.5 -> ~7.6 ms for the page at 100M. What is
+  left is DuckDB's cost per selected column per row group, not per row: fetching *one*
+  row by `rowid` with all 45 columns takes 7.7 ms at 100M (its id alone 0.7 ms; the same
+  row group copied into a 3-row-group file: 4.9 ms; forced uncompressed there: 3.4 ms at
+  8x the bytes), the same wherever the match sits in its row group, and two cursors
+  splitting the columns between them are no faster than one (7.1 vs 8.0 ms). Each
+  statement also walks the zone maps of 892 row groups (a `count(*)` on org + time:
+  1.5-2.2 ms). The two statements take 10.5-12 ms in a fresh process and 12-16 ms after
+  the suite's heavy queries; the slow runs are the ones with many minor page faults
+  (10-60 faults: ~10-12 ms; 1,000-1,500: 15-18 ms). Keeping jemalloc from returning
+  memory (`DUCKDB_JE_MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1`) took the heavy
+  queries' faults to ~0 but not this query's, and `allocator_flush_threshold` or
+  `block_allocator_memory` changed nothing measurable, so the source is not pinned down.
+  Measured and not adopted: `rowid IN (...)` fetches (24.5 ms: a filtered scan), DuckDB's
+  late materialization for the LIMIT 100 (9.8-10.3 vs 8.5 ms), `id IN (SELECT id ...
+  LIMIT n)` (16.6 vs 13.6 ms at 10M), a semi-join on `rowid` (16.5 ms), ids then rows by
+  id (14.4 ms), `PREPARE`/`EXECUTE` (no gain). A per-trace/conversation side table, or
+  the attribute maps stored apart from the scalar columns, would change what the page
+  decodes; both are storage decisions for their own issue.
+- **100M events (DuckDB): every suite query 0.40-1.78 s (target 2.5 s), API / engine
   0.96-1.07, server peak RSS 3.33 GiB with `--memory-limit 3GiB` (target 4 GiB).** The
   slowest are the sessions rollup and the day-long needle (1.8 s, 9.5M rows tested). The
   store was reloaded for this run (attribute entry lists): 133.3 bytes/event (131.9 with
@@ -96,6 +101,9 @@ pass; golden SQL changed only where noted).
 
 | Attribute maps stored in DuckDB as entry lists, `STRUCT(k VARCHAR[], v T[])`, read with `list_extract(v, list_position(k, key))`, instead of `MAP` (building a MAP checks every row's keys; old files are converted on open; results still hand back dicts) | `schema.py`, `store/duckdb.py`, `query/dialect.py`; golden `*.duckdb.sql` updated | 1M spans: `attrs[k] = v` 46.0 ms, numeric attribute sum 23.3 ms, has-key 27.7 ms; append 12 µs a row | 31.9 ms, 16.7 ms, 9.2 ms; 7 µs a row |
 | Appends sorted in Arrow (`sort_indices` + `take`) and inserted in that order, instead of `ORDER BY` in the `INSERT` (which also made the insert single-threaded) | `store/duckdb.py` (`_sorted`) | append 7.2-7.5 µs a row | 6.0 µs a row |
+| Workers events and invocations pages select only the 40 stored columns an event shows (`Query.columns`, checked against the schema), not all 45: DuckDB decodes every selected column of each row group a match falls in | `api/workers/render.py` (`EVENT_COLUMNS`), `query/compile.py` | one-conversation page at 100M: ~9.5 ms | ~7.6 ms |
+| Gateway points built column by column (whole-number floats to ints per column, one dict per row at the end) instead of row by row | `api/gateway/response.py` | 1,512 points: 2.1 ms | 1.2 ms |
+| Zero-fill keys each row once and keeps the rows it finds instead of rebuilding every tuple | `query/engine.py` | 1,512 points: 0.8 ms | 0.45 ms |
 
 Things checked and left alone: the tenant + time predicate already prunes row groups
 (DuckDB: `Row Groups Scanned: 1 / 90` for one conversation; ClickHouse: primary key
