@@ -45,22 +45,23 @@ NOTES = """\
   8.1 vs 9.1 ms), filling each point's dict key by key (3%). A per-request floor of
   ~1.5 ms is 1-3% at 10M.
 - **The < 10k-row query (one conversation's events): met at 1M and 10M (8.6 and 9.6 ms,
-  target 15 ms), missed at 100M: 16.1 ms through the API in the full run (15.2 and 18.7 ms
-  in the two runs before it; 12.7 and 13.6 ms in two replays of the suite's order in one
-  process, with each heavy query run once and five times before it).** The Workers events
+  target 15 ms), missed at 100M: 15.9 ms through the API in the full run (16.1, 15.2 and
+  18.7 ms in the three runs before it; 12.7 and 13.6 ms in two replays of the suite's
+  order in one process, with each heavy query run once and five times before it).** The Workers events
   view runs two statements, the bucketed counts and the page; each reads the one row
   group holding the conversation's minutes (1 of 892). When the filter picks out one
   trace, conversation, invocation or event, the page runs next to the counts on a cursor
   of its own (15 -> 11 ms last session). This session the page reads only the 40 columns
   an event shows (`render.EVENT_COLUMNS`): ~9.5 -> ~7.6 ms for the page at 100M. What is
   left is DuckDB's cost per selected column per row group, not per row: fetching *one*
-  row by `rowid` with all 45 columns takes 7.7 ms at 100M (its id alone 0.7 ms; the same
-  row group copied into a 3-row-group file: 4.9 ms; forced uncompressed there: 3.4 ms at
-  8x the bytes), the same wherever the match sits in its row group, and two cursors
+  row by `rowid` with all 45 columns takes 4.3-7.7 ms at 100M depending on the hour (its
+  id alone 0.5-0.7 ms), the same in copies of those rows with 3, 30 or 300 row groups
+  (4.3-4.9 ms, so it is not the table's size) and wherever the match sits in its row
+  group; forced uncompressed storage takes it to 3.4 ms at 8x the bytes, and two cursors
   splitting the columns between them are no faster than one (7.1 vs 8.0 ms). Each
   statement also walks the zone maps of 892 row groups (a `count(*)` on org + time:
-  1.5-2.2 ms). The two statements take 10.5-12 ms in a fresh process and 12-16 ms after
-  the suite's heavy queries; the slow runs are the ones with many minor page faults
+  1.5-2.2 ms). The two statements take 10.5-12 ms in a fresh
+  process and 12-16 ms after the suite's heavy queries; the slow runs are the ones with many minor page faults
   (10-60 faults: ~10-12 ms; 1,000-1,500: 15-18 ms). Keeping jemalloc from returning
   memory (`DUCKDB_JE_MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1`) took the heavy
   queries' faults to ~0 but not this query's, and `allocator_flush_threshold` or
