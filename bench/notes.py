@@ -53,19 +53,28 @@ NOTES = """\
   trace, conversation, invocation or event, the page runs next to the counts on a cursor
   of its own (15 -> 11 ms last session). This session the page reads only the 40 columns
   an event shows (`render.EVENT_COLUMNS`): ~9.5 -> ~7.6 ms for the page at 100M. What is
-  left is DuckDB's cost per selected column per row group, not per row: fetching *one*
-  row by `rowid` with all 45 columns takes 4.3-7.7 ms at 100M depending on the hour (its
-  id alone 0.5-0.7 ms), the same in copies of those rows with 3, 30 or 300 row groups
-  (4.3-4.9 ms, so it is not the table's size) and wherever the match sits in its row
-  group; forced uncompressed storage takes it to 3.4 ms at 8x the bytes, and two cursors
-  splitting the columns between them are no faster than one (7.1 vs 8.0 ms). Each
-  statement also walks the zone maps of 892 row groups (a `count(*)` on org + time:
-  1.5-2.2 ms). The two statements take 10.5-12 ms in a fresh
-  process and 12-16 ms after the suite's heavy queries; the slow runs are the ones with many minor page faults
-  (10-60 faults: ~10-12 ms; 1,000-1,500: 15-18 ms). Keeping jemalloc from returning
-  memory (`DUCKDB_JE_MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1`) took the heavy
-  queries' faults to ~0 but not this query's, and `allocator_flush_threshold` or
-  `block_allocator_memory` changed nothing measurable, so the source is not pinned down.
+  left is DuckDB's cost per selected string column per row group, not per row. `perf`
+  shows where, and DuckDB's source says why: DuckDB 2.0 stores every string column with
+  DICT_FSST, and starting a scan of a segment decompresses its whole dictionary, or for
+  an all-unique column (the ids) unpacks every string length and walks them up to the
+  row wanted (`dict_fsst::CompressedStringScanState::Initialize`/`Select`, where a third
+  of the page faults of a steady loop of this query happen). So fetching *one* row by
+  `rowid` with all 45 columns takes 4.3-7.7 ms at 100M depending on the hour (its id
+  alone 0.5-0.7 ms), the same in copies of those rows with 3, 30 or 300 row groups
+  (4.3-4.9 ms: not the table's size) and wherever the match sits in its row group. The
+  one alternative DuckDB 2.0 writes for strings is no compression
+  (`disabled_compression_methods='dict_fsst'`, measured on 1.2M of these rows): the
+  one-row fetch 4.4 -> 2.9 ms, but 7.3x the bytes and scans 2-6x slower (count by service
+  2.7 -> 16 ms, needle 19.6 -> 32 ms), so not adopted. Two cursors splitting the columns
+  between them are no faster than one (7.1 vs 8.0 ms). Each statement also walks the
+  zone maps of 892 row groups (a `count(*)` on org + time: 1.4-2.2 ms). The two
+  statements take 10.5-12 ms in a fresh process and 12-16 ms after the suite's heavy
+  queries, and the slow runs are the ones with many minor page faults (10-60 faults:
+  ~10-12 ms; 1,000-1,500: 15-18 ms), i.e. the dictionaries decoded into memory the
+  allocator has to map again; keeping jemalloc from returning memory
+  (`DUCKDB_JE_MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1`) took the heavy queries'
+  faults to ~0 but not this query's, and `allocator_flush_threshold` or
+  `block_allocator_memory` changed nothing measurable.
   Measured and not adopted: `rowid IN (...)` fetches (24.5 ms: a filtered scan), DuckDB's
   late materialization for the LIMIT 100 (9.8-10.3 vs 8.5 ms), `id IN (SELECT id ...
   LIMIT n)` (16.6 vs 13.6 ms at 10M), a semi-join on `rowid` (16.5 ms), ids then rows by
