@@ -65,7 +65,11 @@ NOTES = """\
   one alternative DuckDB 2.0 writes for strings is no compression
   (`disabled_compression_methods='dict_fsst'`, measured on 1.2M of these rows): the
   one-row fetch 4.4 -> 2.9 ms, but 7.3x the bytes and scans 2-6x slower (count by service
-  2.7 -> 16 ms, needle 19.6 -> 32 ms), so not adopted. Two cursors splitting the columns
+  2.7 -> 16 ms, needle 19.6 -> 32 ms), so not adopted. Smaller blocks make smaller
+  dictionaries (`ATTACH ... (BLOCK_SIZE n)`, same 1.2M rows): 64 KB took the page-like
+  query 8.0-8.8 -> 5.3-5.7 ms but the needle 20 -> 26 ms (the 10M needle, ~200 ms, would
+  cross its 250 ms target); 128 KB was within noise on the page and +15% on the needle;
+  not adopted. Two cursors splitting the columns
   between them are no faster than one (7.1 vs 8.0 ms). Each statement also walks the
   zone maps of 892 row groups (a `count(*)` on org + time: 1.4-2.2 ms). The two
   statements take 10.5-12 ms in a fresh process and 12-16 ms after the suite's heavy
