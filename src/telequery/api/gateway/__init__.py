@@ -7,7 +7,7 @@ the gateway envelope ``{"statusCode", "message", "details"}``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, Body, FastAPI, Request
@@ -17,9 +17,12 @@ from starlette.concurrency import run_in_threadpool
 from telequery.api import errors
 from telequery.api.deps import require, services
 from telequery.api.errors import ApiError
-from telequery.api.gateway.request import InvalidRequest, parse
+from telequery.api.gateway.request import InvalidRequest, Plan, parse
 from telequery.api.gateway.response import data_points
 from telequery.query import engine
+
+if TYPE_CHECKING:
+    from telequery.store.base import Store
 
 PREFIX = "/api/svc/"
 router = APIRouter(prefix="/api/svc/v1/llm-gateway", tags=["gateway metrics"])
@@ -54,7 +57,13 @@ async def metrics_query(request: Request,
         raise ApiError(400, "Invalid query", "body", "invalid_query",
                        extra={"details": e.details}) from None
     store = services(request).store
-    result = await run_in_threadpool(engine.run, store, plan.query, principal.org)
+    return await run_in_threadpool(_answer, store, plan, principal.org)
+
+
+def _answer(store: Store, plan: Plan, org: str) -> Response:
+    """Query and JSON in one worker-thread call: formatting a week of hourly points (~1 ms
+    per 1,000) does not hold up the event loop, and no second thread hop."""
+    result = engine.run(store, plan.query, org)
     # orjson straight to bytes: FastAPI's generic encoder cost ~5 ms per 1,000 points.
     return Response(orjson.dumps({"data": {"dataPoints": data_points(plan, result)}}),
                     media_type="application/json")

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from telequery.api.deps import require, services
+from telequery.api.deps import Services, require, services
 from telequery.api.errors import ApiError
 from telequery.api.workers import keys as keys_api
 from telequery.api.workers import parse, saved, views
 from telequery.api.workers.render import iso, ok
-from telequery.meta import Principal
+from telequery.meta import Document, Principal
 from telequery.store.base import Stats
 
 PREFIX = "/client/v4/accounts/{account_id}/workers/observability"
@@ -62,7 +62,13 @@ async def telemetry_query(account_id: str, request: Request) -> Response:
         query_id = parse.text(body.get("queryId"), "queryId")
         saved_doc = saved.get(svc.meta, principal.org, query_id)  # type: ignore[arg-type]
     req = parse.query_request(body, saved_doc.body.get("parameters") if saved_doc else None)
-    outcome = await run_in_threadpool(views.run_view, svc.store, req, principal.org)
+    # query, run record and JSON in one worker-thread call: the event loop only sends
+    return await run_in_threadpool(_answer, svc, req, principal, account_id, saved_doc)
+
+
+def _answer(svc: Services, req: parse.QueryRequest, principal: Principal, account_id: str,
+            saved_doc: Document | None) -> Response:
+    outcome = views.run_view(svc.store, req, principal.org)
     now = iso(datetime.now(UTC))
     statistics = _statistics(outcome.stats)
     if saved_doc is not None:
