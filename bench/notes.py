@@ -26,7 +26,7 @@ NOTES = """\
   three fastest are over the 1.2 line in this run: `wo.errors_hourly_7d` 1.30 (9 ms in
   the engine) and `gw.p95_latency_by_model_7d` 1.23 (8 ms); `gw.agent_count_hourly_7d`
   with its 1,512 points is now at 1.20 (1.29 at the start of the session); at
-  10M and 100M every ratio is 0.96-1.07.** The *HTTP floor* columns (new this session) say
+  10M and 100M every ratio is 0.96-1.06.** The *HTTP floor* columns (new this session) say
   how much of that is serving over HTTP at all: the bench adds a bare endpoint to the same
   app that runs the same statements in a worker thread and answers `{}`, and the same
   client times it in the same rotation. For the two fast aggregates the floor alone is
