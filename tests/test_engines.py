@@ -174,6 +174,8 @@ CASES: dict[str, Query] = {
                                        OrderBy("$metadata.id")), limit=30),
     "rows_stored_columns": Q(columns=("timestamp", "id", "service", "attrs_number"),
                              limit=40, offset=3),
+    # ordered by time and id, neither of them selected
+    "rows_stored_columns_sort_keys_not_selected": Q(columns=("service", "attrs_string"), limit=40),
     # every aggregate, one group > 8,192 rows
     "all_aggs_by_service": Q(measures=(*[_m(a) for a in Agg], Measure(Agg.COUNT)),
                              group_by=(SVC,)),
