@@ -46,7 +46,7 @@ NOTES = """\
   prepared statements through `PREPARE`/`EXECUTE` (DuckDB re-plans on every `EXECUTE`:
   8.1 vs 9.1 ms), filling each point's dict key by key (3%). A per-request floor of
   ~1.5 ms is 1-3% at 10M.
-- **The < 10k-row query (one conversation's events): met at 1M and 10M (8.6 and 9.6 ms,
+- **The < 10k-row query (one conversation's events): met at 1M and 10M (10.7 and 9.6 ms,
   target 15 ms), missed at 100M: 15.9 ms through the API in the full run (16.1, 15.2 and
   18.7 ms in the three runs before it; 12.7 and 13.6 ms in two replays of the suite's
   order in one process, with each heavy query run once and five times before it).** The Workers events
