@@ -11,7 +11,7 @@ from __future__ import annotations
 NOTES = """\
 ### Where a target is missed, by how much and why
 
-- **Needle search at 10M: now ~220-340 ms through the API (target 250 ms): met in the
+- **Needle search at 10M: ~200-340 ms through the API (target 250 ms): met in the
   full run above, missed (337 ms) in a repeat run on the busy machine ten minutes later,
   when every other 10M query was also 15-30% slower.** Measured side by side (interleaved,
   same process) the two statements went from ~300 ms to ~210 ms of engine time (-31%;
@@ -30,17 +30,17 @@ NOTES = """\
   how much of that is serving over HTTP at all: the bench adds a bare endpoint to the same
   app that runs the same statements in a worker thread and answers `{}`, and the same
   client times it in the same rotation. For the two fast aggregates the floor alone is
-  x1.16 of the engine (1.2-1.5 ms), so any Python ASGI server in front of this engine
+  x1.15-1.16 of the engine (1.2-1.5 ms), so any Python ASGI server in front of this engine
   lands near 1.2 here. Timed inside the app (ASGI entry to last byte) the floor endpoint
   spends 0.5-0.9 ms beyond the statements and the client sees ~0.45 ms more; swapping
   h11 for httptools, asyncio for uvloop, the AnyIO worker for asyncio's executor or the
   event loop itself, or `http.client` for a raw-socket client each moved it by less than
-  the noise (150 interleaved requests each). What telequery adds on top: 0.5-1.2 ms for an
+  the noise (150 interleaved requests each). What telequery adds on top: 0.5-1.4 ms for an
   aggregate or a 168-point series (auth, body checks, parsing, the run record, rendering
   and JSON: ~0.1 ms each when timed alone, more right after a query has had both cores;
   0.6-0.7 ms for `wo.errors_hourly_7d` as medians of 150 interleaved requests, 1.4 ms in
   this run's 21),
-  and 2.9 ms for the gateway's 1,512 points, down from 4.7 ms this session: the points
+  and ~3 ms for the gateway's 1,512 points, down from 4.7 ms this session: the points
   are built column by column (2.1 -> 1.2 ms) and the zero-fill keeps the rows it finds
   (0.8 -> 0.45 ms); 1.29 -> 1.20 for that query. Measured and not adopted: DuckDB
   prepared statements through `PREPARE`/`EXECUTE` (DuckDB re-plans on every `EXECUTE`:
