@@ -21,3 +21,18 @@ def test_health_and_docs(tmp_path: Path) -> None:
         assert spec["info"]["title"] == "telequery"
         missing = httpx.get(live.url + "/no/such/path")
         assert missing.status_code == 404 and "Traceback" not in missing.text
+
+
+def test_meta_trim_keeps_the_newest_of_one_kind_and_org(tmp_path: Path) -> None:
+    meta = Meta(tmp_path / "meta.sqlite")
+    try:
+        ids = [meta.put("run", "a", "q", {"i": i}, durable=False).id for i in range(7)]
+        meta.put("run", "b", "q", {})
+        meta.put("saved", "a", "q", {})
+        assert meta.trim("run", "a", 10) == 0
+        assert meta.trim("run", "a", 3) == 4
+        assert {d.id for d in meta.list("run", "a")} == set(ids[-3:])  # the newest three
+        assert meta.count("run", "b") == 1 and meta.count("saved", "a") == 1
+        assert meta.trim("run", "a", 0) == 3 and meta.count("run", "a") == 0
+    finally:
+        meta.close()

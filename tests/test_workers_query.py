@@ -489,6 +489,21 @@ def test_runs_are_stored_unless_dry(cf, live) -> None:
     assert r.model_dump()["run"]["statistics"]["rows_read"] == r.statistics.rows_read
 
 
+def test_run_history_keeps_the_newest_runs_per_org(cf, live, monkeypatch) -> None:
+    """Runs are trimmed to the newest ``RUN_HISTORY`` of the org; other orgs' stay."""
+    from telequery.api.workers import saved
+
+    other = live.meta.count("cf_run", OTHER)
+    query(client(live, live.token(OTHER)), account_id=OTHER)
+    monkeypatch.setattr(saved, "RUN_HISTORY", 3)
+    monkeypatch.setattr(saved, "RUN_TRIM_EVERY", 1)
+    ids = [query(cf, query_id=f"h{i}").run.id for i in range(6)]
+    assert live.meta.count("cf_run", ORG) == 3
+    kept = {d.id for d in live.meta.list("cf_run", ORG)}
+    assert kept == set(ids[-3:])
+    assert live.meta.count("cf_run", OTHER) == other + 1
+
+
 def test_tenancy(live) -> None:
     other_rows = rows(live, OTHER)
     theirs = client(live, live.token(OTHER))

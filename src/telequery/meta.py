@@ -74,6 +74,8 @@ class Meta:
                   body TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL,
                   PRIMARY KEY (kind, org, id));
                 CREATE INDEX IF NOT EXISTS documents_by_name ON documents (kind, org, name);
+                CREATE INDEX IF NOT EXISTS documents_by_created
+                  ON documents (kind, org, created);
             """)
 
     # -- tokens -------------------------------------------------------------------------
@@ -113,17 +115,30 @@ class Meta:
         """Insert a document; ``durable=False`` skips the fsync (for history records)."""
         now = _now()
         doc = Document(doc_id or str(uuid.uuid4()), org, kind, name, body, now, now)
+        self._write("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (kind, org, doc.id, name, orjson.dumps(body).decode(), now.isoformat(),
+                     now.isoformat()), durable=durable)
+        return doc
+
+    def trim(self, kind: str, org: str, keep: int) -> int:
+        """Delete all but the newest ``keep`` documents of ``kind`` for ``org`` (a history
+        that would otherwise grow with every request); returns how many went. No fsync:
+        losing a trim to a power cut only means trimming again."""
+        return self._write(
+            "DELETE FROM documents WHERE kind = ? AND org = ? AND id IN ("
+            "SELECT id FROM documents WHERE kind = ? AND org = ? "
+            "ORDER BY created DESC, rowid DESC LIMIT -1 OFFSET ?)",
+            (kind, org, kind, org, keep), durable=False)
+
+    def _write(self, sql: str, args: tuple, *, durable: bool) -> int:
         with self._lock:
             if not durable:
                 self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                self._db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 (kind, org, doc.id, name, orjson.dumps(body).decode(),
-                                  now.isoformat(), now.isoformat()))
+                return self._db.execute(sql, args).rowcount
             finally:
                 if not durable:
                     self._db.execute("PRAGMA synchronous=FULL")
-        return doc
 
     def get(self, kind: str, org: str, doc_id: str) -> Document | None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from telequery.api.errors import ApiError
@@ -14,6 +15,11 @@ if TYPE_CHECKING:
 
 KIND = "cf_query"
 RUN_KIND = "cf_run"
+# Query runs are a write-only history (one per non-dry query: a dashboard refreshing every
+# 10 s writes 8,640 a day per panel): each org keeps its newest RUN_HISTORY, trimmed
+# after every RUN_TRIM_EVERY runs it records.
+RUN_HISTORY = 10_000
+RUN_TRIM_EVERY = 100
 MAX_PER_PAGE = 1000
 DEFAULT_PER_PAGE = 50
 
@@ -103,3 +109,24 @@ def _int_arg(args: dict[str, str], name: str, default: int, lo: int, hi: int) ->
     except ValueError:
         raise bad(name, f"expected a number, got {raw!r}") from None
     return parse.integer(value, name, lo=lo, hi=hi)  # type: ignore[return-value]
+
+
+class RunHistory:
+    """Records query runs and keeps each org's history at ``RUN_HISTORY`` runs."""
+
+    def __init__(self) -> None:
+        self._since_trim: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def record(self, meta: Meta, org: str, query_id: str, run: dict[str, object]) -> str:
+        # no fsync per run (WAL + synchronous=NORMAL: a power cut can lose the newest runs,
+        # never corrupt the file); ~2.5 ms per request otherwise
+        doc = meta.put(RUN_KIND, org, query_id, run, doc_id=str(run["id"]), durable=False)
+        with self._lock:
+            n = self._since_trim[org] = self._since_trim.get(org, 0) + 1
+            due = n >= RUN_TRIM_EVERY
+            if due:
+                self._since_trim[org] = 0
+        if due:
+            meta.trim(RUN_KIND, org, RUN_HISTORY)
+        return doc.id
