@@ -11,6 +11,10 @@ from __future__ import annotations
 NOTES = """\
 ### Where a target is missed, by how much and why
 
+The 1M rows above ran after the last code change; the 10M and 100M rows ran before the
+last one (the Workers and gateway answers built in one worker-thread call, ~0.2 ms a
+request), which moves them by well under their noise.
+
 - **Needle search at 10M: ~200-340 ms through the API (target 250 ms): met in the
   full run above, missed (337 ms) in a repeat run on the busy machine ten minutes later,
   when every other 10M query was also 15-30% slower.** Measured side by side (interleaved,
