@@ -9,8 +9,8 @@ For each size and engine:
    those statements with ``store.execute`` (the engine ceiling), the server idle meanwhile,
    and one request to a bare endpoint of the same server that runs those statements and
    nothing else (the HTTP floor). Interleaving keeps the ratios honest on a machine whose
-   load changes minute to minute. Median of ``runs`` (``FAST_QUERY_RUNS`` for queries
-   under ``FAST_QUERY_S``) after one warm-up of each.
+   load changes minute to minute. Median of ``runs`` (``data.FAST_QUERY_RUNS`` for
+   queries under ``data.FAST_QUERY_S``) after one warm-up of each.
 2. memory: start ``telequery serve`` as its own process over the same store, send every
    suite request twice, and read its peak RSS (VmHWM).
 
@@ -45,10 +45,8 @@ if TYPE_CHECKING:
 
     from telequery.store.base import QueryResult, Store
 
-RESULTS = data.ROOT / "results"
+RESULTS = data.RESULTS
 FLOOR_PATH = "/__bench/floor"
-FAST_QUERY_S = 0.05  # a query faster than this in the engine gets FAST_QUERY_RUNS runs
-FAST_QUERY_RUNS = 21
 
 
 class Recorder:
@@ -209,8 +207,7 @@ def timed_phase(
             client.post(q, payload, FLOOR_PATH)
             rows_read = nbytes = 0
 
-            # fast queries get more runs: their medians move with the machine's noise
-            n = runs if warm > FAST_QUERY_S else max(runs, FAST_QUERY_RUNS)
+            n = runs if warm > data.FAST_QUERY_S else max(runs, data.FAST_QUERY_RUNS)
             for i in range(n):
                 for step in range(i % 3, i % 3 + 3):  # rotate which of the three goes first
                     if step % 3 == 0:

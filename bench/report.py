@@ -16,7 +16,7 @@ from bench import data
 from bench.notes import HUGE_RUN, NOTES, OPTIMISATIONS, UNRUN_HUGE
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = data.ROOT / "results"
+RESULTS = data.RESULTS
 OWN = ("## Query suite", "## Targets", "## Storage", "## Data generation", "## What was optimised")
 
 TARGET_MS_10M = 250.0
@@ -186,9 +186,9 @@ server is idle. *HTTP floor*: the same client posting the same body to a bare en
 that the bench adds to the same app, which runs those statements in a worker thread and
 answers `{{}}`: no parsing, compiling, auth, run record or rendering, so *API − floor* is
 what telequery itself adds and *floor / engine* is what serving over HTTP costs at the
-least on this machine. The three rotate run by run; median of {runs} runs (21 for a query
-under 50 ms in the engine) after one warm-up of
-each. *API / engine* is the overhead ratio; *statements* is how many SQL statements the
+least on this machine. The three rotate run by run; median of {runs} runs
+({data.FAST_QUERY_RUNS} for a query under {data.FAST_QUERY_S * 1000:.0f} ms in the engine) after one
+warm-up of each. *API / engine* is the overhead ratio; *statements* is how many SQL statements the
 API runs for the request (e.g. aggregate + series); *rows read* is what the engine
 reported. The 2 cores are shared with other work, so expect ±20% between runs.
 
