@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from telequery.meta import Meta
 
 
@@ -90,12 +92,40 @@ def test_query_a_running_server(tmp_path: Path) -> None:
     store.close()
 
 
-def test_demo_with_other_settings_rebuilds_instead_of_appending(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["duckdb", "chdb"])
+def test_demo_rerun_replaces_only_the_demo_orgs_rows(tmp_path: Path, engine: str) -> None:
+    """Re-running the demo with other settings, or after its data went stale, deletes and
+    regenerates the demo org's rows; another org's data in the same store is kept."""
     data = tmp_path / "demo"
-    assert tq("demo", "--data", str(data), "--events", "2000", "--no-serve").returncode == 0
-    again = tq("demo", "--data", str(data), "--events", "1500", "--no-serve")
+    store = ["--store", f"chdb:{tmp_path / 'ch'}"] if engine == "chdb" else []
+    events = tmp_path / "other.ndjson"
+    events.write_text("".join(json.dumps({"message": f"kept {i}", "service": "mine",
+                                          "timestamp": 1_700_000_000 + i}) + "\n"
+                              for i in range(100)))
+    ok = tq("ingest", str(events), "--org", "other", "--data", str(data), *store)
+    assert ok.returncode == 0, ok.stderr
+    assert tq("demo", "--data", str(data), *store, "--events", "2000",
+              "--no-serve").returncode == 0
+    again = tq("demo", "--data", str(data), *store, "--events", "1500", "--no-serve")
     assert again.returncode == 0, again.stderr
-    spec = {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z",
-            "measures": [{"agg": "count"}]}
-    out = tq("query", "--data", str(data), "--org", "demo", "--json", stdin=json.dumps(spec))
-    assert json.loads(out.stdout)["rows"] == [[1500.0]]
+    assert "replacing the demo org's 2,000 events" in again.stderr
+
+    def count(org: str) -> int:
+        spec = {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z",
+                "measures": [{"agg": "count"}]}
+        out = tq("query", "--data", str(data), *store, "--org", org, "--json",
+                 stdin=json.dumps(spec))
+        assert out.returncode == 0, out.stderr
+        return int(json.loads(out.stdout)["rows"][0][0])
+
+    assert count("demo") == 1500 and count("other") == 100
+    # a day later the demo is regenerated; the other org's rows are still kept
+    meta = Meta(data / "meta.sqlite")
+    marker = meta.find_by_name("demo", "demo", "dataset")
+    assert marker is not None
+    meta.delete("demo", "demo", marker.id)
+    meta.put("demo", "demo", "dataset", {**marker.body, "end": "2020-01-01T00:00:00+00:00"})
+    meta.close()
+    third = tq("demo", "--data", str(data), *store, "--events", "1500", "--no-serve")
+    assert third.returncode == 0, third.stderr
+    assert count("demo") == 1500 and count("other") == 100

@@ -35,7 +35,7 @@ def test_log_round_trip_and_torn_tail(tmp_path: Path) -> None:
     assert [seq for seq, _ in log.replay(2)] == [3]
 
 
-def test_corrupt_record_stops_replay(tmp_path: Path) -> None:
+def test_corrupt_last_record_is_skipped(tmp_path: Path) -> None:
     log = IngestLog(tmp_path)
     log.append([(1, table(3, "a")), (2, table(2, "b"))])
     log.close()
@@ -44,6 +44,36 @@ def test_corrupt_record_stops_replay(tmp_path: Path) -> None:
     data[-5] ^= 0xFF  # a flipped bit in the last payload: its CRC no longer matches
     seg.write_bytes(bytes(data))
     assert [seq for seq, _ in log.replay(0)] == [1]
+
+
+def test_torn_record_in_the_middle_keeps_every_record_after_it(tmp_path: Path) -> None:
+    """What a full disk left before the fix: a torn record, then records acknowledged
+    after space came back. Replay resynchronises on the next frame and truncates nothing."""
+    log = IngestLog(tmp_path)
+    log.append([(1, table(3, "a")), (2, table(2, "b"))])
+    log.close()
+    (_, seg), = log.segments()
+    with open(seg, "ab") as f:  # record 3 torn mid-payload, with the magic inside it too
+        f.write(HEADER.pack(b"TQL1", 3, 10_000, 0) + b"TQL1partial")
+    later = IngestLog(tmp_path / "later")  # then records 3 (again) and 4, acknowledged
+    later.append([(3, table(4, "c")), (4, table(1, "d"))])
+    later.close()
+    with open(seg, "ab") as f:
+        f.write(later.segments()[0][1].read_bytes())
+    size = seg.stat().st_size
+    got = [(seq, t.num_rows, t.column("service")[0].as_py()) for seq, t in log.replay(0)]
+    assert got == [(1, 3, "a"), (2, 2, "b"), (3, 4, "c"), (4, 1, "d")]
+    assert seg.stat().st_size == size  # nothing intact was cut off
+    assert [seq for seq, _ in log.replay(2)] == [3, 4]
+
+
+def test_later_copy_of_a_sequence_number_wins(tmp_path: Path) -> None:
+    """A write whose fsync failed was never acknowledged; its seq is written again."""
+    log = IngestLog(tmp_path)
+    log.append([(1, table(3, "stale"))])
+    log.append([(1, table(2, "acked"))])
+    log.close()
+    assert [(s, t.column("service")[0].as_py()) for s, t in log.replay(0)] == [(1, "acked")]
 
 
 def test_acknowledged_rows_are_replayed_once_after_a_crash(tmp_path: Path) -> None:

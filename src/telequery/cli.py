@@ -80,7 +80,9 @@ def demo(data: DataDir = Path(".demo-data"), store: StoreSpec = None,
     """Fill DATA with synthetic agent and worker telemetry, print a token, then serve.
 
     Data from an earlier run is reused when it was made with the same settings in the last
-    day; otherwise the demo store is rebuilt (never appended to, which would double it).
+    day; otherwise the demo org's rows are deleted and generated again (never appended to,
+    which would double them). Only the demo org's rows are touched: every other org's
+    data in the same directory stays as it is.
     """
     s, m = _open(data, store)
     marker = m.find_by_name("demo", DEMO_ORG, "dataset")
@@ -93,15 +95,10 @@ def demo(data: DataDir = Path(".demo-data"), store: StoreSpec = None,
         console.print(f"demo data already present ({events:,} events, seed {seed})")
     else:
         if marker is not None:
-            if store is not None:
-                console.print("[red]the demo store holds demo data made with other settings; "
-                              "use a new --data/--store or remove it first[/]")
-                raise typer.Exit(2)
-            s.close()
-            for f in data.glob("events.duckdb*"):
-                f.unlink()
-            s, _ = _open(data, store)
+            gone = s.delete(DEMO_ORG)
             m.delete("demo", DEMO_ORG, marker.id)
+            console.print(f"replacing the demo org's {gone:,} events "
+                          "(other orgs' data is kept)")
         end = _generate(s, events, seed, days)
         m.put("demo", DEMO_ORG, "dataset", {**want, "end": end.isoformat()})
     token = m.create_token(DEMO_ORG, ["ingest", "query", "admin"], name="demo")

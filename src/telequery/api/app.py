@@ -6,11 +6,13 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from telequery import __version__
 from telequery.api import errors
 from telequery.api.deps import Services
 from telequery.ingest.writer import Writer, open_writer
+from telequery.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -43,7 +45,25 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, object]:
+        """Liveness: the process answers. Whether it can serve is ``/readyz``."""
         return {"status": "ok", "version": __version__, "engine": store.dialect.name}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
+    def readyz() -> JSONResponse:
+        """Readiness: the store answers a query with every acknowledged row applied, the
+        ingest log and the store take writes, the backlog is below its bound."""
+        problems = services.writer.problems()
+        if not problems:
+            try:
+                store.execute("SELECT 1", timeout=5)
+            except StoreUnavailable as e:
+                problems.append(e.reason)
+            except Exception as e:
+                problems.append(f"store: {str(e).splitlines()[0][:300] if str(e) else e}")
+        if problems:
+            return JSONResponse({"status": "unready", "problems": problems}, status_code=503,
+                                headers={"Retry-After": "5"})
+        return JSONResponse({"status": "ready", "engine": store.dialect.name})
 
     from telequery.api import routers
 

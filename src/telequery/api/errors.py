@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from telequery.query.errors import QueryError
+from telequery.store.base import StoreUnavailable
 
 log = logging.getLogger("telequery.api")
 
@@ -78,6 +79,11 @@ def install(app: FastAPI) -> None:
     async def query_error(request: Request, exc: QueryError) -> Response:
         return formatter_for(request.url.path)(exc.status, [(exc.field, exc.reason)], exc.code,
                                                {}, {})
+
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
+        return formatter_for(request.url.path)(503, [(None, exc.reason)], "unavailable",
+                                               {"Retry-After": str(exc.retry_after)}, {})
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -10,13 +10,19 @@ number in the same transaction as the rows (``DuckDBStore.append(..., mark=)``),
 replay applies each record exactly once.
 
 Layout: segment files ``<first seq>.log`` in one directory; a record is a 20-byte header
-(magic, seq, payload length, CRC-32 of the payload) and an Arrow IPC stream (LZ4). A torn
-tail (a crash mid-write) fails the length or CRC check and is cut off: it was never
-acknowledged, because acknowledgement waits for the fsync.
+(magic, seq, payload length, CRC-32 of the payload) and an Arrow IPC stream (LZ4). Frames
+are self-delimiting and checksummed, so a damaged record is skipped and reading
+resynchronises on the next intact header: a record torn by a crash or a full disk was
+never acknowledged (acknowledgement waits for the fsync), but records written after it
+were, and are kept. A failed write is cut back off the segment at once when the file
+system lets us; only trailing bytes with no intact record after them are ever truncated.
+When one sequence number appears twice (a write whose fsync failed, so it was never
+acknowledged, then the same number written again), the later record is the one replayed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import zlib
@@ -75,13 +81,31 @@ class IngestLog:
         if self._file is None or self._size >= self.segment_bytes:
             self._rotate(records[0][0])
         f = self._file
-        for seq, table in records:
-            payload = encode(table)
-            f.write(HEADER.pack(MAGIC, seq, len(payload), zlib.crc32(payload)))
-            f.write(payload)
-            self._size += HEADER.size + len(payload)
-        f.flush()
-        os.fdatasync(f.fileno())
+        start = self._size
+        try:
+            for seq, table in records:
+                payload = encode(table)
+                f.write(HEADER.pack(MAGIC, seq, len(payload), zlib.crc32(payload)))
+                f.write(payload)
+                self._size += HEADER.size + len(payload)
+            f.flush()
+            os.fdatasync(f.fileno())
+        except OSError:
+            self._undo(start)
+            raise
+
+    def _undo(self, size: int) -> None:
+        """Cut a failed write (full disk, I/O error) back off the segment. If even that
+        fails, leave the segment: replay skips the torn bytes and keeps what follows."""
+        f, self._file = self._file, None
+        if f is None:
+            return
+        with contextlib.suppress(OSError):
+            f.truncate(size)  # also drops what is still buffered past ``size``
+            os.fdatasync(f.fileno())
+        with contextlib.suppress(OSError):  # a tail that cannot be flushed is torn: skipped
+            f.close()
+        self._size = size
 
     def _rotate(self, first_seq: int) -> None:
         if self._file is not None:
@@ -94,18 +118,31 @@ class IngestLog:
         finally:
             os.close(fd)
 
-    def replay(self, after: int) -> Iterator[tuple[int, pa.Table]]:
-        """Every intact record with seq > ``after``; a torn tail is truncated away."""
+    def replay(self, after: int, *, repair: bool = True,
+               through: int | None = None) -> Iterator[tuple[int, pa.Table]]:
+        """Every intact record with ``after`` < seq (<= ``through``), in seq order.
+
+        Damaged records are skipped (reading resumes at the next intact frame). With
+        ``repair`` a torn tail (bytes after the last intact record of a segment) is
+        truncated; a live log, still being appended to, is read with ``repair=False``.
+        """
+        found: dict[int, tuple[Path, int, int]] = {}  # seq -> where; later copies win
         for _, seg in self.segments():
             data = memoryview(seg.read_bytes())
             end = 0
             for seq, start, end in _frames(data):
-                if seq > after:
-                    yield seq, decode(data[start:end])
-            if end < len(data):  # a torn record from a crash: never acknowledged
+                if seq > after and (through is None or seq <= through):
+                    found[seq] = (seg, start, end)
+            if repair and end < len(data):  # torn: never acknowledged, nothing intact after
                 with open(seg, "r+b") as f:
                     f.truncate(end)
                     os.fsync(f.fileno())
+        cached: tuple[Path, bytes] | None = None
+        for seq in sorted(found):
+            seg, start, end = found[seq]
+            if cached is None or cached[0] != seg:
+                cached = (seg, seg.read_bytes())
+            yield seq, decode(memoryview(cached[1])[start:end])
 
     def drop_through(self, seq: int) -> None:
         """Delete the closed segments whose records are all applied (seq <= ``seq``)."""
@@ -127,15 +164,20 @@ class IngestLog:
 
 
 def _frames(data: memoryview) -> Iterator[tuple[int, int, int]]:
-    """(seq, payload start, payload end) of each intact record, stopping at the first bad one."""
+    """(seq, payload start, payload end) of each intact record; after a bad one, the scan
+    resumes at the next place the magic appears (a false match fails its CRC)."""
+    raw = data.obj if isinstance(data.obj, bytes) else bytes(data)
     pos = 0
     while pos + HEADER.size <= len(data):
         magic, seq, length, crc = HEADER.unpack_from(data, pos)
         start, end = pos + HEADER.size, pos + HEADER.size + length
-        if magic != MAGIC or end > len(data) or zlib.crc32(data[start:end]) != crc:
+        if magic == MAGIC and end <= len(data) and zlib.crc32(data[start:end]) == crc:
+            yield seq, start, end
+            pos = end
+            continue
+        pos = raw.find(MAGIC, pos + 1)
+        if pos < 0:
             return
-        yield seq, start, end
-        pos = end
 
 
 def recover(store: DuckDBStore, log: IngestLog | None = None, *,

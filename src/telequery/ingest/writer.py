@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from telequery.ingest.log import APPLY_ROWS, LOG_DIR, IngestLog, recover
 from telequery.schema import conform
+from telequery.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
     from telequery.store.base import Store
@@ -51,6 +52,7 @@ class Writer:
         self._cond = threading.Condition()
         self._closed = False
         self.commits = 0
+        self.write_error: str | None = None  # the last commit's failure, until one succeeds
         self._thread = threading.Thread(target=self._loop, name="telequery-writer",
                                         daemon=True)
         self._thread.start()
@@ -120,7 +122,14 @@ class Writer:
             table = pa.concat_tables([t for t, _ in group]) if len(group) > 1 else group[0][0]
             self.store.append(table)
             self.commits += 1
-        except Exception:
+            self.write_error = None
+        except StoreUnavailable as e:  # the store, not the rows: fail the group at once
+            self.write_error = e.reason
+            for _, fut in group:
+                fut.set_exception(e)
+            return
+        except Exception as e:
+            self.write_error = str(e).splitlines()[0][:500] if str(e) else type(e).__name__
             if len(group) == 1:
                 group[0][1].set_exception(_fresh_exception())
                 return
@@ -129,6 +138,17 @@ class Writer:
             return
         for t, fut in group:
             fut.set_result(t.num_rows)
+
+    def problems(self) -> list[str]:
+        """Why the server cannot take writes or answer reads now (empty when it can)."""
+        found = []
+        if (why := self.store.problem()) is not None:
+            found.append(f"store: {why}")
+        if self.write_error is not None:
+            found.append(f"writes failing: {self.write_error}")
+        if self.is_full():
+            found.append(f"ingest backlog at its bound ({self.max_pending_rows:,} rows)")
+        return found
 
     def _backlog(self) -> int:
         return self._pending_rows
@@ -176,6 +196,7 @@ class LoggedWriter(Writer):
         self._unapplied_rows = 0
         self._flush_wanted = False
         self._closing = False
+        self.apply_error: str | None = None  # why the last apply failed, until one succeeds
         super().__init__(store, **kwargs)
         self._acked, self.replayed_rows = recover(store, self.log, apply_rows=apply_rows)
         self._applied = self._acked
@@ -201,9 +222,11 @@ class LoggedWriter(Writer):
         try:
             self.log.append(records)
         except OSError as e:
+            self.write_error = f"the ingest log cannot be written: {e}"
             for _, fut in accepted:
                 fut.set_exception(e)
             return
+        self.write_error = None
         rows = sum(t.num_rows for _, t in records)
         with self._apply_cv:
             if not self._buffer:
@@ -240,33 +263,81 @@ class LoggedWriter(Writer):
                 self._oldest = time.monotonic()
             mark = taken[-1][0]
             try:
-                self.store.append(pa.concat_tables([t for _, t in taken]), mark=mark)
-            except Exception:  # the rows are safe in the log: keep them and retry
-                log.exception("applying %d logged rows failed; retrying", rows)
+                if self.apply_error is not None:  # after a failure the store may have been
+                    taken, rows = self._reconcile(taken)  # reopened: ask what it has
+                if taken:
+                    self.store.append(pa.concat_tables([t for _, t in taken]), mark=mark)
+            except Exception as e:  # the rows are safe in the log: keep them and retry
+                if self.apply_error is None:
+                    log.exception("applying %d logged rows failed; retrying", rows)
                 with self._apply_cv:
+                    self.apply_error = str(e).splitlines()[0][:500] if str(e) \
+                        else type(e).__name__
                     self._buffer.extendleft(reversed(taken))
                     self._buffer_rows += rows
+                    self._apply_cv.notify_all()  # readers waiting in sync() answer now
                     if self._closing:  # shutting down: the next start replays the log
                         return
                     self._apply_cv.wait(1.0)
                 continue
             with self._apply_cv:
-                self._applied = mark
+                if self.apply_error is not None:
+                    log.warning("applying logged rows works again")
+                self.apply_error = None
+                self._applied = max(self._applied, mark)
                 self._unapplied_rows -= rows
                 if not self._buffer:
                     self._flush_wanted = False
                 self._apply_cv.notify_all()
             self.log.drop_through(mark)
 
+    def _reconcile(self, taken: list[tuple[int, pa.Table]]
+                   ) -> tuple[list[tuple[int, pa.Table]], int]:
+        """After a failed apply: drop the records the store committed after all (the
+        failure came after its commit), so a record is never applied twice."""
+        mark = self.store.applied_mark()
+        if mark < self._applied:  # should not happen: committed rows are in DuckDB's WAL
+            log.error("the reopened store is at record %d, behind the %d applied; "
+                      "re-applying from the ingest log", mark, self._applied)
+            before = self._applied
+            again = list(self.log.replay(mark, repair=False, through=before))
+            with self._apply_cv:
+                self._applied = mark
+                self._unapplied_rows += sum(t.num_rows for _, t in again)
+            taken = again + [r for r in taken if r[0] > before]
+        done = [r for r in taken if r[0] <= mark]
+        if done:
+            gone = sum(t.num_rows for _, t in done)
+            with self._apply_cv:
+                self._unapplied_rows -= gone
+                self._applied = max(self._applied, mark)
+            taken = [r for r in taken if r[0] > mark]
+        return taken, sum(t.num_rows for _, t in taken)
+
     def sync(self, timeout: float = 60.0) -> None:
-        """Wait until every row acknowledged so far is in the store."""
+        """Wait until every row acknowledged so far is in the store.
+
+        Raises ``StoreUnavailable`` when they cannot be applied (the store failed, the
+        disk is full) or not within ``timeout``: a query must not answer without them.
+        """
         with self._apply_cv:
             target = self._acked
             if self._applied >= target:
                 return
-            self._flush_wanted = True
-            self._apply_cv.notify_all()
-            self._apply_cv.wait_for(lambda: self._applied >= target, timeout)
+            if self.apply_error is None:
+                self._flush_wanted = True
+                self._apply_cv.notify_all()
+                self._apply_cv.wait_for(lambda: self._applied >= target or
+                                        self.apply_error is not None, timeout)
+            if self._applied < target:
+                raise StoreUnavailable("acknowledged rows cannot be applied to the store "
+                                       f"yet: {self.apply_error or 'still applying'}")
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if self.apply_error is not None:
+            found.append(f"acknowledged rows cannot be applied: {self.apply_error}")
+        return found
 
     def close(self) -> None:
         """Log what is queued, apply everything, then stop and empty the log."""

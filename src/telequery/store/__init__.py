@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from telequery.store.base import QueryResult, Stats, Store, open_store
+from telequery.store.base import QueryResult, Stats, Store, StoreUnavailable, open_store
 
-__all__ = ["QueryResult", "Stats", "Store", "open_store"]
+__all__ = ["QueryResult", "Stats", "Store", "StoreUnavailable", "open_store"]

@@ -7,6 +7,7 @@ bound parameters, appends Arrow batches in one transaction, and reports statisti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -23,6 +24,17 @@ class Stats:
     rows_read: int
     bytes_read: int
     elapsed: float
+
+
+class StoreUnavailable(Exception):
+    """The store cannot answer now: it failed (a full disk, a fatal engine error) and is
+    being reopened, or acknowledged rows cannot be applied yet. Every API answers 503 with
+    ``Retry-After``; nothing is answered without rows that were acknowledged."""
+
+    def __init__(self, reason: str, retry_after: int = 5) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -45,7 +57,17 @@ class Store(Protocol):
         """Run one SELECT with bound parameters."""
         ...
 
+    def delete(self, org: str, *, dataset: str | None = None,
+               before: datetime | None = None) -> int:
+        """Delete an org's rows (of one dataset, older than ``before``); return how many.
+        The only way rows leave a store: retention rules and the demo's own org."""
+        ...
+
     def bytes_on_disk(self) -> int: ...
+
+    def problem(self) -> str | None:
+        """Why the store cannot serve right now (reopening it if it can), or None."""
+        ...
 
     def close(self) -> None: ...
 

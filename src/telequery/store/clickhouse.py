@@ -28,8 +28,8 @@ import pyarrow as pa
 
 from telequery.query.dialect import ClickHouseDialect
 from telequery.query.errors import QueryTimeout
-from telequery.schema import COLUMN_NAMES, arrow_schema, conform
-from telequery.store.base import QueryResult, Stats
+from telequery.schema import COLUMN_NAMES, Logical, arrow_schema, conform
+from telequery.store.base import QueryResult, Stats, StoreUnavailable
 from telequery.store.clickhouse_ddl import (
     VERSION_TABLE,
     Layout,
@@ -290,20 +290,72 @@ class ClickHouseStore:
         self.layout = layout
         self.path = path
         self._write_lock = threading.Lock()
+        self.write_failure: str | None = None
         self._insert_settings = dict(INSERT_SETTINGS)
         if layout.cluster:
             self._insert_settings.update(CLUSTER_INSERT_SETTINGS)
         self.applied = migrate_schema(transport, layout)
 
     def append(self, batch: pa.Table) -> int:
-        """Insert one batch; returns after ClickHouse has committed (and fsynced) the part."""
+        """Insert one batch; returns after ClickHouse has committed (and fsynced) the part.
+
+        chDB reports success for an insert whose part it could not write (a full disk),
+        so on chDB the active rows are counted before and after the insert (merges keep
+        that sum; only this writer adds rows) and a shortfall raises ``StoreUnavailable``:
+        the batch is not acknowledged, and the client retries it.
+        """
         if batch.num_rows == 0:
             return 0
         batch = conform(batch)
+        verify = isinstance(self.transport, ChdbTransport)
         with self._write_lock:
+            before = self._active_rows() if verify else 0
             self.transport.insert(self.layout.qualified("events"), batch,
                                   self._insert_settings)
+            if verify:
+                stored = self._active_rows() - before
+                if stored != batch.num_rows:
+                    self.write_failure = (f"an insert of {batch.num_rows:,} rows stored "
+                                          f"{stored:,} (is the disk full?)")
+                    raise StoreUnavailable(f"the rows could not be stored: "
+                                           f"{self.write_failure}")
+                self.write_failure = None
         return batch.num_rows
+
+    def delete(self, org: str, *, dataset: str | None = None,
+               before: datetime | None = None) -> int:
+        """Delete an org's rows with a synchronous mutation (the parts are rewritten, so
+        the space is returned when it finishes); values are bound server-side."""
+        where, params = ["org_id = {org:String}"], {"org": org}
+        if dataset is not None:
+            where.append("dataset = {dataset:String}")
+            params["dataset"] = dataset
+        if before is not None:
+            where.append("timestamp < {before:DateTime64(6, 'UTC')}")
+            params["before"] = self.dialect.param_value(before, Logical.TIMESTAMP)
+        cond = " AND ".join(where)
+        table = self.layout.qualified(self.layout.local_table)
+        with self._write_lock:
+            _, rows, _ = self.transport.select(
+                f"SELECT count() FROM {self.layout.qualified('events')} WHERE {cond}",
+                params, {})
+            n = int(rows[0][0] or 0)
+            if n:
+                self.transport.select(
+                    f"ALTER TABLE {table}{self.layout.on_cluster()} DELETE WHERE {cond}",
+                    params, {"mutations_sync": 2})
+        return n
+
+    def _active_rows(self) -> int:
+        _, rows, _ = self.transport.select(
+            "SELECT sum(rows) FROM system.parts WHERE active AND database = {db:String} "
+            "AND table = {t:String}", {"db": self.layout.database, "t": self.layout.local_table},
+            {})
+        return int(rows[0][0] or 0)
+
+    def problem(self) -> str | None:
+        """The last insert's failure, until one succeeds; None when writes work."""
+        return self.write_failure
 
     def execute(self, sql: str, params: dict[str, object] | None = None,
                 timeout: float | None = None) -> QueryResult:

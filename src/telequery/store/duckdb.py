@@ -3,10 +3,17 @@
 One connection per process; the writer and every reader thread get their own cursor
 (DuckDB connections are not thread-safe, cursors on one database are, with MVCC between
 them). Appends are serialised by a lock: one writer, many readers.
+
+A fatal engine error (DuckDB invalidates the database after, e.g., a checkpoint that hit
+a full disk) marks the store failed: every call then answers ``StoreUnavailable`` at once,
+and the next call at least ``REOPEN_EVERY`` seconds later closes every cursor and opens
+the file again (DuckDB replays its own WAL). The ingest log keeps what was acknowledged
+meanwhile, and the writer applies it once the store is back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -25,20 +32,29 @@ from telequery.schema import (
     EVENTS,
     MAP_LOGICALS,
     SORT_KEY,
+    Logical,
     arrow_schema,
     duckdb_ddl,
     duckdb_type,
 )
-from telequery.store.base import QueryResult, Stats
+from telequery.store.base import QueryResult, Stats, StoreUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
 
 DB_FILE = "events.duckdb"
 log = logging.getLogger(__name__)
 _MAP_COLUMNS = tuple(c for c in EVENTS if c.logical in MAP_LOGICALS)
 _ENTRY_LIST_TYPES = frozenset(duckdb_type(c) for c in _MAP_COLUMNS)
 _ARROW = {f.name: f.type for f in arrow_schema()}
+REOPEN_EVERY = 1.0  # seconds between attempts to reopen a failed database
+
+
+def _is_fatal(e: BaseException) -> bool:
+    """Errors after which DuckDB refuses every further statement on this database."""
+    return isinstance(e, (duckdb.FatalException, duckdb.InternalException)) or \
+        "database has been invalidated" in str(e)
 
 
 class DuckDBStore:
@@ -48,24 +64,75 @@ class DuckDBStore:
                  threads: int | None = None) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        config: dict[str, str] = {}
+        self._config: dict[str, str] = {}
         if memory_limit:
-            config["memory_limit"] = memory_limit
+            self._config["memory_limit"] = memory_limit
         if threads:
-            config["threads"] = str(threads)
-        self._con = duckdb.connect(str(self.path / DB_FILE), config=config)
-        self._con.execute(duckdb_ddl())
-        _migrate_maps(self._con)
-        # the ingest log's high-water mark, committed with the rows it covers
-        self._con.execute("CREATE TABLE IF NOT EXISTS ingest_state "
-                          "(id INTEGER PRIMARY KEY, applied_seq BIGINT NOT NULL)")
-        self._con.execute("INSERT OR IGNORE INTO ingest_state VALUES (1, 0)")
+            self._config["threads"] = str(threads)
         self.read_barrier: Callable[[], None] | None = None
         self._write_lock = threading.Lock()
-        self._writer = self._con.cursor()
         self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []  # to close them on a reopen
+        self._cursor_lock = threading.Lock()
+        self._generation = 0
+        self.failure: str | None = None
+        self._last_attempt = 0.0
         names = ", ".join(f'"{c}"' for c in COLUMN_NAMES)
         self._insert = f"INSERT INTO events ({names}) SELECT {names} FROM __batch"
+        self._connect()
+
+    def _connect(self) -> None:
+        con = duckdb.connect(str(self.path / DB_FILE), config=self._config)
+        try:
+            con.execute(duckdb_ddl())
+            _migrate_maps(con)
+            # the ingest log's high-water mark, committed with the rows it covers
+            con.execute("CREATE TABLE IF NOT EXISTS ingest_state "
+                        "(id INTEGER PRIMARY KEY, applied_seq BIGINT NOT NULL)")
+            con.execute("INSERT OR IGNORE INTO ingest_state VALUES (1, 0)")
+        except BaseException:
+            con.close()
+            raise
+        self._con = con
+        self._writer = con.cursor()
+
+    # -- failure and recovery -----------------------------------------------------------
+    def _failed(self, e: BaseException) -> StoreUnavailable:
+        """Record a fatal error; the caller raises what this returns."""
+        if self.failure is None:
+            log.error("DuckDB failed, reopening it once it can: %s", e)
+            self.failure = str(e).splitlines()[0][:500]
+            self._last_attempt = time.monotonic()
+        return StoreUnavailable(f"the store failed and is being reopened: {self.failure}")
+
+    def problem(self) -> str | None:
+        """None when the store can serve; otherwise why not (trying a reopen first)."""
+        if self.failure is None:
+            return None
+        now = time.monotonic()
+        if now - self._last_attempt < REOPEN_EVERY:
+            return self.failure
+        with self._write_lock, self._cursor_lock:
+            if self.failure is None:
+                return None
+            self._last_attempt = now
+            for cur in [*self._cursors, self._writer, self._con]:
+                with contextlib.suppress(duckdb.Error):
+                    cur.close()
+            self._cursors.clear()
+            try:
+                self._connect()
+            except duckdb.Error as e:
+                log.warning("reopening DuckDB failed: %s", e)
+                return self.failure
+            self._generation += 1
+            log.warning("DuckDB reopened after: %s", self.failure)
+            self.failure = None
+            return None
+
+    def _check(self) -> None:
+        if (why := self.problem()) is not None:
+            raise StoreUnavailable(f"the store failed and is being reopened: {why}")
 
     # -- writes -------------------------------------------------------------------------
     def append(self, batch: pa.Table, *, mark: int | None = None) -> int:
@@ -76,42 +143,90 @@ class DuckDBStore:
         """
         if batch.num_rows == 0 and mark is None:
             return 0
+        self._check()
         with self._write_lock:
             w = self._writer
-            w.execute("BEGIN TRANSACTION")
             try:
-                if batch.num_rows:
-                    w.register("__batch", _entry_lists(_sorted(batch)))
-                    w.execute(self._insert)
-                    w.unregister("__batch")
-                if mark is not None:
-                    w.execute("UPDATE ingest_state SET applied_seq = $m WHERE id = 1",
-                              {"m": mark})
-                w.execute("COMMIT")
-            except BaseException:
-                w.execute("ROLLBACK")
+                w.execute("BEGIN TRANSACTION")
+                try:
+                    if batch.num_rows:
+                        w.register("__batch", _entry_lists(_sorted(batch)))
+                        w.execute(self._insert)
+                        w.unregister("__batch")
+                    if mark is not None:
+                        w.execute("UPDATE ingest_state SET applied_seq = $m WHERE id = 1",
+                                  {"m": mark})
+                    w.execute("COMMIT")
+                except BaseException:
+                    # the transaction may be gone with the error that ended it
+                    with contextlib.suppress(duckdb.Error):
+                        w.execute("ROLLBACK")
+                    raise
+            except duckdb.Error as e:
+                if _is_fatal(e):
+                    raise self._failed(e) from e
                 raise
         return batch.num_rows
 
+    def delete(self, org: str, *, dataset: str | None = None,
+               before: datetime | None = None) -> int:
+        """Delete an org's rows, bound by value; the space is reused by later writes and
+        returned to the file system by ``compact``."""
+        where, params = ["org_id = $org"], {"org": org}
+        if dataset is not None:
+            where.append("dataset = $dataset")
+            params["dataset"] = dataset
+        if before is not None:
+            where.append("timestamp < $before")
+            params["before"] = self.dialect.param_value(before, Logical.TIMESTAMP)
+        self._check()
+        with self._write_lock:
+            try:
+                row = self._writer.execute("DELETE FROM events WHERE " + " AND ".join(where),
+                                           params).fetchone()
+            except duckdb.Error as e:
+                if _is_fatal(e):
+                    raise self._failed(e) from e
+                raise
+        return int(row[0]) if row else 0
+
     def applied_mark(self) -> int:
         """The highest ingest-log sequence number whose rows are committed."""
+        self._check()
         with self._write_lock:
-            return int(self._writer.execute(
-                "SELECT applied_seq FROM ingest_state WHERE id = 1").fetchone()[0])
+            try:
+                return int(self._writer.execute(
+                    "SELECT applied_seq FROM ingest_state WHERE id = 1").fetchone()[0])
+            except duckdb.Error as e:
+                if _is_fatal(e):
+                    raise self._failed(e) from e
+                raise
 
     # -- reads --------------------------------------------------------------------------
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
-        if cur is None:
-            cur = self._con.cursor()
+        if cur is None or self._local.generation != self._generation:
+            with self._cursor_lock:
+                cur = self._con.cursor()
+                self._cursors.append(cur)
             cur.execute("SET enable_profiling = 'no_output'")
-            self._local.cursor = cur
+            self._local.cursor, self._local.generation = cur, self._generation
         return cur
 
     def execute(self, sql: str, params: dict[str, object] | None = None,
                 timeout: float | None = None) -> QueryResult:
+        self._check()
         if self.read_barrier is not None:
             self.read_barrier()  # see every row acknowledged before this query
+        try:
+            return self._run(sql, params, timeout)
+        except duckdb.Error as e:
+            if _is_fatal(e):
+                raise self._failed(e) from e
+            raise
+
+    def _run(self, sql: str, params: dict[str, object] | None,
+             timeout: float | None) -> QueryResult:
         cur = self._cursor()
         alarm = _WATCHDOG.arm(timeout, cur.interrupt) if timeout else None
         t0 = time.perf_counter()
@@ -146,11 +261,18 @@ class DuckDBStore:
         return sum(p.stat().st_size for p in self.path.glob(DB_FILE + "*"))
 
     def checkpoint(self) -> None:
+        self._check()
         with self._write_lock:
-            self._writer.execute("CHECKPOINT")
+            try:
+                self._writer.execute("CHECKPOINT")
+            except duckdb.Error as e:
+                if _is_fatal(e):
+                    raise self._failed(e) from e
+                raise
 
     def close(self) -> None:
-        self._con.close()
+        with contextlib.suppress(duckdb.Error):  # a failed database has nothing to flush
+            self._con.close()
 
 
 _SORT = [(k, "ascending") for k in SORT_KEY]
