@@ -129,3 +129,30 @@ def test_demo_rerun_replaces_only_the_demo_orgs_rows(tmp_path: Path, engine: str
     third = tq("demo", "--data", str(data), *store, "--events", "1500", "--no-serve")
     assert third.returncode == 0, third.stderr
     assert count("demo") == 1500 and count("other") == 100
+
+
+def test_ingest_url_round_trips_a_file_through_a_live_server(tmp_path: Path) -> None:
+    from conftest import make_store, serve
+
+    store = make_store("duckdb", tmp_path)
+    meta = Meta(tmp_path / "meta.sqlite")
+    events = tmp_path / "events.ndjson"
+    events.write_text("".join(json.dumps({"message": f"sent {i}", "service": "cli",
+                                          "timestamp": 1_700_000_000 + i}) + "\n"
+                              for i in range(2500)) + "not json\n")
+    with serve(store, meta) as live:
+        token = live.token("acme", ("ingest", "query"))
+        out = tq("ingest", str(events), "--url", live.url, "--token", token)
+        assert out.returncode == 1, out.stderr  # one line was rejected
+        assert "2,500 rows accepted, 1 rejected" in out.stderr
+        # the data directory is locked by the server: one line naming the holder
+        locked = tq("ingest", str(events), "--org", "acme", "--data", str(tmp_path / "duck"))
+        assert locked.returncode == 2 and "Traceback" not in locked.stderr
+        assert "is in use by" in locked.stderr and "PID" in locked.stderr
+        spec = {"from": "2023-01-01T00:00:00Z", "to": "2024-01-01T00:00:00Z",
+                "measures": [{"agg": "count"}]}
+        got = tq("query", "--url", live.url, "--token", token, "--json",
+                 stdin=json.dumps(spec))
+        assert json.loads(got.stdout)["rows"] == [[2500]]
+    store.close()
+    meta.close()

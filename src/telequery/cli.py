@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,8 @@ app = typer.Typer(help="telequery: telemetry query engine for AI agents and serv
                   no_args_is_help=True, add_completion=False)
 token_app = typer.Typer(help="API tokens", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+retention_app = typer.Typer(help="retention rules: how long rows are kept", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
 console = Console(stderr=True)
 
 DataDir = Annotated[Path, typer.Option("--data", help="data directory")]
@@ -33,19 +36,33 @@ def _open(data: Path, store: str | None,  # type: ignore[no-untyped-def]
     from telequery.store import open_store
 
     data.mkdir(parents=True, exist_ok=True)
-    return (open_store(store or str(data), memory_limit=memory_limit),
-            Meta(data / "meta.sqlite"))
+    spec = store or str(data)
+    try:
+        s = open_store(spec, memory_limit=memory_limit)
+    except Exception as e:  # a locked directory: say so in one line, not a traceback
+        text = str(e)
+        if "Conflicting lock" in text or "EmbeddedServer" in text or "lock" in text.lower():
+            held = re.search(r"held in (.+? \(PID \d+\))", text)
+            holder = held.group(1) if held else "another process (only one may open it)"
+            console.print(f"[red]the data directory {spec} is in use by {holder}; stop it, "
+                          f"or send to it with --url[/]")
+            raise typer.Exit(2) from None
+        raise
+    return s, Meta(data / "meta.sqlite")
 
 
 def _serve(store, meta, host: str, port: int,  # type: ignore[no-untyped-def]
-           apply_delay: float = 1.0) -> None:
+           apply_delay: float = 1.0, retention: str | None = None,
+           retention_every: str = "1h") -> None:
     import gc
 
     import uvicorn
 
     from telequery.api.app import create_app
 
-    app = create_app(store, meta, apply_delay=apply_delay)
+    app = create_app(store, meta, apply_delay=apply_delay,
+                     retention_days=_days(retention) if retention else None,
+                     retention_every=_duration(retention_every).total_seconds())
     # Ingest allocates ~40 objects per span and frees them a request later; with the
     # default thresholds the cyclic GC runs every 700 allocations and keeps rescanning
     # the app's long-lived objects. Freeze those and collect less often.
@@ -65,10 +82,16 @@ def serve(data: DataDir = Path(".telequery"), store: StoreSpec = None,
           memory_limit: Annotated[str | None, typer.Option(
               help="DuckDB memory limit, e.g. 3GiB (its buffer cache and query memory; "
                    "default 80% of RAM). ClickHouse is configured on its side")] = None,
+          retention: Annotated[str | None, typer.Option(
+              help="default retention, e.g. 30d (rows older are deleted); per-org and "
+                   "per-dataset rules: `telequery retention set`. Default: keep forever")
+          ] = None,
+          retention_every: Annotated[str, typer.Option(
+              help="how often retention sweeps run")] = "1h",
           ) -> None:
     """Serve the APIs over the data directory."""
     s, m = _open(data, store, memory_limit)
-    _serve(s, m, host, port, apply_delay)
+    _serve(s, m, host, port, apply_delay, retention, retention_every)
 
 
 @app.command()
@@ -129,19 +152,55 @@ def _generate(store, events: int, seed: int, days: int) -> datetime:  # type: ig
 def token_create(org: Annotated[str, typer.Option(help="org the token is bound to")],
                  scopes: Annotated[str, typer.Option(
                      help="comma-separated: ingest,query,admin")] = "ingest,query",
-                 name: str = "", data: DataDir = Path(".telequery")) -> None:
+                 name: str = "",
+                 expires: Annotated[str | None, typer.Option(
+                     help="lifetime, e.g. 30d or 12h (default: until revoked)")] = None,
+                 data: DataDir = Path(".telequery")) -> None:
     """Create an API token; it is printed once and stored hashed."""
-    from telequery.meta import Meta
-
-    data.mkdir(parents=True, exist_ok=True)
-    meta = Meta(data / "meta.sqlite")
+    meta = _meta(data)
+    until = datetime.now(UTC) + _duration(expires) if expires else None
     try:
         token = meta.create_token(org, [s.strip() for s in scopes.split(",") if s.strip()],
-                                  name)
+                                  name, until)
     except ValueError as e:
         console.print(f"[red]{e}[/]")
         raise typer.Exit(2) from None
     print(token)
+
+
+@token_app.command("list")
+def token_list(org: Annotated[str | None, typer.Option(help="only this org's")] = None,
+               data: DataDir = Path(".telequery"),
+               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List tokens (never the tokens themselves): id, name, scopes, dates, state."""
+    tokens = [t.as_json() | {"org": t.org} for t in _meta(data).list_tokens(org)]
+    if as_json:
+        print(json.dumps(tokens))
+        return
+    table = Table("id", "org", "name", "scopes", "created", "expires", "last used", "state")
+    for t in tokens:
+        state = "active" if t["active"] else ("revoked" if t["revoked"] else "expired")
+        table.add_row(str(t["id"]), str(t["org"]), str(t["name"]), ",".join(t["scopes"]),
+                      *[str(t[k] or "")[:19] for k in ("created", "expires", "last_used")],
+                      state)
+    Console().print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="the id from `token list`")],
+                 data: DataDir = Path(".telequery")) -> None:
+    """Revoke a token: a running server refuses it from its next request on."""
+    if not _meta(data).revoke_token(token_id):
+        console.print(f"[red]no active token with id {token_id}[/]")
+        raise typer.Exit(2)
+    console.print(f"revoked {token_id}")
+
+
+def _meta(data: Path):  # type: ignore[no-untyped-def]
+    from telequery.meta import Meta
+
+    data.mkdir(parents=True, exist_ok=True)
+    return Meta(data / "meta.sqlite")
 
 
 @app.command()
@@ -224,6 +283,13 @@ def _measure(spec: str) -> dict[str, str]:
     return {"agg": agg, "field": field} if field else {"agg": agg}
 
 
+def _days(text: str) -> float:
+    days = _duration(text).total_seconds() / 86400
+    if days <= 0:
+        raise typer.BadParameter(f"{text!r}: a retention window must be positive")
+    return days
+
+
 def _duration(text: str) -> timedelta:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
@@ -233,16 +299,81 @@ def _duration(text: str) -> timedelta:
 
 
 @app.command()
-def ingest(file: Path, org: Annotated[str, typer.Option()],
-           data: DataDir = Path(".telequery"), store: StoreSpec = None) -> None:
-    """Ingest a file: NDJSON events, or OTLP/JSON (one Export*ServiceRequest per line)."""
-    from telequery.ingest.files import ingest_file
+def ingest(file: Path,
+           org: Annotated[str | None, typer.Option(help="org (local data directory)")] = None,
+           data: DataDir = Path(".telequery"), store: StoreSpec = None,
+           url: Annotated[str | None, typer.Option(
+               help="send to a running server instead, e.g. http://127.0.0.1:8080")] = None,
+           token: Annotated[str | None, typer.Option(
+               envvar="TELEQUERY_TOKEN", help="API token with ingest scope (with --url)")
+           ] = None) -> None:
+    """Ingest a file: NDJSON events, or OTLP/JSON (one Export*ServiceRequest per line).
 
-    s, _ = _open(data, store)
-    written, rejected = ingest_file(s, org, file)
-    console.print(f"{written:,} rows written, {rejected:,} rejected")
+    With --url the file is sent over HTTP to a running server (whose data directory is
+    locked by it), with a progress bar; otherwise it is written to the data directory.
+    """
+    from telequery.ingest.files import PostError, ingest_file, post_file
+
+    if url:
+        if not token:
+            raise typer.BadParameter("--token (or TELEQUERY_TOKEN) is required with --url",
+                                     param_hint="--token")
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task(f"sending {file.name} (bytes)", total=file.stat().st_size)
+            try:
+                written, rejected = post_file(url, token, file,
+                                              lambda n: bar.advance(task, n))
+            except (PostError, OSError) as e:
+                console.print(f"[red]{e}[/]")
+                raise typer.Exit(2) from None
+    else:
+        if not org:
+            raise typer.BadParameter("--org is required without --url", param_hint="--org")
+        s, _ = _open(data, store)
+        written, rejected = ingest_file(s, org, file)
+    console.print(f"{written:,} rows accepted, {rejected:,} rejected")
     if rejected:
         raise typer.Exit(1)
+
+
+@retention_app.command("set")
+def retention_set(window: Annotated[str, typer.Argument(help="e.g. 7d, 90d; `off` removes")],
+                  org: Annotated[str, typer.Option(help="an org, or * for every org")] = "*",
+                  dataset: Annotated[str, typer.Option(help="a dataset, or *")] = "*",
+                  kind: Annotated[str, typer.Option(help="log, span or *")] = "*",
+                  data: DataDir = Path(".telequery")) -> None:
+    """Set a rule; the most specific matching rule wins, then `serve --retention`."""
+    from telequery.retention import KINDS
+
+    if kind not in KINDS:
+        raise typer.BadParameter(f"{kind!r}: use one of {', '.join(KINDS)}", param_hint="--kind")
+    days = None if window == "off" else _days(window)
+    changed = _meta(data).set_retention(org, dataset, kind, days)
+    console.print(("removed" if days is None else "set") if changed else "no such rule")
+
+
+@retention_app.command("list")
+def retention_list(data: DataDir = Path(".telequery")) -> None:
+    """Every stored rule."""
+    table = Table("org", "dataset", "kind", "days")
+    for o, d, k, days in _meta(data).retention_rules():
+        table.add_row(o, d, k, f"{days:g}")
+    Console().print(table)
+
+
+@retention_app.command("sweep")
+def retention_sweep(data: DataDir = Path(".telequery"), store: StoreSpec = None,
+                    default: Annotated[str | None, typer.Option(
+                        help="default window for rows no rule covers")] = None) -> None:
+    """Delete expired rows now (on a data directory no server is using) and compact."""
+    from telequery.retention import sweep
+
+    s, m = _open(data, store)
+    result = sweep(s, m, _days(default) if default else None)
+    s.close()
+    console.print(f"{result.deleted:,} rows deleted; {result.bytes_before:,} -> "
+                  f"{result.bytes_after:,} bytes on disk")
 
 
 @app.command()

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -36,6 +36,29 @@ class Principal:
 
 
 @dataclass(frozen=True)
+class TokenInfo:
+    """A token as listed: never the token itself, which is shown once at creation."""
+
+    id: str
+    org: str
+    name: str
+    scopes: tuple[str, ...]
+    created: datetime
+    expires: datetime | None
+    last_used: datetime | None
+    revoked: datetime | None
+
+    def as_json(self) -> dict[str, object]:
+        def t(v: datetime | None) -> str | None:
+            return v.isoformat() if v else None
+        return {"id": self.id, "name": self.name, "scopes": list(self.scopes),
+                "created": t(self.created), "expires": t(self.expires),
+                "last_used": t(self.last_used), "revoked": t(self.revoked),
+                "active": self.revoked is None and (self.expires is None
+                                                    or self.expires > _now())}
+
+
+@dataclass(frozen=True)
 class Document:
     id: str
     org: str
@@ -54,6 +77,13 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _time(v: str | None) -> datetime | None:
+    return datetime.fromisoformat(v) if v else None
+
+
+LAST_USED_EVERY = timedelta(minutes=1)  # last_used is written at most this often a token
+
+
 class Meta:
     """SQLite metadata store; safe to share between threads (one lock, short calls)."""
 
@@ -63,7 +93,10 @@ class Meta:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._lock = threading.Lock()
-        self._principals: dict[str, Principal | None] = {}
+        # hash -> (principal, expiry, last_used written); emptied whenever another
+        # connection (the CLI revoking a token) commits, seen through data_version
+        self._principals: dict[str, tuple[Principal, datetime | None, datetime | None]] = {}
+        self._data_version = -1
         with self._lock:
             self._db.executescript("""
                 CREATE TABLE IF NOT EXISTS tokens (
@@ -77,36 +110,102 @@ class Meta:
                 CREATE INDEX IF NOT EXISTS documents_by_created
                   ON documents (kind, org, created);
             """)
+            self._db.execute("""
+                CREATE TABLE IF NOT EXISTS retention (
+                  org TEXT NOT NULL, dataset TEXT NOT NULL, kind TEXT NOT NULL,
+                  days REAL NOT NULL, PRIMARY KEY (org, dataset, kind))""")
+            have = {r[1] for r in self._db.execute("PRAGMA table_info(tokens)")}
+            for column in ("expires", "last_used", "revoked"):
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE tokens ADD COLUMN {column} TEXT")
 
     # -- tokens -------------------------------------------------------------------------
-    def create_token(self, org: str, scopes: list[str] | tuple[str, ...], name: str = ""
-                     ) -> str:
+    def create_token(self, org: str, scopes: list[str] | tuple[str, ...], name: str = "",
+                     expires: datetime | None = None) -> str:
         """Create a token and return it; only its hash is kept, so show it once."""
+        return self.issue_token(org, scopes, name, expires)[0]
+
+    def issue_token(self, org: str, scopes: list[str] | tuple[str, ...], name: str = "",
+                    expires: datetime | None = None) -> tuple[str, TokenInfo]:
+        """Create a token: (the token, shown once; what is stored about it)."""
         bad = [s for s in scopes if s not in SCOPES]
         if bad or not scopes:
             raise ValueError(f"scopes must be among {', '.join(SCOPES)}; got {list(scopes)}")
         if not org:
             raise ValueError("org must not be empty")
+        if expires is not None and expires <= _now():
+            raise ValueError("expires must be in the future")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        info = TokenInfo(uuid.uuid4().hex, org, name, tuple(sorted(set(scopes))), _now(),
+                         expires, None, None)
         with self._lock:
-            self._db.execute("INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?)",
-                             (uuid.uuid4().hex, org, ",".join(sorted(set(scopes))),
-                              _hash(token), name, _now().isoformat()))
-        return token
+            self._db.execute(
+                "INSERT INTO tokens (id, org, scopes, hash, name, created, expires) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (info.id, org, ",".join(info.scopes), _hash(token), name,
+                 info.created.isoformat(), expires.isoformat() if expires else None))
+        return token, info
+
+    def list_tokens(self, org: str | None = None) -> list[TokenInfo]:
+        """Tokens of one org (every org's with None, for the operator's CLI), newest first."""
+        sql = ("SELECT id, org, name, scopes, created, expires, last_used, revoked "
+               "FROM tokens")
+        with self._lock:
+            rows = self._db.execute(sql + " WHERE org = ? ORDER BY created DESC", (org,)) \
+                if org is not None else self._db.execute(sql + " ORDER BY org, created DESC")
+            rows = rows.fetchall()
+        return [TokenInfo(r[0], r[1], r[2] or "", tuple(r[3].split(",")), _time(r[4]),
+                          _time(r[5]), _time(r[6]), _time(r[7])) for r in rows]
+
+    def revoke_token(self, token_id: str, org: str | None = None) -> bool:
+        """Revoke a token (of ``org`` when given): it fails authentication from now on."""
+        with self._lock:
+            sql, args = "UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL", \
+                [_now().isoformat(), token_id]
+            if org is not None:
+                sql += " AND org = ?"
+                args.append(org)
+            changed = self._db.execute(sql, args).rowcount
+            self._principals.clear()
+        return bool(changed)
 
     def authenticate(self, token: str | None) -> Principal | None:
-        """The principal of a token, or None. Lookups are cached by hash."""
+        """The principal of a live token (not revoked, not expired), or None.
+
+        Lookups are cached by hash; the cache is dropped whenever the database changed
+        (another process revoked a token), so a revocation takes effect at once.
+        """
         if not token:
             return None
         h = _hash(token)
-        if h in self._principals:
-            return self._principals[h]
+        now = _now()
         with self._lock:
-            row = self._db.execute("SELECT id, org, scopes FROM tokens WHERE hash = ?",
-                                   (h,)).fetchone()
-        principal = Principal(row[1], frozenset(row[2].split(",")), row[0]) if row else None
-        if principal is not None:
-            self._principals[h] = principal
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:
+                self._principals.clear()
+                self._data_version = version
+            hit = self._principals.get(h)
+            if hit is None:
+                row = self._db.execute(
+                    "SELECT id, org, scopes, expires, last_used FROM tokens "
+                    "WHERE hash = ? AND revoked IS NULL", (h,)).fetchone()
+                if row is None:
+                    return None
+                hit = (Principal(row[1], frozenset(row[2].split(",")), row[0]),
+                       _time(row[3]), _time(row[4]))
+                self._principals[h] = hit
+            principal, expires, used = hit
+            if expires is not None and expires <= now:
+                return None
+            if used is None or now - used >= LAST_USED_EVERY:
+                self._principals[h] = (principal, expires, now)
+                try:  # best effort: a full disk must not turn into failed logins
+                    self._db.execute("UPDATE tokens SET last_used = ? WHERE id = ?",
+                                     (now.isoformat(), principal.token_id))
+                except sqlite3.Error:
+                    return principal
+                # our own write moved data_version too; don't drop the cache for it
+                self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
         return principal
 
     # -- documents ----------------------------------------------------------------------
@@ -193,6 +292,31 @@ class Meta:
             cur = self._db.execute("DELETE FROM documents WHERE kind = ? AND org = ? AND id = ?",
                                    (kind, org, doc_id))
         return cur.rowcount > 0
+
+    # -- retention rules ----------------------------------------------------------------
+    def retention_rules(self, org: str | None = None) -> list[tuple[str, str, str, float]]:
+        """(org, dataset, kind, days) rules; ``*`` matches any. One org's with ``org``
+        (plus the rules for every org, which apply to it too)."""
+        with self._lock:
+            if org is None:
+                rows = self._db.execute("SELECT org, dataset, kind, days FROM retention "
+                                        "ORDER BY org, dataset, kind").fetchall()
+            else:
+                rows = self._db.execute("SELECT org, dataset, kind, days FROM retention "
+                                        "WHERE org IN (?, '*') ORDER BY org, dataset, kind",
+                                        (org,)).fetchall()
+        return [(r[0], r[1], r[2], float(r[3])) for r in rows]
+
+    def set_retention(self, org: str, dataset: str, kind: str, days: float | None) -> bool:
+        """Set (or with ``days=None`` remove) one rule; True when something changed."""
+        with self._lock:
+            if days is None:
+                n = self._db.execute("DELETE FROM retention WHERE org = ? AND dataset = ? "
+                                     "AND kind = ?", (org, dataset, kind)).rowcount
+            else:
+                n = self._db.execute("INSERT OR REPLACE INTO retention VALUES (?, ?, ?, ?)",
+                                     (org, dataset, kind, days)).rowcount
+        return bool(n)
 
     def close(self) -> None:
         self._db.close()

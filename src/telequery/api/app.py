@@ -12,6 +12,7 @@ from telequery import __version__
 from telequery.api import errors
 from telequery.api.deps import Services
 from telequery.ingest.writer import Writer, open_writer
+from telequery.retention import RetentionLoop
 from telequery.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -22,18 +23,26 @@ if TYPE_CHECKING:
 
 
 def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
-               apply_delay: float = 1.0) -> FastAPI:
+               apply_delay: float = 1.0, retention_days: float | None = None,
+               retention_every: float | None = None) -> FastAPI:
     """Build the app over an open store and metadata; the caller owns their lifetime.
 
     Without a ``writer`` the app makes one and closes it at shutdown (in the lifespan:
     uvicorn re-raises SIGTERM after serving, so code after ``uvicorn.run`` may not run).
+    Retention sweeps run every ``retention_every`` seconds (the rules are in ``meta``;
+    ``retention_days`` is the default window); without it, only on request.
     """
     own_writer = writer is None
-    services = Services(store, meta, writer or open_writer(store, apply_delay=apply_delay))
+    services = Services(store, meta, writer or open_writer(store, apply_delay=apply_delay),
+                        RetentionLoop(store, meta, retention_days, retention_every or 3600.0))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if retention_every and services.retention:
+            services.retention.start()
         yield
+        if services.retention:
+            services.retention.stop()
         if own_writer:
             services.writer.close()
 
@@ -65,8 +74,9 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
                                 headers={"Retry-After": "5"})
         return JSONResponse({"status": "ready", "engine": store.dialect.name})
 
-    from telequery.api import routers
+    from telequery.api import metrics, routers
 
     for router in routers.ALL:
         router.install(app)
+    metrics.install(app, services)
     return app

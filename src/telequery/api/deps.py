@@ -12,6 +12,7 @@ from telequery.api.errors import ApiError
 if TYPE_CHECKING:
     from telequery.ingest.writer import Writer
     from telequery.meta import Meta, Principal
+    from telequery.retention import RetentionLoop
     from telequery.store.base import Store
 
 
@@ -20,6 +21,7 @@ class Services:
     store: Store
     meta: Meta
     writer: Writer
+    retention: RetentionLoop | None = None
 
 
 def services(request: Request) -> Services:

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from telequery.api import gateway, native, otlp, reports, traceviews, ui, workers
+from telequery.api import admin, gateway, native, otlp, reports, traceviews, ui, workers
 
-ALL: list[ModuleType] = [gateway, native, otlp, reports, workers, traceviews, ui]
+ALL: list[ModuleType] = [admin, gateway, native, otlp, reports, workers, traceviews, ui]

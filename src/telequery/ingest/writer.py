@@ -53,6 +53,8 @@ class Writer:
         self._closed = False
         self.commits = 0
         self.write_error: str | None = None  # the last commit's failure, until one succeeds
+        # counters for /metrics (read without a lock: a scrape may be one batch behind)
+        self.acked_rows = self.acked_bytes = self.applied_rows = self.rejected_batches = 0
         self._thread = threading.Thread(target=self._loop, name="telequery-writer",
                                         daemon=True)
         self._thread.start()
@@ -67,6 +69,7 @@ class Writer:
             if self._closed:
                 raise RuntimeError("writer is closed")
             if self._backlog() + table.num_rows > self.max_pending_rows and self._backlog():
+                self.rejected_batches += 1
                 raise Overloaded()
             self._queue.append((table, fut))
             self._pending_rows += table.num_rows
@@ -125,18 +128,23 @@ class Writer:
             self.write_error = None
         except StoreUnavailable as e:  # the store, not the rows: fail the group at once
             self.write_error = e.reason
+            self.rejected_batches += len(group)
             for _, fut in group:
                 fut.set_exception(e)
             return
         except Exception as e:
             self.write_error = str(e).splitlines()[0][:500] if str(e) else type(e).__name__
             if len(group) == 1:
+                self.rejected_batches += 1
                 group[0][1].set_exception(_fresh_exception())
                 return
             for item in group:  # isolate the failing request
                 self._commit([item])
             return
         for t, fut in group:
+            self.acked_rows += t.num_rows
+            self.applied_rows += t.num_rows
+            self.acked_bytes += t.nbytes
             fut.set_result(t.num_rows)
 
     def problems(self) -> list[str]:
@@ -152,6 +160,11 @@ class Writer:
 
     def _backlog(self) -> int:
         return self._pending_rows
+
+    @property
+    def unapplied_rows(self) -> int:
+        """Rows acknowledged (or queued) and not yet in the table: the log's depth."""
+        return self._backlog()
 
     @property
     def pending_rows(self) -> int:
@@ -214,6 +227,7 @@ class LoggedWriter(Writer):
             try:
                 accepted.append((conform(table), fut))
             except (KeyError, ValueError, TypeError, pa.ArrowException) as e:
+                self.rejected_batches += 1
                 fut.set_exception(ValueError(f"rows do not match the events schema: {e}"))
         if not accepted:
             return
@@ -223,6 +237,7 @@ class LoggedWriter(Writer):
             self.log.append(records)
         except OSError as e:
             self.write_error = f"the ingest log cannot be written: {e}"
+            self.rejected_batches += len(accepted)
             for _, fut in accepted:
                 fut.set_exception(e)
             return
@@ -238,6 +253,8 @@ class LoggedWriter(Writer):
             self._apply_cv.notify_all()
         self.commits += 1
         for table, fut in accepted:
+            self.acked_rows += table.num_rows
+            self.acked_bytes += table.nbytes
             fut.set_result(table.num_rows)
 
     def _due(self) -> float:
@@ -286,6 +303,7 @@ class LoggedWriter(Writer):
                 self.apply_error = None
                 self._applied = max(self._applied, mark)
                 self._unapplied_rows -= rows
+                self.applied_rows += rows
                 if not self._buffer:
                     self._flush_wanted = False
                 self._apply_cv.notify_all()

@@ -57,7 +57,7 @@ class Store(Protocol):
         """Run one SELECT with bound parameters."""
         ...
 
-    def delete(self, org: str, *, dataset: str | None = None,
+    def delete(self, org: str, *, dataset: str | None = None, kind: str | None = None,
                before: datetime | None = None) -> int:
         """Delete an org's rows (of one dataset, older than ``before``); return how many.
         The only way rows leave a store: retention rules and the demo's own org."""

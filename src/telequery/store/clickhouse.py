@@ -322,7 +322,7 @@ class ClickHouseStore:
                 self.write_failure = None
         return batch.num_rows
 
-    def delete(self, org: str, *, dataset: str | None = None,
+    def delete(self, org: str, *, dataset: str | None = None, kind: str | None = None,
                before: datetime | None = None) -> int:
         """Delete an org's rows with a synchronous mutation (the parts are rewritten, so
         the space is returned when it finishes); values are bound server-side."""
@@ -330,6 +330,9 @@ class ClickHouseStore:
         if dataset is not None:
             where.append("dataset = {dataset:String}")
             params["dataset"] = dataset
+        if kind is not None:
+            where.append("kind = {kind:String}")
+            params["kind"] = kind
         if before is not None:
             where.append("timestamp < {before:DateTime64(6, 'UTC')}")
             params["before"] = self.dialect.param_value(before, Logical.TIMESTAMP)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -75,6 +76,9 @@ class DuckDBStore:
         self._cursors: list[duckdb.DuckDBPyConnection] = []  # to close them on a reopen
         self._cursor_lock = threading.Lock()
         self._generation = 0
+        self._gate = threading.Condition()  # compaction pauses new reads, waits for these
+        self._readers = 0
+        self._paused = False
         self.failure: str | None = None
         self._last_attempt = 0.0
         names = ", ".join(f'"{c}"' for c in COLUMN_NAMES)
@@ -168,7 +172,7 @@ class DuckDBStore:
                 raise
         return batch.num_rows
 
-    def delete(self, org: str, *, dataset: str | None = None,
+    def delete(self, org: str, *, dataset: str | None = None, kind: str | None = None,
                before: datetime | None = None) -> int:
         """Delete an org's rows, bound by value; the space is reused by later writes and
         returned to the file system by ``compact``."""
@@ -176,6 +180,9 @@ class DuckDBStore:
         if dataset is not None:
             where.append("dataset = $dataset")
             params["dataset"] = dataset
+        if kind is not None:
+            where.append("kind = $kind")
+            params["kind"] = kind
         if before is not None:
             where.append("timestamp < $before")
             params["before"] = self.dialect.param_value(before, Logical.TIMESTAMP)
@@ -218,12 +225,20 @@ class DuckDBStore:
         self._check()
         if self.read_barrier is not None:
             self.read_barrier()  # see every row acknowledged before this query
+        with self._gate:
+            while self._paused:
+                self._gate.wait()
+            self._readers += 1
         try:
             return self._run(sql, params, timeout)
         except duckdb.Error as e:
             if _is_fatal(e):
                 raise self._failed(e) from e
             raise
+        finally:
+            with self._gate:
+                self._readers -= 1
+                self._gate.notify_all()
 
     def _run(self, sql: str, params: dict[str, object] | None,
              timeout: float | None) -> QueryResult:
@@ -259,6 +274,57 @@ class DuckDBStore:
 
     def bytes_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.path.glob(DB_FILE + "*"))
+
+    def compact(self) -> tuple[int, int]:
+        """Rewrite the file without the space deleted rows left behind; (bytes before,
+        after). DuckDB reuses freed blocks but does not give them back to the file
+        system, so after a retention sweep the database is copied into a new file
+        (``COPY FROM DATABASE``) that replaces the old one. Writes wait on the write lock
+        and new reads on a gate for the copy's duration; reads in flight finish first."""
+        before = self.bytes_on_disk()
+        self._check()
+        tmp = self.path / (DB_FILE + ".compact")
+        tmp.unlink(missing_ok=True)
+        with self._write_lock:
+            with self._gate:
+                self._paused = True
+                while self._readers:
+                    self._gate.wait()
+            try:
+                with self._cursor_lock:
+                    self._swap_compacted(tmp)
+            finally:
+                with self._gate:
+                    self._paused = False
+                    self._gate.notify_all()
+        return before, self.bytes_on_disk()
+
+    def _swap_compacted(self, tmp: Path) -> None:
+        w = self._writer
+        w.execute("CHECKPOINT")
+        name = w.execute("SELECT current_database()").fetchone()[0]
+        path = str(tmp).replace("'", "''")  # our own file name, not a request value
+        w.execute(f"ATTACH '{path}' AS __compact")
+        try:
+            w.execute(f'COPY FROM DATABASE "{name}" TO __compact')
+        finally:
+            w.execute("DETACH __compact")
+        for cur in [*self._cursors, self._writer, self._con]:
+            with contextlib.suppress(duckdb.Error):
+                cur.close()
+        self._cursors.clear()
+        os.replace(tmp, self.path / DB_FILE)
+        (self.path / (DB_FILE + ".wal")).unlink(missing_ok=True)  # checkpointed above
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._generation += 1
+        try:
+            self._connect()
+        except duckdb.Error as e:
+            self._failed(e)
 
     def checkpoint(self) -> None:
         self._check()
