@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-EXTERNAL = ("ingest", "patterns")  # owned by other modules; run if present
+EXTERNAL = ("ingest", "patterns", "retention")  # owned by other modules; run if present
 PARTS = ("queries", *EXTERNAL, "data", "report")
 
 

@@ -38,13 +38,31 @@ def test_demo_token_and_query(tmp_path: Path) -> None:
     spec = {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z",
             "measures": [{"agg": "count"}]}
     out = tq("query", "--data", str(data), "--org", "demo", "--json", stdin=json.dumps(spec))
-    assert json.loads(out.stdout)["rows"] == [[3000.0]]
+    assert json.loads(out.stdout)["rows"] == [[3000]]
     out = tq("query", "--data", str(data), "--org", "other", "--json", stdin=json.dumps(spec))
     assert json.loads(out.stdout)["rows"] == [[0]]
 
-    # Running demo again reuses the data instead of generating it twice.
+    # Running demo again reuses the data (and the token) instead of making them twice.
     again = tq("demo", "--data", str(data), "--events", "3000", "--seed", "7", "--no-serve")
     assert "already present" in again.stderr
+    assert again.stdout.strip().splitlines()[-1] == token
+    (data / "demo-token.txt").unlink()  # lost: a new token, and the old one is revoked
+    third = tq("demo", "--data", str(data), "--events", "3000", "--seed", "7", "--no-serve")
+    assert third.stdout.strip().splitlines()[-1] != token
+    assert Meta(data / "meta.sqlite").authenticate(token) is None
+
+    # Output formats: counts are integers, measures have sensible precision.
+    out = tq("query", "--data", str(data), "--org", "demo", "--format", "csv",
+             "--since", "9d", "--measure", "count", "--measure", "p99:$metadata.duration",
+             stdin="")
+    assert out.returncode == 0, out.stderr
+    header, line = out.stdout.strip().splitlines()
+    assert header.count(",") == 1
+    count, p99 = line.split(",")
+    assert count == "3000" and len(p99.replace(".", "").lstrip("0")) <= 6
+    out = tq("query", "--data", str(data), "--org", "demo", "--format", "table",
+             "--since", "9d", "--measure", "count", stdin="")
+    assert "3000" in out.stdout and "3000.0" not in out.stdout
 
 
 def test_token_create_and_bad_input(tmp_path: Path) -> None:
@@ -156,3 +174,33 @@ def test_ingest_url_round_trips_a_file_through_a_live_server(tmp_path: Path) -> 
         assert json.loads(got.stdout)["rows"] == [[2500]]
     store.close()
     meta.close()
+
+
+def test_a_chdb_directory_in_use_is_one_line_naming_the_process(tmp_path: Path) -> None:
+    import os
+    import time
+
+    import httpx
+
+    from conftest import free_port
+
+    port = free_port()
+    spec = f"chdb:{tmp_path / 'ch'}"
+    server = subprocess.Popen([sys.executable, "-m", "telequery.cli", "serve", "--data",
+                               str(tmp_path), "--store", spec, "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        out = tq("query", "--data", str(tmp_path), "--store", spec, "--org", "a", stdin="")
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        assert f"in use by another process (PID {server.pid})" in out.stderr
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert os.path.exists(tmp_path / "ch")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import sys
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -38,17 +42,50 @@ def _open(data: Path, store: str | None,  # type: ignore[no-untyped-def]
     data.mkdir(parents=True, exist_ok=True)
     spec = store or str(data)
     try:
-        s = open_store(spec, memory_limit=memory_limit)
+        with _stderr_held_back():
+            s = open_store(spec, memory_limit=memory_limit)
     except Exception as e:  # a locked directory: say so in one line, not a traceback
         text = str(e)
         if "Conflicting lock" in text or "EmbeddedServer" in text or "lock" in text.lower():
             held = re.search(r"held in (.+? \(PID \d+\))", text)
-            holder = held.group(1) if held else "another process (only one may open it)"
+            holder = held.group(1) if held else _chdb_holder(spec)
             console.print(f"[red]the data directory {spec} is in use by {holder}; stop it, "
-                          f"or send to it with --url[/]")
+                          f"or send to it with --url[/]", soft_wrap=True)
             raise typer.Exit(2) from None
         raise
     return s, Meta(data / "meta.sqlite")
+
+
+@contextlib.contextmanager
+def _stderr_held_back() -> Iterator[None]:
+    """Hold back what native code writes to fd 2 while a store opens (chDB prints its own
+    exception text there); it is passed on unless opening failed, which we say in a line."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        failed = False
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if not failed:
+                held.seek(0)
+                sys.stderr.write(held.read().decode(errors="replace"))
+
+
+def _chdb_holder(spec: str) -> str:
+    """Who holds a chDB directory: ClickHouse writes its PID into ``DIR/status``."""
+    status = Path(spec.removeprefix("chdb:")) / "status"
+    try:
+        pid = re.search(r"PID: (\d+)", status.read_text())
+    except OSError:
+        pid = None
+    return f"another process (PID {pid.group(1)})" if pid else "another process"
 
 
 def _serve(store, meta, host: str, port: int,  # type: ignore[no-untyped-def]
@@ -70,7 +107,9 @@ def _serve(store, meta, host: str, port: int,  # type: ignore[no-untyped-def]
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     console.print(f"[green]serving on http://{host}:{port}[/]  (docs: http://{host}:{port}/docs)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # SIGTERM: stop accepting, give requests 5 s, then cancel them; the lifespan's
+    # shutdown interrupts statements still running in the engine.
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
 @app.command()
@@ -124,13 +163,28 @@ def demo(data: DataDir = Path(".demo-data"), store: StoreSpec = None,
                           "(other orgs' data is kept)")
         end = _generate(s, events, seed, days)
         m.put("demo", DEMO_ORG, "dataset", {**want, "end": end.isoformat()})
-    token = m.create_token(DEMO_ORG, ["ingest", "query", "admin"], name="demo")
-    (data / "demo-token.txt").write_text(token + "\n")
+    token = _demo_token(m, data / "demo-token.txt")
     console.print(f"org: [bold]{DEMO_ORG}[/]  token (all scopes, also in "
                   f"{data / 'demo-token.txt'}):")
     print(token, flush=True)
     if serve_after:
         _serve(s, m, host, port)
+
+
+def _demo_token(meta, path: Path) -> str:  # type: ignore[no-untyped-def]
+    """The demo's token: the one saved by the last run while it still works, else a new
+    one, with every older demo token revoked (re-runs do not pile up live tokens)."""
+    if path.exists():
+        saved = path.read_text().strip()
+        principal = meta.authenticate(saved)
+        if principal is not None and principal.org == DEMO_ORG:
+            return saved
+    token, info = meta.issue_token(DEMO_ORG, ["ingest", "query", "admin"], name="demo")
+    for old in meta.list_tokens(DEMO_ORG):
+        if old.name == "demo" and old.id != info.id and old.revoked is None:
+            meta.revoke_token(old.id, DEMO_ORG)
+    path.write_text(token + "\n")
+    return token
 
 
 def _generate(store, events: int, seed: int, days: int) -> datetime:  # type: ignore[no-untyped-def]
@@ -217,11 +271,19 @@ def query(org: Annotated[str | None, typer.Option(help="org to query (local data
               help="agg or agg:field, e.g. count, p99:$metadata.duration")] = None,
           group_by: Annotated[list[str] | None, typer.Option("--group-by")] = None,
           needle: str | None = None, limit: int = 20,
-          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+          fmt: Annotated[str, typer.Option(
+              "--format", help="table, json or csv")] = "table",
+          as_json: Annotated[bool, typer.Option("--json", help="same as --format json")
+                             ] = False) -> None:
     """Run a query: a JSON IR on stdin (see query/parse.py), or built from the flags.
 
-    Reads the data directory directly, or with --url asks a running server.
+    Reads the data directory directly, or with --url asks a running server. Whole numbers
+    (counts, sums of counts) print as integers; other measures with 6 significant digits
+    in table and CSV output, in full in JSON.
     """
+    if fmt not in ("table", "json", "csv"):
+        raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
+    fmt = "json" if as_json else fmt
     from telequery.query import engine
     from telequery.query.errors import QueryError
     from telequery.query.parse import query_from_dict
@@ -249,16 +311,39 @@ def query(org: Annotated[str | None, typer.Option(help="org to query (local data
             raise typer.Exit(2) from None
         answer = {"columns": result.columns, "rows": result.rows,
                   "stats": result.stats.__dict__}
-    if as_json:
-        print(json.dumps(answer, default=str))
+    rows = [[_whole(v) for v in row] for row in answer["rows"]]
+    if fmt == "json":
+        print(json.dumps({**answer, "rows": rows}, default=str))
+        return
+    if fmt == "csv":
+        import csv
+
+        out = csv.writer(sys.stdout)
+        out.writerow(answer["columns"])
+        out.writerows([_cell(v) for v in row] for row in rows)
         return
     table = Table(*answer["columns"])
-    for row in answer["rows"]:
-        table.add_row(*["" if v is None else str(v) for v in row])
+    for row in rows:
+        table.add_row(*[_cell(v) for v in row])
     Console().print(table)
     stats = answer["stats"]
     console.print(f"{len(answer['rows'])} rows; read {stats['rows_read']:,} rows in "
                   f"{stats['elapsed'] * 1000:.1f} ms")
+
+
+def _whole(v: object) -> object:
+    """A float holding a whole number (a count is a sum of sample weights) as an int."""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v
+
+
+def _cell(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}" if abs(v) < 1e15 else f"{v:.6e}"
+    return str(v)
 
 
 def _remote(url: str, token: str | None, spec: dict) -> dict:

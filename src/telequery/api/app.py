@@ -13,18 +13,38 @@ from telequery.api import errors
 from telequery.api.deps import Services
 from telequery.ingest.writer import Writer, open_writer
 from telequery.retention import RetentionLoop
-from telequery.store.base import StoreUnavailable
+from telequery.store.base import StoreUnavailable, request_deadline
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
     from telequery.meta import Meta
     from telequery.store.base import Store
 
 
+REQUEST_TIMEOUT = 30.0  # seconds for every statement of one request together
+
+
+class RequestDeadline:
+    """Pure ASGI middleware: every statement of a request shares one deadline."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app, self.seconds = app, seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with request_deadline(self.seconds):
+            await self.app(scope, receive, send)
+
+
 def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
                apply_delay: float = 1.0, retention_days: float | None = None,
-               retention_every: float | None = None) -> FastAPI:
+               retention_every: float | None = None,
+               request_timeout: float = REQUEST_TIMEOUT) -> FastAPI:
     """Build the app over an open store and metadata; the caller owns their lifetime.
 
     Without a ``writer`` the app makes one and closes it at shutdown (in the lifespan:
@@ -43,6 +63,8 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
         yield
         if services.retention:
             services.retention.stop()
+        if hasattr(store, "interrupt_all"):  # queries still running past the grace period
+            store.interrupt_all()
         if own_writer:
             services.writer.close()
 
@@ -79,4 +101,5 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
     for router in routers.ALL:
         router.install(app)
     metrics.install(app, services)
+    app.add_middleware(RequestDeadline, seconds=request_timeout)
     return app

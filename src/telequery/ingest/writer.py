@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from telequery.ingest.log import APPLY_ROWS, LOG_DIR, IngestLog, recover
 from telequery.schema import conform
-from telequery.store.base import StoreUnavailable
+from telequery.store.base import StoreUnavailable, statement_timeout
 
 if TYPE_CHECKING:
     from telequery.store.base import Store
@@ -342,6 +342,7 @@ class LoggedWriter(Writer):
             target = self._acked
             if self._applied >= target:
                 return
+            timeout = statement_timeout(timeout) or timeout
             if self.apply_error is None:
                 self._flush_wanted = True
                 self._apply_cv.notify_all()

@@ -22,13 +22,20 @@ from telequery.query.catalog import Dataset, Field
 from telequery.query.dialect import Dialect, Params, lit
 from telequery.query.errors import InvalidValue, LimitExceeded, OperatorNotAllowed, QueryError
 from telequery.query.ir import (
+    MAX_CONDITIONS,
     MAX_FILTER_DEPTH,
+    MAX_GROUP_BY,
+    MAX_LIST_VALUES,
+    MAX_MEASURES,
+    MAX_NEEDLE_CHARS,
+    MAX_VALUE_CHARS,
     Agg,
     FilterGroup,
     Measure,
     Op,
     Query,
     ValueType,
+    conditions,
     filter_depth,
     to_us,
 )
@@ -94,6 +101,31 @@ def compile_relation(query: Query, org: str, dialect: Dialect
     return rel, where, c.p
 
 
+def check_size(query: Query) -> None:
+    """Refuse a request bigger than the limits in ``ir`` (LimitExceeded names the limit)."""
+    leaves = conditions(query.filter)
+    if len(leaves) + len(query.havings) > MAX_CONDITIONS:
+        raise LimitExceeded("filters", f"{len(leaves) + len(query.havings)} filter conditions; "
+                                       f"at most {MAX_CONDITIONS} are allowed")
+    for c in leaves:
+        values = c.value if isinstance(c.value, (list, tuple)) else (c.value,)
+        if len(values) > MAX_LIST_VALUES:
+            raise LimitExceeded(c.field, f"{len(values)} values in one list; at most "
+                                         f"{MAX_LIST_VALUES} are allowed")
+        if any(isinstance(v, str) and len(v) > MAX_VALUE_CHARS for v in values):
+            raise LimitExceeded(c.field, f"a filter value is longer than {MAX_VALUE_CHARS} "
+                                         "characters")
+    if query.needle is not None and len(query.needle.value) > MAX_NEEDLE_CHARS:
+        raise LimitExceeded("needle", f"the needle is {len(query.needle.value)} characters; "
+                                      f"at most {MAX_NEEDLE_CHARS} are allowed")
+    if len(query.group_by) > MAX_GROUP_BY:
+        raise LimitExceeded("group_by", f"{len(query.group_by)} group-bys; at most "
+                                        f"{MAX_GROUP_BY} are allowed")
+    if len(query.measures) > MAX_MEASURES:
+        raise LimitExceeded("measures", f"{len(query.measures)} measures; at most "
+                                        f"{MAX_MEASURES} are allowed")
+
+
 class _Compiler(Predicates, Measures):
     def __init__(self, query: Query, org: str, dialect: Dialect) -> None:
         if not org:
@@ -105,6 +137,7 @@ class _Compiler(Predicates, Measures):
         self.p = Params(dialect)
         if filter_depth(query.filter) > MAX_FILTER_DEPTH:
             raise LimitExceeded("filters", f"filter groups nest deeper than {MAX_FILTER_DEPTH}")
+        check_size(query)
         if query.limit is not None and not 0 <= query.limit <= MAX_LIMIT:
             raise LimitExceeded("limit", f"limit must be between 0 and {MAX_LIMIT}")
         if query.offset < 0:
@@ -293,11 +326,16 @@ class _Compiler(Predicates, Measures):
     def _rows(self) -> Compiled:
         q = self.q
         rel, where = self._relation()
-        if q.select:
-            fields = [self._field(name) for name in q.select]
+        select = q.select
+        if not select and self.ds.derive is not None:
+            # a derived relation (one row per trace, session...) has no stored columns:
+            # its rows are its fields
+            select = tuple(self.ds.fields)
+        if select:
+            fields = [self._field(name) for name in select]
             cols = [exp.alias_(f.build(self.d, self.p), f"__c{i}", quoted=True, copy=False)
                     for i, f in enumerate(fields)]
-            names = list(q.select)
+            names = list(select)
         else:
             names = list(q.columns or COLUMN_NAMES)
             unknown = [c for c in names if c not in _STORED]

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from telequery.query.compile import BUCKET, Compiled, compile_query
-from telequery.query.ir import ZERO_WHEN_EMPTY, Query
+from telequery.query.errors import InvalidValue, LimitExceeded
+from telequery.query.ir import MAX_SERIES_POINTS, ZERO_WHEN_EMPTY, Query
 
 if TYPE_CHECKING:
     from telequery.store.base import Stats, Store
@@ -37,8 +38,12 @@ def run(store: Store, query: Query, org: str, *, timeout: float | None = DEFAULT
     """Run ``query`` for ``org`` (and the previous window too when ``query.compare``)."""
     result = _run_one(store, query, org, timeout)
     if query.compare:
-        result.previous = _run_one(store, query.shifted_to(query.time_range.previous()), org,
-                                   timeout)
+        try:
+            window = query.time_range.previous()
+        except OverflowError:
+            raise InvalidValue("compare", "the previous window would start before the year "
+                                          "1; shorten the time range") from None
+        result.previous = _run_one(store, query.shifted_to(window), org, timeout)
     return result
 
 
@@ -68,6 +73,11 @@ def zero_fill(compiled: Compiled, rows: list[tuple]) -> list[tuple]:
     ordered = sorted(dict.fromkeys(keys), key=_group_order)
     if not ordered and n_dims == 0:
         ordered = [()]
+    points = len(range(first, end, step)) * len(ordered)
+    if points > MAX_SERIES_POINTS:
+        raise LimitExceeded("limit", f"{points:,} series points ({len(ordered):,} groups); "
+                                     f"at most {MAX_SERIES_POINTS:,}: set a limit or fewer "
+                                     "buckets")
     out = []
     for b in range(first, end, step):
         for g in ordered:

@@ -35,6 +35,7 @@ from telequery.query.ir import (
     Query,
     TimeRange,
     ValueType,
+    instant_ms,
 )
 
 T = TypeVar("T")
@@ -45,7 +46,7 @@ def _time(value: object, name: str) -> datetime:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
         if not 0 <= value <= _MAX_MS:
             raise InvalidValue(name, f"epoch milliseconds must be between 0 and {_MAX_MS}")
-        return TimeRange.from_ms(int(value), int(value) + 1).start
+        return instant_ms(int(value))
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -6,6 +6,10 @@ bound parameters, appends Arrow batches in one transaction, and reports statisti
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +28,37 @@ class Stats:
     rows_read: int
     bytes_read: int
     elapsed: float
+
+
+# The monotonic time by which the current request must be answered. Set per request by the
+# API (a context variable, so it follows the request into worker threads); every statement
+# a request runs gets at most what is left, so a view that runs several statements is
+# bounded as a whole.
+_DEADLINE: ContextVar[float | None] = ContextVar("telequery_deadline", default=None)
+
+
+@contextmanager
+def request_deadline(seconds: float) -> Iterator[None]:
+    """Bound every statement run inside to ``seconds`` in total."""
+    token = _DEADLINE.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def statement_timeout(timeout: float | None) -> float | None:
+    """The next statement's timeout: its own, or what is left of the request's deadline if
+    that is sooner. Raises ``QueryTimeout`` when the deadline has passed."""
+    due = _DEADLINE.get()
+    if due is None:
+        return timeout
+    left = due - time.monotonic()
+    if left <= 0:
+        from telequery.query.errors import QueryTimeout
+
+        raise QueryTimeout("query", "the request ran past its deadline")
+    return left if timeout is None else min(timeout, left)
 
 
 class StoreUnavailable(Exception):

@@ -29,7 +29,7 @@ import pyarrow as pa
 from telequery.query.dialect import ClickHouseDialect
 from telequery.query.errors import QueryTimeout
 from telequery.schema import COLUMN_NAMES, Logical, arrow_schema, conform
-from telequery.store.base import QueryResult, Stats, StoreUnavailable
+from telequery.store.base import QueryResult, Stats, StoreUnavailable, statement_timeout
 from telequery.store.clickhouse_ddl import (
     VERSION_TABLE,
     Layout,
@@ -363,6 +363,7 @@ class ClickHouseStore:
     def execute(self, sql: str, params: dict[str, object] | None = None,
                 timeout: float | None = None) -> QueryResult:
         settings = dict(QUERY_SETTINGS)
+        timeout = statement_timeout(timeout)
         if timeout:
             settings["max_execution_time"] = max(1, round(timeout))
             settings["timeout_overflow_mode"] = "throw"

@@ -38,7 +38,7 @@ from telequery.schema import (
     duckdb_ddl,
     duckdb_type,
 )
-from telequery.store.base import QueryResult, Stats, StoreUnavailable
+from telequery.store.base import QueryResult, Stats, StoreUnavailable, statement_timeout
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -222,6 +222,7 @@ class DuckDBStore:
 
     def execute(self, sql: str, params: dict[str, object] | None = None,
                 timeout: float | None = None) -> QueryResult:
+        timeout = statement_timeout(timeout)
         self._check()
         if self.read_barrier is not None:
             self.read_barrier()  # see every row acknowledged before this query
@@ -254,7 +255,7 @@ class DuckDBStore:
             if maps and rows:
                 rows = _as_dicts(rows, maps)
         except duckdb.InterruptException:
-            raise QueryTimeout("query", f"query took longer than {timeout} s") from None
+            raise QueryTimeout("query", f"query took longer than {timeout:.3g} s") from None
         finally:
             if alarm is not None:
                 _WATCHDOG.disarm(alarm)
@@ -274,6 +275,13 @@ class DuckDBStore:
 
     def bytes_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.path.glob(DB_FILE + "*"))
+
+    def interrupt_all(self) -> None:
+        """Stop every running statement (shutdown: in-flight queries end in seconds)."""
+        with self._cursor_lock:
+            for cur in self._cursors:
+                with contextlib.suppress(duckdb.Error):
+                    cur.interrupt()
 
     def compact(self) -> tuple[int, int]:
         """Rewrite the file without the space deleted rows left behind; (bytes before,
