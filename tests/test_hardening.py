@@ -4,6 +4,7 @@ engine matters."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,3 +169,61 @@ def test_a_slow_http_request_stops_at_its_deadline(tmp_path: Path) -> None:
         thread.join(10)
         store.close()
         meta.close()
+
+
+def _peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/reports/query",
+                                  "/api/svc/v1/llm-gateway/metrics/query", "/api/v1/query",
+                                  "/client/v4/accounts/o/workers/observability/telemetry/query"])
+def test_huge_bodies_are_refused_before_they_are_read(tmp_path: Path, path: str) -> None:
+    """1 GiB without a token: 401 before the body is read; with a token: 413 at 16 MiB.
+    The server's peak RSS does not grow by the body."""
+    from conftest import free_port
+    from test_full_disk import start_server
+
+    data = tmp_path / "data"
+    data.mkdir()
+    meta = Meta(data / "meta.sqlite")
+    token = meta.create_token("o", ["query"])
+    meta.close()
+    port = free_port()
+    proc = start_server(data, None, port, tmp_path / "server.log")
+    url = f"http://127.0.0.1:{port}{path}"
+    try:
+        before = _peak_rss_mb(proc.pid)
+
+        def gib() -> Iterator[bytes]:
+            chunk = b"x" * (1 << 20)
+            for _ in range(1024):
+                yield chunk
+
+        for headers, status in (({}, 401), ({"authorization": f"Bearer {token}"}, 413)):
+            t0 = time.monotonic()
+            try:
+                r = httpx.post(url, content=gib(), timeout=60, headers={
+                    **headers, "content-type": "application/json"})
+                assert r.status_code == status, r.text[:300]
+                assert r.json()  # the API's own envelope
+            except httpx.HTTPError:
+                pass  # the server answered and closed while we were still sending
+            assert time.monotonic() - t0 < 30
+            # declared up front: refused from the header alone, with no body sent at all
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                sock.sendall(f"POST {path} HTTP/1.1\r\nhost: x\r\n{head}content-type: "
+                             f"application/json\r\ncontent-length: {1 << 30}\r\n\r\n"
+                             .encode())
+                answer = sock.recv(65536).decode(errors="replace")
+            assert answer.startswith(f"HTTP/1.1 {status} "), answer[:200]
+        assert _peak_rss_mb(proc.pid) - before < 100
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)

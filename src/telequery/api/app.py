@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from telequery import __version__
 from telequery.api import errors
 from telequery.api.deps import Services
+from telequery.api.guard import BodyGuard
 from telequery.ingest.writer import Writer, open_writer
 from telequery.retention import RetentionLoop
 from telequery.store.base import StoreUnavailable, request_deadline
@@ -101,5 +102,6 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
     for router in routers.ALL:
         router.install(app)
     metrics.install(app, services)
+    app.add_middleware(BodyGuard, meta=meta)
     app.add_middleware(RequestDeadline, seconds=request_timeout)
     return app

@@ -40,6 +40,7 @@ from telequery.ingest.fast import logs_from_bytes, spans_from_bytes
 from telequery.ingest.mapping import Batch, Limits, logs_to_rows, spans_to_rows
 from telequery.ingest.otlp_json import OtlpJsonError, message_to_json, parse_json
 from telequery.ingest.writer import Overloaded
+from telequery.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -264,6 +265,10 @@ async def commit(request: Request, table: pa.Table, limits: IngestLimits) -> Non
         retry = str(max(e.retry_after, limits.retry_after_s))
         raise IngestError(429, f"ingest queue is full; retry after {retry} s",
                           {"Retry-After": retry}) from None
+    except (StoreUnavailable, OSError) as e:  # a full disk, a failed store: one line
+        log.warning("commit failed: %s", e)
+        raise IngestError(503, "the rows could not be committed; retry later",
+                          {"Retry-After": str(limits.retry_after_s)}) from None
     except Exception:
         log.exception("commit failed")
         raise IngestError(503, "the rows could not be committed; retry later",
