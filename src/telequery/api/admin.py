@@ -13,7 +13,7 @@ from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from telequery.api import errors
 from telequery.api.deps import require, services
@@ -26,6 +26,7 @@ MAX_DAYS = 36_500
 
 
 class TokenCreate(BaseModel):
+    model_config = ConfigDict(strict=True)  # `true` is not a number of days
     name: str = Field("", max_length=200)
     scopes: list[Literal["ingest", "query", "admin"]] = Field(
         default_factory=lambda: ["ingest", "query"], min_length=1)
@@ -34,6 +35,7 @@ class TokenCreate(BaseModel):
 
 
 class RetentionRule(BaseModel):
+    model_config = ConfigDict(strict=True)
     dataset: str = Field(ANY, min_length=1, max_length=200)
     kind: Literal["*", "log", "span"] = ANY
     days: float | None = Field(..., gt=0, le=MAX_DAYS,
@@ -52,8 +54,11 @@ def create_token(request: Request, body: TokenCreate) -> dict[str, object]:
     principal = require(request, "admin")
     expires = (datetime.now(UTC) + timedelta(days=body.expires_in_days)
                if body.expires_in_days else None)
-    token, info = services(request).meta.issue_token(principal.org, body.scopes, body.name,
-                                                     expires)
+    try:
+        token, info = services(request).meta.issue_token(principal.org, body.scopes,
+                                                         body.name, expires)
+    except ValueError as e:  # e.g. a lifetime so short it has passed already
+        raise ApiError(400, str(e), "expires_in_days", "invalid_value") from None
     return {"token": token, **info.as_json()}
 
 

@@ -97,11 +97,12 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
                                 headers={"Retry-After": "5"})
         return JSONResponse({"status": "ready", "engine": store.dialect.name})
 
-    from telequery.api import metrics, routers
+    from telequery.api import metrics, openapi, routers
 
     for router in routers.ALL:
         router.install(app)
     metrics.install(app, services)
+    openapi.install(app)
     app.add_middleware(BodyGuard, meta=meta)
     app.add_middleware(RequestDeadline, seconds=request_timeout)
     return app

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from telequery.query.errors import QueryError
 from telequery.store.base import StoreUnavailable
@@ -41,11 +42,36 @@ Formatter = Callable[[int, list[tuple[str | None, str]], str | None, dict[str, s
                       dict[str, object]], Response]
 
 _FORMATTERS: list[tuple[str, Formatter]] = []
+# prefix -> (media type, JSON schema) of the error body, for the OpenAPI document
+_ENVELOPES: dict[str, tuple[str, dict[str, object]]] = {}
+
+DEFAULT_ENVELOPE: dict[str, object] = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["status", "details"],
+        "properties": {
+            "status": {"type": "integer"}, "code": {"type": ["string", "null"]},
+            "details": {"type": "array", "items": {
+                "type": "object", "properties": {"field": {"type": ["string", "null"]},
+                                                 "reason": {"type": "string"}}}}}}}}
 
 
-def register_formatter(prefix: str, formatter: Formatter) -> None:
+def register_formatter(prefix: str, formatter: Formatter,
+                       envelope: dict[str, object] | None = None,
+                       media_type: str = "application/json") -> None:
+    """Errors under ``prefix`` are rendered by ``formatter``; ``envelope`` is the JSON
+    schema of what it writes (the OpenAPI document declares it for every error status)."""
     _FORMATTERS.append((prefix, formatter))
     _FORMATTERS.sort(key=lambda p: -len(p[0]))
+    _ENVELOPES[prefix] = (media_type, envelope or DEFAULT_ENVELOPE)
+
+
+def envelope_for(path: str) -> tuple[str, dict[str, object]]:
+    """(media type, JSON schema) of the error body answered under ``path``."""
+    for prefix, _ in _FORMATTERS:
+        if path.startswith(prefix):
+            return _ENVELOPES[prefix]
+    return "application/json", DEFAULT_ENVELOPE
 
 
 def _default(status: int, problems: list[tuple[str | None, str]], code: str | None,
@@ -67,6 +93,16 @@ def _loc(loc: tuple) -> str:
     if loc and loc[0] in ("body", "query", "path", "header"):
         loc = loc[1:]
     return ".".join(str(p) for p in loc) or "body"
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods the app's routes accept on this request's path (GET implies HEAD)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def install(app: FastAPI) -> None:
@@ -95,8 +131,11 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         reason = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code,
                                                                    str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not just one route's
+            headers["Allow"] = ", ".join(_allowed(request))
         return formatter_for(request.url.path)(exc.status_code, [(None, reason)], None,
-                                               dict(exc.headers or {}), {})
+                                               headers, {})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

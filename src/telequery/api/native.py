@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from telequery.api import errors
 from telequery.api.deps import require, services
 from telequery.api.errors import ApiError
+from telequery.api.openapi import raw_body
 from telequery.query import engine
 from telequery.query.parse import query_from_dict
 
@@ -28,7 +29,8 @@ def _error(status: int, problems: list[tuple[str | None, str]], code: str | None
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
-@router.post(PREFIX, summary="Run a query given as telequery's JSON IR, for the caller's org")
+@router.post(PREFIX, summary="Run a query given as telequery's JSON IR, for the caller's org",
+             openapi_extra=raw_body("The query IR as JSON (see docs/datasets.md)"))
 async def run_query(request: Request) -> Response:
     principal = require(request, "query")
     try:

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from telequery.api import errors
+from telequery.api.openapi import raw_body
 from telequery.api.otlp import (
     IngestError,
     IngestLimits,
@@ -63,7 +64,11 @@ def _error(e: IngestError) -> Response:
                           headers=e.headers)
 
 
-@router.post("/v1/events", summary="NDJSON events: one JSON object per line")
+@router.post("/v1/events", summary="NDJSON events: one JSON object per line",
+             openapi_extra=raw_body(
+                 "One JSON object per line (gzip ok); an empty body writes nothing", {
+                     "application/x-ndjson": {"schema": {"type": "string"}},
+                     "text/plain": {"schema": {"type": "string"}}}, required=False))
 async def ingest_events(request: Request) -> Response:
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     try:
@@ -102,4 +107,8 @@ def _format(status: int, problems: list[tuple[str | None, str]], code: str | Non
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
-    errors.register_formatter("/v1/events", _format)
+    errors.register_formatter("/v1/events", _format, {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "string"}, "lines": {"type": "array", "items": {
+            "type": "object", "properties": {"line": {"type": "integer"},
+                                             "error": {"type": "string"}}}}}})

@@ -36,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 from telequery.api import errors
 from telequery.api.deps import services
+from telequery.api.openapi import raw_body
 from telequery.ingest.fast import logs_from_bytes, spans_from_bytes
 from telequery.ingest.mapping import Batch, Limits, logs_to_rows, spans_to_rows
 from telequery.ingest.otlp_json import OtlpJsonError, message_to_json, parse_json
@@ -305,12 +306,20 @@ async def _export(request: Request, signal: _Signal) -> Response:
     return Response(message_to_json(resp), media_type=JSON)
 
 
-@router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, gzip ok)")
+@router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, gzip ok)",
+             openapi_extra=raw_body(
+    "An OTLP ExportTraceServiceRequest, protobuf or JSON; Content-Encoding gzip or deflate",
+    {"application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+     "application/json": {"schema": {"type": "object"}}}))
 async def export_traces(request: Request) -> Response:
     return await _export(request, TRACES)
 
 
-@router.post("/v1/logs", summary="OTLP/HTTP log export (protobuf or JSON, gzip ok)")
+@router.post("/v1/logs", summary="OTLP/HTTP log export (protobuf or JSON, gzip ok)",
+             openapi_extra=raw_body(
+    "An OTLP ExportLogsServiceRequest, protobuf or JSON; Content-Encoding gzip or deflate",
+    {"application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+     "application/json": {"schema": {"type": "object"}}}))
 async def export_logs(request: Request) -> Response:
     return await _export(request, LOGS)
 
@@ -324,8 +333,10 @@ def _format(status: int, problems: list[tuple[str | None, str]], code: str | Non
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
-    errors.register_formatter("/v1/traces", _format)
-    errors.register_formatter("/v1/logs", _format)
+    status = {"type": "object", "required": ["code", "message"],  # google.rpc.Status
+              "properties": {"code": {"type": "integer"}, "message": {"type": "string"}}}
+    errors.register_formatter("/v1/traces", _format, status)
+    errors.register_formatter("/v1/logs", _format, status)
     from telequery.api import ndjson
 
     ndjson.install(app)

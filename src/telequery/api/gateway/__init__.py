@@ -28,7 +28,8 @@ PREFIX = "/api/svc/"
 router = APIRouter(prefix="/api/svc/v1/llm-gateway", tags=["gateway metrics"])
 
 _MESSAGES = {400: "Invalid query", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-             405: "Method not allowed", 408: "Query timeout", 500: "Internal server error"}
+             405: "Method not allowed", 408: "Query timeout", 413: "Payload too large",
+             500: "Internal server error", 503: "Service unavailable"}
 
 
 def _format(status: int, problems: list[tuple[str | None, str]], code: str | None,
@@ -71,4 +72,7 @@ def _answer(store: Store, plan: Plan, org: str) -> Response:
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
-    errors.register_formatter(PREFIX, _format)
+    errors.register_formatter(PREFIX, _format, {
+        "type": "object", "required": ["statusCode", "message", "details"],
+        "properties": {"statusCode": {"type": "integer"}, "message": {"type": "string"},
+                       "details": {"type": "array", "items": {"type": "string"}}}})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from telequery.api import errors
-from telequery.api.reports.problems import problem
+from telequery.api.reports.problems import MEDIA_TYPE, problem
 from telequery.api.reports.routes import PREFIX, router
 
 if TYPE_CHECKING:
@@ -18,4 +18,11 @@ if TYPE_CHECKING:
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
-    errors.register_formatter(PREFIX, problem)
+    errors.register_formatter(PREFIX, problem, {
+        "type": "object", "required": ["type", "title", "status", "detail", "code", "errors"],
+        "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                       "status": {"type": "integer"}, "detail": {"type": "string"},
+                       "code": {"type": "string"},
+                       "errors": {"type": "array", "items": {"type": "object"}},
+                       "allowed_actions": {"type": "array", "items": {"type": "string"}}}},
+        MEDIA_TYPE)

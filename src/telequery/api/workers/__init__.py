@@ -39,4 +39,14 @@ def envelope_error(status: int, problems: list[tuple[str | None, str]], code: st
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
-    errors.register_formatter(PREFIX, envelope_error)
+    errors.register_formatter(PREFIX, envelope_error, {
+        "type": "object", "required": ["success", "errors", "messages", "result"],
+        "properties": {"success": {"const": False}, "messages": {"type": "array"},
+                       "result": {"type": "null"},
+                       "errors": {"type": "array", "items": {
+                           "type": "object", "required": ["code", "message"],
+                           "properties": {"code": {"type": "integer"},
+                                          "message": {"type": "string"},
+                                          "detail": {"type": "string"},
+                                          "field": {"type": "string"},
+                                          "type": {"type": "string"}}}}}})

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from telequery.api.deps import Services, require, services
 from telequery.api.errors import ApiError
+from telequery.api.openapi import raw_body
 from telequery.api.workers import keys as keys_api
 from telequery.api.workers import parse, saved, views
 from telequery.api.workers.render import iso, ok
@@ -53,7 +54,9 @@ def _statistics(stats: list[Stats]) -> dict[str, float]:
             "bytes_read": sum(s.bytes_read for s in stats)}
 
 
-@router.post("/telemetry/query")
+@router.post("/telemetry/query",
+              openapi_extra=raw_body("A telemetry query: view, timeframe, parameters"),
+              responses={404: {"description": "No saved query with this queryId"}})
 async def telemetry_query(account_id: str, request: Request) -> Response:
     principal = _principal(request, account_id)
     body = await _json(request)
@@ -87,7 +90,8 @@ def _answer(svc: Services, req: parse.QueryRequest, principal: Principal, accoun
     return ok({"run": run, "statistics": statistics, **outcome.body})
 
 
-@router.post("/telemetry/keys")
+@router.post("/telemetry/keys",
+              openapi_extra=raw_body("Keys request: timeframe, datasets, filters, needle"))
 async def telemetry_keys(account_id: str, request: Request) -> Response:
     principal = _principal(request, account_id)
     body = await _json(request)
@@ -96,7 +100,8 @@ async def telemetry_keys(account_id: str, request: Request) -> Response:
     return ok(result)
 
 
-@router.post("/telemetry/values")
+@router.post("/telemetry/values",
+              openapi_extra=raw_body("Values request: key, type, timeframe, filters"))
 async def telemetry_values(account_id: str, request: Request) -> Response:
     principal = _principal(request, account_id)
     body = await _json(request)
@@ -113,7 +118,7 @@ async def list_queries(account_id: str, request: Request) -> Response:
     return ok([saved.query_json(d) for d in docs], result_info=info)
 
 
-@router.post("/queries")
+@router.post("/queries", openapi_extra=raw_body("A saved query: name, description, parameters"))
 async def create_query(account_id: str, request: Request) -> Response:
     principal = _principal(request, account_id)
     body = await _json(request)
@@ -127,7 +132,7 @@ async def get_query(account_id: str, query_id: str, request: Request) -> Respons
     return ok(saved.query_json(saved.get(services(request).meta, principal.org, query_id)))
 
 
-@router.patch("/queries/{query_id}")
+@router.patch("/queries/{query_id}", openapi_extra=raw_body("Fields of the saved query to change"))
 async def update_query(account_id: str, query_id: str, request: Request) -> Response:
     principal = _principal(request, account_id)
     body = await _json(request)
