@@ -227,3 +227,72 @@ def test_huge_bodies_are_refused_before_they_are_read(tmp_path: Path, path: str)
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+SLOW_SERVER = """
+import sys
+from fastapi import Request
+from telequery.api.app import create_app
+from telequery.cli import run_server
+from telequery.meta import Meta
+from telequery.store import open_store
+
+data, port = sys.argv[1], int(sys.argv[2])
+store = open_store(data)
+app = create_app(store, Meta(data + "/meta.sqlite"), request_timeout=600)
+
+@app.get("/slow")
+def slow(request: Request) -> dict:
+    # one statement that would run for minutes (the test's stand-in for a runaway query)
+    store.execute("SELECT count(*) FROM range(1000000000000) t(i) WHERE i % 7 = 3",
+                  timeout=600)
+    return {}
+
+run_server(app, "127.0.0.1", port)
+"""
+
+
+def test_sigterm_ends_a_server_stuck_in_a_runaway_query(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_SERVER, str(tmp_path), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        outcome: list[object] = []
+
+        def call() -> None:
+            try:
+                outcome.append(httpx.get(url + "/slow", timeout=120).status_code)
+            except httpx.HTTPError as e:
+                outcome.append(type(e).__name__)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        time.sleep(1.0)  # the statement is running now
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        took = time.monotonic() - t0
+        caller.join(30)
+        print(f"SIGTERM took {took:.1f} s; request: {outcome}")
+        assert took < 5, f"SIGTERM took {took:.1f} s"  # interrupted at once
+        assert outcome == [503]  # shutting down: retry elsewhere, not a 500
+        assert outcome, "the request never ended"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

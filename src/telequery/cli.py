@@ -91,15 +91,20 @@ def _chdb_holder(spec: str) -> str:
 def _serve(store, meta, host: str, port: int,  # type: ignore[no-untyped-def]
            apply_delay: float = 1.0, retention: str | None = None,
            retention_every: str = "1h") -> None:
-    import gc
-
-    import uvicorn
-
     from telequery.api.app import create_app
 
     app = create_app(store, meta, apply_delay=apply_delay,
                      retention_days=_days(retention) if retention else None,
                      retention_every=_duration(retention_every).total_seconds())
+    run_server(app, host, port)
+
+
+def run_server(app, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+    """Serve ``app`` as ``telequery serve`` does (GC tuning, shutdown grace)."""
+    import gc
+
+    import uvicorn
+
     # Ingest allocates ~40 objects per span and frees them a request later; with the
     # default thresholds the cyclic GC runs every 700 allocations and keeps rescanning
     # the app's long-lived objects. Freeze those and collect less often.
@@ -107,9 +112,17 @@ def _serve(store, meta, host: str, port: int,  # type: ignore[no-untyped-def]
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     console.print(f"[green]serving on http://{host}:{port}[/]  (docs: http://{host}:{port}/docs)")
-    # SIGTERM: stop accepting, give requests 5 s, then cancel them; the lifespan's
-    # shutdown interrupts statements still running in the engine.
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    # SIGTERM: stop accepting, interrupt running statements (their requests answer 503
+    # with Retry-After), give requests 5 s to finish, then cancel what is left.
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+            stop = getattr(app.state, "stop_queries", None)
+            if stop is not None:
+                stop()
+
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                          timeout_graceful_shutdown=5)).run()
 
 
 @app.command()

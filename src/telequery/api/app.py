@@ -73,6 +73,8 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
                   description="Telemetry query engine: OTLP ingest; Workers Observability, "
                               "gateway metrics and reports APIs.")
     app.state.services = services
+    # called by the server on SIGTERM (cli.run_server), before the grace period starts
+    app.state.stop_queries = getattr(store, "interrupt_all", lambda: None)
     errors.install(app)
 
     @app.get("/healthz", tags=["health"])

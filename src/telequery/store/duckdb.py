@@ -80,6 +80,7 @@ class DuckDBStore:
         self._readers = 0
         self._paused = False
         self.failure: str | None = None
+        self.draining = False  # set at shutdown: statements are refused and interrupted
         self._last_attempt = 0.0
         names = ", ".join(f'"{c}"' for c in COLUMN_NAMES)
         self._insert = f"INSERT INTO events ({names}) SELECT {names} FROM __batch"
@@ -223,6 +224,8 @@ class DuckDBStore:
     def execute(self, sql: str, params: dict[str, object] | None = None,
                 timeout: float | None = None) -> QueryResult:
         timeout = statement_timeout(timeout)
+        if self.draining:  # writes go on: the writer applies what was acknowledged
+            raise StoreUnavailable("the server is shutting down", retry_after=1)
         self._check()
         if self.read_barrier is not None:
             self.read_barrier()  # see every row acknowledged before this query
@@ -255,6 +258,8 @@ class DuckDBStore:
             if maps and rows:
                 rows = _as_dicts(rows, maps)
         except duckdb.InterruptException:
+            if self.draining:
+                raise StoreUnavailable("the server is shutting down", retry_after=1) from None
             raise QueryTimeout("query", f"query took longer than {timeout:.3g} s") from None
         finally:
             if alarm is not None:
@@ -277,7 +282,10 @@ class DuckDBStore:
         return sum(p.stat().st_size for p in self.path.glob(DB_FILE + "*"))
 
     def interrupt_all(self) -> None:
-        """Stop every running statement (shutdown: in-flight queries end in seconds)."""
+        """Shutting down: stop every running query and refuse new ones; they answer
+        ``StoreUnavailable`` (503, retry) instead of running on past SIGTERM. Writes are
+        not affected: the writer still applies what was acknowledged."""
+        self.draining = True
         with self._cursor_lock:
             for cur in self._cursors:
                 with contextlib.suppress(duckdb.Error):
