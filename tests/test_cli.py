@@ -172,6 +172,36 @@ def test_ingest_url_round_trips_a_file_through_a_live_server(tmp_path: Path) -> 
         got = tq("query", "--url", live.url, "--token", token, "--json",
                  stdin=json.dumps(spec))
         assert json.loads(got.stdout)["rows"] == [[2500]]
+        # OTLP/JSON, one ExportTraceServiceRequest a line (a collector's file exporter);
+        # one span has a bad trace id and is rejected by the server, the rest are kept
+        import base64
+
+        from google.protobuf.json_format import MessageToDict
+
+        from otlp_build import Span, traces_request
+
+        t0 = 1_700_000_000_000_000_000
+        lines = []
+        for n in range(3):
+            req = traces_request(Span("cli-otlp", f"op {i}", t0 + i, 1000,
+                                      (n * 100 + i + 1).to_bytes(16, "big"),
+                                      (i + 1).to_bytes(8, "big")) for i in range(40))
+            line = MessageToDict(req)
+            for rs in line["resourceSpans"]:  # OTLP/JSON ids are hex, not protobuf's base64
+                for sp in rs["scopeSpans"][0]["spans"]:
+                    for k in ("traceId", "spanId"):
+                        sp[k] = base64.b64decode(sp[k]).hex()
+            lines.append(line)
+        lines[1]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = "AAAA"
+        otlp = tmp_path / "traces.jsonl"
+        otlp.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        out = tq("ingest", str(otlp), "--url", live.url, "--token", token)
+        assert "119 rows accepted, 1 rejected" in out.stderr, out.stderr
+        svc = {**spec, "filter": {"and": [
+            {"field": "$metadata.service", "op": "eq", "value": "cli-otlp"}]}}
+        got = tq("query", "--url", live.url, "--token", token, "--json",
+                 stdin=json.dumps(svc))
+        assert json.loads(got.stdout)["rows"] == [[119]]
     store.close()
     meta.close()
 

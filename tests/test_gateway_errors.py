@@ -3,6 +3,9 @@ problem listed; 400/401/403/404/500 all answer the gateway's JSON envelope."""
 
 from __future__ import annotations
 
+import json
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,5 +180,18 @@ def test_unexpected_failure_is_a_json_500(tmp_path: Path) -> None:
             details = _details(r, 500)
             assert r.json()["message"] == "Internal server error" and details
             assert "Traceback" not in r.text
+            # the connection stays usable: two requests on one socket, both answered
+            port = int(srv.url.rsplit(":", 1)[1])
+            body = json.dumps({**BASE, "interval": "1 hour"}).encode()
+            request = (f"POST {URL} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}"
+                       f"\r\ncontent-type: application/json\r\ncontent-length: {len(body)}"
+                       "\r\n\r\n").encode() + body
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                answers = b""
+                for _ in range(2):
+                    sock.sendall(request)
+                    time.sleep(0.3)
+                    answers += sock.recv(65536)
+            assert answers.count(b"HTTP/1.1 500 ") == 2, answers[:500]
     finally:
         meta.close()

@@ -233,3 +233,38 @@ def test_readyz_follows_the_store_and_metrics_move_with_traffic(tmp_path: Path) 
             headers={"authorization": f"Bearer {token}"}).json()["rows"] == [[1]]
     store.close()
     meta.close()
+
+
+def test_tokens_never_appear_in_the_server_log_or_on_disk(tmp_path: Path) -> None:
+    from conftest import free_port
+    from test_full_disk import start_server
+
+    data = tmp_path / "data"
+    data.mkdir()
+    meta = Meta(data / "meta.sqlite")
+    good = meta.create_token("o", ["ingest", "query", "admin"])
+    revoked = meta.create_token("o", ["query"])
+    meta.revoke_token(meta.list_tokens("o")[0].id)
+    meta.close()
+    wrong = "tq_" + "x" * 43
+    log = tmp_path / "server.log"
+    port = free_port()
+    proc = start_server(data, None, port, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for token in (good, revoked, wrong):
+            for header in ({"authorization": f"Bearer {token}"}, {"x-api-key": token},
+                           {"authorization": token}):
+                httpx.post(url + "/api/v1/query", json={"from": 0, "to": 1}, headers=header)
+                httpx.post(url + "/v1/traces", content=b"\xff garbage", headers={
+                    **header, "content-type": "application/x-protobuf"})
+                httpx.post(url + "/v1/events", content=b"not json\n", headers=header)
+                httpx.get(url + "/api/v1/tokens", headers=header)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    text = log.read_text()
+    stored = b"".join(p.read_bytes() for p in data.rglob("*") if p.is_file())
+    for token in (good, revoked, wrong):
+        assert token not in text
+        assert token.encode() not in stored

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from telequery.query.errors import QueryError
 from telequery.store.base import StoreUnavailable
@@ -95,6 +96,40 @@ def _loc(loc: tuple) -> str:
     return ".".join(str(p) for p in loc) or "body"
 
 
+class CatchAll:
+    """Answer an unexpected exception with the API's 500 envelope and keep the connection.
+
+    Starlette's handler for ``Exception`` sits in ``ServerErrorMiddleware``, which re-raises
+    after answering, so the server closed the connection and the client's next request on
+    it was reset. This pure ASGI middleware, inside it, answers and does not re-raise
+    (unless the answer had already started: then the connection must go)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            if started:
+                raise
+            log.exception("unexpected error on %s", scope.get("path"))
+            response = formatter_for(scope.get("path", ""))(
+                500, [(None, "Internal error")], "internal_error", {}, {})
+            await response(scope, receive, send)
+
+
 def _allowed(request: Request) -> list[str]:
     """The methods the app's routes accept on this request's path (GET implies HEAD)."""
     methods: set[str] = set()
@@ -106,6 +141,8 @@ def _allowed(request: Request) -> list[str]:
 
 
 def install(app: FastAPI) -> None:
+    app.add_middleware(CatchAll)
+
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
         return formatter_for(request.url.path)(exc.status, [(exc.field, exc.reason)], exc.code,
