@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -47,25 +50,49 @@ class LiveServer:
         return self.meta.create_token(org, list(scopes))
 
 
+def wait_up(url: str, timeout: float = 30,
+            proc: subprocess.Popen | None = None) -> None:
+    """Wait until ``url``/healthz answers 200 (or ``proc`` exits, or ``timeout`` passes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def start_server(data: Path, port: int, *, store: str | None = None,
+                 log: Path | None = None, apply_delay: float = 1.0) -> subprocess.Popen:
+    """``telequery serve`` in its own process (to be killed, filled up, signalled)."""
+    cmd = [sys.executable, "-c", "from telequery.cli import app; app()", "serve",
+           "--data", str(data), "--port", str(port), "--apply-delay", str(apply_delay)]
+    if store:
+        cmd += ["--store", store]
+    with open(log or os.devnull, "ab") as err:  # the server's log, where the test says
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_up(f"http://127.0.0.1:{port}", 60, proc)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc
+
+
 @contextmanager
-def serve(store: Store, meta: Meta) -> Iterator[LiveServer]:
+def serve(store: Store, meta: Meta, **app_options: object) -> Iterator[LiveServer]:
     """Run the real app under uvicorn on a free port in a background thread."""
     port = free_port()
-    config = uvicorn.Config(create_app(store, meta), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on")
+    config = uvicorn.Config(create_app(store, meta, **app_options),  # type: ignore[arg-type]
+                            host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    else:  # pragma: no cover
-        raise RuntimeError("server did not start")
+    wait_up(url, 20)
     try:
         yield LiveServer(url, store, meta)
     finally:

@@ -208,11 +208,8 @@ def test_ingest_url_round_trips_a_file_through_a_live_server(tmp_path: Path) -> 
 
 def test_a_chdb_directory_in_use_is_one_line_naming_the_process(tmp_path: Path) -> None:
     import os
-    import time
 
-    import httpx
-
-    from conftest import free_port
+    from conftest import free_port, wait_up
 
     port = free_port()
     spec = f"chdb:{tmp_path / 'ch'}"
@@ -220,13 +217,7 @@ def test_a_chdb_directory_in_use_is_one_line_naming_the_process(tmp_path: Path) 
                                str(tmp_path), "--store", spec, "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_up(f"http://127.0.0.1:{port}", 60, server)
         out = tq("query", "--data", str(tmp_path), "--store", spec, "--org", "a", stdin="")
         assert out.returncode == 2 and "Traceback" not in out.stderr
         assert f"in use by another process (PID {server.pid})" in out.stderr

@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port
+from conftest import free_port, start_server
 from otlp_build import Span, traces_request
 from telequery.meta import Meta
 
@@ -49,27 +48,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def start_server(data: Path, store: str | None, port: int, log: Path,
-                 apply_delay: float = 0.2) -> subprocess.Popen:
-    cmd = [sys.executable, "-c", "from telequery.cli import app; app()", "serve",
-           "--data", str(data), "--port", str(port), "--apply-delay", str(apply_delay)]
-    if store:
-        cmd += ["--store", store]
-    with open(log, "ab") as err:  # the server's log, outside the full disk
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 def batch(seq: int) -> bytes:
@@ -114,7 +92,7 @@ def test_full_disk_loses_no_acknowledged_batch(small_disk: Path, engine: str,
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
-    proc = start_server(data, store, port, log)
+    proc = start_server(data, port, store=store, log=log, apply_delay=0.2)
     headers = {"content-type": "application/x-protobuf", "authorization": f"Bearer {token}"}
     ballast = small_disk / "ballast"
     acked: list[int] = []
@@ -167,7 +145,7 @@ def test_full_disk_loses_no_acknowledged_batch(small_disk: Path, engine: str,
             proc.kill()
             proc.wait(10)
     # After a restart every acknowledged batch is still there.
-    proc = start_server(data, store, port, log)
+    proc = start_server(data, port, store=store, log=log, apply_delay=0.2)
     try:
         assert count(url, token) == (200, len(acked) * SPANS)
     finally:

@@ -127,48 +127,24 @@ def test_a_request_shares_one_deadline_across_its_statements(tmp_path: Path) -> 
 
 def test_a_slow_http_request_stops_at_its_deadline(tmp_path: Path) -> None:
     """A compare query runs two statements; the request as a whole gets the deadline."""
-    import threading
-
-    import uvicorn
-
-    from conftest import free_port
-    from telequery.api.app import create_app
-
     store = DuckDBStore(tmp_path / "duck")
     for i in range(20):
         store.append(spans_table(20_000, f"svc-{i}", org="o",
                                  t0_ns=(NOW_MS - 600_000) * 1_000_000))
     meta = Meta(tmp_path / "meta.sqlite")
-    token = meta.create_token("o", ["query"])
-    app = create_app(store, meta, request_timeout=0.05)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
+    with serve(store, meta, request_timeout=0.05) as live:
+        token = live.token("o", ("query",))
         body = {**WINDOW, "measures": [{"agg": "p99", "field": "$metadata.duration"}],
                 "group_by": ["$metadata.service", "$metadata.id"], "limit": 100_000,
                 "needle": {"value": "op .*9", "regex": True}, "compare": True}
         t0 = time.monotonic()
-        r = httpx.post(url + "/api/v1/query", json=body, timeout=60,
+        r = httpx.post(live.url + "/api/v1/query", json=body, timeout=60,
                        headers={"authorization": f"Bearer {token}"})
         assert r.status_code == 408, r.text[:300]
         assert r.json()["error"]["code"] == "query_timeout"
         assert time.monotonic() - t0 < 5
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        store.close()
-        meta.close()
+    store.close()
+    meta.close()
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -185,8 +161,7 @@ def _peak_rss_mb(pid: int) -> float:
 def test_huge_bodies_are_refused_before_they_are_read(tmp_path: Path, path: str) -> None:
     """1 GiB without a token: 401 before the body is read; with a token: 413 at 16 MiB.
     The server's peak RSS does not grow by the body."""
-    from conftest import free_port
-    from test_full_disk import start_server
+    from conftest import free_port, start_server
 
     data = tmp_path / "data"
     data.mkdir()
@@ -194,7 +169,7 @@ def test_huge_bodies_are_refused_before_they_are_read(tmp_path: Path, path: str)
     token = meta.create_token("o", ["query"])
     meta.close()
     port = free_port()
-    proc = start_server(data, None, port, tmp_path / "server.log")
+    proc = start_server(data, port, log=tmp_path / "server.log")
     url = f"http://127.0.0.1:{port}{path}"
     try:
         before = _peak_rss_mb(proc.pid)
@@ -258,20 +233,14 @@ def test_sigterm_ends_a_server_stuck_in_a_runaway_query(tmp_path: Path) -> None:
     import sys
     import threading
 
-    from conftest import free_port
+    from conftest import free_port, wait_up
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", SLOW_SERVER, str(tmp_path), str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_up(url, 30, proc)
         outcome: list[object] = []
 
         def call() -> None:

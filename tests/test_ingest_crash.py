@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port
+from conftest import free_port, start_server
 from otlp_build import Span, traces_request
 from telequery.ingest.log import IngestLog
 from telequery.meta import Meta
@@ -29,23 +27,6 @@ ORG = "crash"
 SPANS_PER_BATCH = 300
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 T0_NS = int(T0.timestamp()) * 1_000_000_000
-
-
-def start_server(data: Path, port: int, apply_delay: float = 1.0) -> subprocess.Popen:
-    cmd = [sys.executable, "-c", "from telequery.cli import app; app()", "serve",
-           "--data", str(data), "--port", str(port), "--apply-delay", str(apply_delay)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "exited")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 def batch(batch_id: str, seq: int) -> bytes:
@@ -68,7 +49,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_batch(tmp_path: Path,
     token = meta.create_token(ORG, ["ingest"])
     meta.close()
     port = free_port()
-    proc = start_server(data, port, apply_delay)
+    proc = start_server(data, port, apply_delay=apply_delay)
     url = f"http://127.0.0.1:{port}/v1/traces"
     headers = {"content-type": "application/x-protobuf", "authorization": f"Bearer {token}"}
     acked: list[str] = []

@@ -236,8 +236,7 @@ def test_readyz_follows_the_store_and_metrics_move_with_traffic(tmp_path: Path) 
 
 
 def test_tokens_never_appear_in_the_server_log_or_on_disk(tmp_path: Path) -> None:
-    from conftest import free_port
-    from test_full_disk import start_server
+    from conftest import free_port, start_server
 
     data = tmp_path / "data"
     data.mkdir()
@@ -249,7 +248,7 @@ def test_tokens_never_appear_in_the_server_log_or_on_disk(tmp_path: Path) -> Non
     wrong = "tq_" + "x" * 43
     log = tmp_path / "server.log"
     port = free_port()
-    proc = start_server(data, None, port, log)
+    proc = start_server(data, port, log=log)
     url = f"http://127.0.0.1:{port}"
     try:
         for token in (good, revoked, wrong):

@@ -61,6 +61,29 @@ def statement_timeout(timeout: float | None) -> float | None:
     return left if timeout is None else min(timeout, left)
 
 
+def rows_where(dialect: Dialect, org: str, dataset: str | None, kind: str | None,
+               before: datetime | None) -> tuple[str, dict[str, object]]:
+    """The WHERE of a delete (retention, the demo's own org): column names are constants,
+    every value is bound with the dialect's placeholder."""
+    from telequery.schema import Logical
+
+    conds = [("org_id", "org", org, Logical.STRING), ("dataset", "dataset", dataset,
+             Logical.STRING), ("kind", "kind", kind, Logical.STRING)]
+    parts, params = [], {}
+
+    def holder(name: str, logical: Logical) -> str:
+        return dialect.placeholder(name, logical).sql(dialect.sql_dialect)
+
+    for column, name, value, logical in conds:
+        if value is not None:
+            parts.append(f'"{column}" = {holder(name, logical)}')
+            params[name] = value
+    if before is not None:
+        parts.append(f'"timestamp" < {holder("before", Logical.TIMESTAMP)}')
+        params["before"] = dialect.param_value(before, Logical.TIMESTAMP)
+    return " AND ".join(parts), params
+
+
 class StoreUnavailable(Exception):
     """The store cannot answer now: it failed (a full disk, a fatal engine error) and is
     being reopened, or acknowledged rows cannot be applied yet. Every API answers 503 with

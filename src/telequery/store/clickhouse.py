@@ -28,8 +28,14 @@ import pyarrow as pa
 
 from telequery.query.dialect import ClickHouseDialect
 from telequery.query.errors import QueryTimeout
-from telequery.schema import COLUMN_NAMES, Logical, arrow_schema, conform
-from telequery.store.base import QueryResult, Stats, StoreUnavailable, statement_timeout
+from telequery.schema import COLUMN_NAMES, arrow_schema, conform
+from telequery.store.base import (
+    QueryResult,
+    Stats,
+    StoreUnavailable,
+    rows_where,
+    statement_timeout,
+)
 from telequery.store.clickhouse_ddl import (
     VERSION_TABLE,
     Layout,
@@ -326,17 +332,7 @@ class ClickHouseStore:
                before: datetime | None = None) -> int:
         """Delete an org's rows with a synchronous mutation (the parts are rewritten, so
         the space is returned when it finishes); values are bound server-side."""
-        where, params = ["org_id = {org:String}"], {"org": org}
-        if dataset is not None:
-            where.append("dataset = {dataset:String}")
-            params["dataset"] = dataset
-        if kind is not None:
-            where.append("kind = {kind:String}")
-            params["kind"] = kind
-        if before is not None:
-            where.append("timestamp < {before:DateTime64(6, 'UTC')}")
-            params["before"] = self.dialect.param_value(before, Logical.TIMESTAMP)
-        cond = " AND ".join(where)
+        cond, params = rows_where(self.dialect, org, dataset, kind, before)
         table = self.layout.qualified(self.layout.local_table)
         with self._write_lock:
             _, rows, _ = self.transport.select(

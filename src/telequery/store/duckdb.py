@@ -33,12 +33,17 @@ from telequery.schema import (
     EVENTS,
     MAP_LOGICALS,
     SORT_KEY,
-    Logical,
     arrow_schema,
     duckdb_ddl,
     duckdb_type,
 )
-from telequery.store.base import QueryResult, Stats, StoreUnavailable, statement_timeout
+from telequery.store.base import (
+    QueryResult,
+    Stats,
+    StoreUnavailable,
+    rows_where,
+    statement_timeout,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -177,20 +182,11 @@ class DuckDBStore:
                before: datetime | None = None) -> int:
         """Delete an org's rows, bound by value; the space is reused by later writes and
         returned to the file system by ``compact``."""
-        where, params = ["org_id = $org"], {"org": org}
-        if dataset is not None:
-            where.append("dataset = $dataset")
-            params["dataset"] = dataset
-        if kind is not None:
-            where.append("kind = $kind")
-            params["kind"] = kind
-        if before is not None:
-            where.append("timestamp < $before")
-            params["before"] = self.dialect.param_value(before, Logical.TIMESTAMP)
+        where, params = rows_where(self.dialect, org, dataset, kind, before)
         self._check()
         with self._write_lock:
             try:
-                row = self._writer.execute("DELETE FROM events WHERE " + " AND ".join(where),
+                row = self._writer.execute("DELETE FROM events WHERE " + where,
                                            params).fetchone()
             except duckdb.Error as e:
                 if _is_fatal(e):
