@@ -22,6 +22,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/pytest -n 2 --dist loadfile
 
 bench: install  # BENCH_ARGS="--huge" adds 100M events; BENCH_ARGS="queries" runs one part
@@ -29,6 +30,7 @@ bench: install  # BENCH_ARGS="--huge" adds 100M events; BENCH_ARGS="queries" run
 
 lint: install
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check src tests bench
 
 clean:

@@ -33,7 +33,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from telequery.ingest.fast import spans_from_bytes
-from telequery.ingest.log import APPLY_ROWS
+from telequery.ingest.log import APPLY_ROWS, open_recovered
 from telequery.ingest.mapping import spans_to_rows
 from telequery.meta import Meta
 from telequery.store import open_store
@@ -193,7 +193,7 @@ def end_to_end(bodies: list[bytes], clients: int) -> tuple[float, float, int, fl
             proc.wait(30)
         if errors:
             raise RuntimeError(f"requests failed: {errors[:3]}")
-        store = open_store(str(data))
+        store = open_recovered(str(data))
         stored = store.execute("SELECT count(*) FROM events").rows[0][0]
         store.close()
         if stored != visible:

@@ -386,8 +386,8 @@ def test_stored_columns_are_a_projection_of_whole_rows(stores: dict[str, Store])
 
 
 def test_unknown_stored_column_is_refused() -> None:
+    from telequery.dialect import DuckDBDialect
     from telequery.query.compile import compile_query
-    from telequery.query.dialect import DuckDBDialect
     from telequery.query.errors import InvalidValue
 
     with pytest.raises(InvalidValue, match="columns"):

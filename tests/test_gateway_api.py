@@ -186,7 +186,7 @@ def test_month_bucket_sql_per_dialect() -> None:
     """Golden SQL: calendar-month buckets are built per dialect, never transpiled."""
     from sqlglot import exp
 
-    from telequery.query.dialect import ClickHouseDialect, DuckDBDialect
+    from telequery.dialect import ClickHouseDialect, DuckDBDialect
 
     ts = exp.column("timestamp", quoted=True)
     assert DuckDBDialect().render(DuckDBDialect().month_bucket(ts, 3)) == (

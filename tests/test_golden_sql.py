@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from telequery.dialect import DIALECTS
 from telequery.query.compile import compile_query
-from telequery.query.dialect import DIALECTS
 from telequery.query.ir import (
     Agg,
     Bucketing,

@@ -16,11 +16,10 @@ import pytest
 
 from conftest import free_port, start_server
 from otlp_build import Span, traces_request
-from telequery.ingest.log import IngestLog
+from telequery.ingest.log import IngestLog, open_recovered
 from telequery.meta import Meta
 from telequery.query import engine
 from telequery.query.ir import Agg, Dimension, Measure, Query, TimeRange
-from telequery.store import open_store
 from telequery.store.duckdb import DuckDBStore
 
 ORG = "crash"
@@ -96,7 +95,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_batch(tmp_path: Path,
     proc.send_signal(signal.SIGTERM)
     proc.wait(20)
 
-    store = open_store(str(data))
+    store = open_recovered(str(data))
     q = Query("events", TimeRange(T0 - timedelta(hours=1), T0 + timedelta(hours=1)),
               measures=(Measure(Agg.COUNT, alias="n"),),
               group_by=(Dimension("batch.id"),), limit=100_000)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from otlp_build import spans_table as table
-from telequery.ingest.log import HEADER, IngestLog
+from telequery.ingest.log import HEADER, IngestLog, open_recovered
 from telequery.ingest.writer import LoggedWriter, open_writer
 from telequery.store import open_store
 from telequery.store.duckdb import DuckDBStore
@@ -142,12 +142,16 @@ def test_rows_off_schema_are_refused_before_the_log(tmp_path: Path) -> None:
 
 
 def test_opening_a_data_directory_recovers_the_log(tmp_path: Path) -> None:
-    """The CLI and every other reader open the directory through ``open_store``."""
+    """The CLI opens a directory through ``open_recovered``; the store factory itself
+    does not reach up into the ingest log (store is below ingest)."""
     DuckDBStore(tmp_path).close()
     log = IngestLog(tmp_path / "ingest-log")
     log.append([(1, table(4, "crashed"))])
     log.close()
-    store = open_store(str(tmp_path))
+    plain = open_store(str(tmp_path))
+    assert services(plain) == {} and plain.applied_mark() == 0
+    plain.close()
+    store = open_recovered(str(tmp_path))
     assert services(store) == {"crashed": 4} and store.applied_mark() == 1
     store.close()
 

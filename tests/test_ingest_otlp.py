@@ -285,7 +285,7 @@ def test_partial_success_and_truncation_in_protobuf(srv: LiveServer) -> None:
 
 def test_limits_body_items_and_overload(tmp_path: Path) -> None:
     from telequery.api.app import create_app
-    from telequery.api.otlp import IngestLimits
+    from telequery.api.ingest import IngestLimits
 
     store, meta = make_store("duckdb", tmp_path), Meta(tmp_path / "meta.sqlite")
     app = create_app(store, meta)

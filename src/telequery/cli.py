@@ -36,14 +36,14 @@ EPOCH = "1970-01-01T00:00:00+00:00"
 
 def _open(data: Path, store: str | None,  # type: ignore[no-untyped-def]
           memory_limit: str | None = None):
+    from telequery.ingest.log import open_recovered
     from telequery.meta import Meta
-    from telequery.store import open_store
 
     data.mkdir(parents=True, exist_ok=True)
     spec = store or str(data)
     try:
         with _stderr_held_back():
-            s = open_store(spec, memory_limit=memory_limit)
+            s = open_recovered(spec, memory_limit=memory_limit)
     except Exception as e:  # a locked directory: say so in one line, not a traceback
         text = str(e)
         if "Conflicting lock" in text or "EmbeddedServer" in text or "lock" in text.lower():
@@ -298,7 +298,7 @@ def query(org: Annotated[str | None, typer.Option(help="org to query (local data
         raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
     fmt = "json" if as_json else fmt
     from telequery.query import engine
-    from telequery.query.errors import QueryError
+    from telequery.query.errors import QueryError, QueryTimeout
     from telequery.query.parse import query_from_dict
 
     if not sys.stdin.isatty() and (body := sys.stdin.read().strip()):
@@ -319,7 +319,7 @@ def query(org: Annotated[str | None, typer.Option(help="org to query (local data
         s, _ = _open(data, store)
         try:
             result = engine.run(s, query_from_dict(spec), org)
-        except QueryError as e:
+        except (QueryError, QueryTimeout) as e:
             console.print(f"[red]{e.field}: {e.reason}[/]")
             raise typer.Exit(2) from None
         answer = {"columns": result.columns, "rows": result.rows,
@@ -481,7 +481,7 @@ def migrate(source: Annotated[Path, typer.Option("--from", help="DuckDB data dir
             batch_rows: int = 100_000) -> None:
     """Copy every event from the embedded DuckDB store to a ClickHouse store."""
     from telequery.store.clickhouse import ClickHouseError
-    from telequery.store.clickhouse import migrate as run_migrate
+    from telequery.store.migrate import migrate as run_migrate
 
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:

@@ -144,7 +144,8 @@ _DUCKDB_ENTRY_LISTS: dict[Logical, str] = {
     Logical.MAP_NUMBER: "STRUCT(k VARCHAR[], v DOUBLE[])",
     Logical.MAP_BOOL: "STRUCT(k VARCHAR[], v BOOLEAN[])",
 }
-_DUCKDB: dict[Logical, str] = {
+# Engine type names: the one place both the DDL and the dialects' typed parameters read.
+DUCKDB_TYPES: dict[Logical, str] = {
     Logical.STRING: "VARCHAR",
     Logical.INT: "BIGINT",
     Logical.FLOAT: "DOUBLE",
@@ -152,13 +153,14 @@ _DUCKDB: dict[Logical, str] = {
     Logical.TIMESTAMP: "TIMESTAMP",
     **_DUCKDB_ENTRY_LISTS,
     Logical.LIST_STRING: "VARCHAR[]",
+    Logical.LIST_FLOAT: "DOUBLE[]",
 }
 MAP_LOGICALS = frozenset(_DUCKDB_ENTRY_LISTS)
 
 
 def duckdb_type(c: Column) -> str:
     """DuckDB type of a column."""
-    return _DUCKDB[c.logical]
+    return DUCKDB_TYPES[c.logical]
 
 
 def duckdb_ddl(table: str = "events") -> str:
@@ -169,7 +171,7 @@ def duckdb_ddl(table: str = "events") -> str:
     return f'CREATE TABLE IF NOT EXISTS "{table}" (\n  {cols}\n)'
 
 
-_CLICKHOUSE: dict[Logical, str] = {
+CLICKHOUSE_TYPES: dict[Logical, str] = {
     Logical.STRING: "String",
     Logical.INT: "Int64",
     Logical.FLOAT: "Float64",
@@ -179,6 +181,7 @@ _CLICKHOUSE: dict[Logical, str] = {
     Logical.MAP_NUMBER: "Map(LowCardinality(String), Float64)",
     Logical.MAP_BOOL: "Map(LowCardinality(String), Bool)",
     Logical.LIST_STRING: "Array(String)",
+    Logical.LIST_FLOAT: "Array(Float64)",
 }
 
 # Codecs that pay on telemetry: timestamps are near-monotonic within a part.
@@ -194,7 +197,7 @@ _CLICKHOUSE_CODECS: dict[str, str] = {
 
 def clickhouse_column_type(c: Column) -> str:
     """ClickHouse type of a column: LowCardinality and Nullable where they pay."""
-    t = _CLICKHOUSE[c.logical]
+    t = CLICKHOUSE_TYPES[c.logical]
     if c.logical in (Logical.MAP_STRING, Logical.MAP_NUMBER, Logical.MAP_BOOL,
                      Logical.LIST_STRING):
         return t

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from telequery.api import errors
 from telequery.api.deps import require, services
 from telequery.api.errors import ApiError
-from telequery.api.native import _error
 from telequery.retention import ANY, KINDS, days_for
 
 router = APIRouter(tags=["admin"])
@@ -107,5 +106,5 @@ async def run_sweep(request: Request) -> dict[str, object]:
 
 def install(app: FastAPI) -> None:
     for prefix in ("/api/v1/tokens", "/api/v1/retention"):
-        errors.register_formatter(prefix, _error)
+        errors.register_formatter(prefix, errors.native_envelope)
     app.include_router(router)

@@ -18,7 +18,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from telequery.query.errors import QueryError
-from telequery.store.base import StoreUnavailable
+from telequery.store.base import StatementTimeout, StoreUnavailable
 
 log = logging.getLogger("telequery.api")
 
@@ -75,7 +75,7 @@ def envelope_for(path: str) -> tuple[str, dict[str, object]]:
     return "application/json", DEFAULT_ENVELOPE
 
 
-def _default(status: int, problems: list[tuple[str | None, str]], code: str | None,
+def native_envelope(status: int, problems: list[tuple[str | None, str]], code: str | None,
              headers: dict[str, str], extra: dict[str, object]) -> Response:
     return JSONResponse({"error": {"status": status, "code": code,
                                    "details": [{"field": f, "reason": r} for f, r in problems]}},
@@ -86,7 +86,7 @@ def formatter_for(path: str) -> Formatter:
     for prefix, f in _FORMATTERS:
         if path.startswith(prefix):
             return f
-    return _default
+    return native_envelope
 
 
 def _loc(loc: tuple) -> str:
@@ -151,6 +151,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(QueryError)
     async def query_error(request: Request, exc: QueryError) -> Response:
         return formatter_for(request.url.path)(exc.status, [(exc.field, exc.reason)], exc.code,
+                                               {}, {})
+
+    @app.exception_handler(StatementTimeout)
+    async def timeout(request: Request, exc: StatementTimeout) -> Response:
+        return formatter_for(request.url.path)(408, [(exc.field, exc.reason)], exc.code,
                                                {}, {})
 
     @app.exception_handler(StoreUnavailable)

@@ -22,13 +22,6 @@ PREFIX = "/api/v1/query"
 router = APIRouter(tags=["telequery"])
 
 
-def _error(status: int, problems: list[tuple[str | None, str]], code: str | None,
-           headers: dict[str, str], extra: dict[str, object]) -> Response:
-    body = {"error": {"status": status, "code": code,
-                      "details": [{"field": f, "reason": r} for f, r in problems]}}
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
-
-
 @router.post(PREFIX, summary="Run a query given as telequery's JSON IR, for the caller's org",
              openapi_extra=raw_body("The query IR as JSON (see docs/datasets.md)"))
 async def run_query(request: Request) -> Response:
@@ -54,6 +47,6 @@ async def whoami(request: Request) -> dict[str, object]:
 
 
 def install(app: FastAPI) -> None:
-    errors.register_formatter(PREFIX, _error)
-    errors.register_formatter("/api/v1/whoami", _error)
+    errors.register_formatter(PREFIX, errors.native_envelope)
+    errors.register_formatter("/api/v1/whoami", errors.native_envelope)
     app.include_router(router)

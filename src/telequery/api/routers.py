@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from telequery.api import admin, gateway, native, otlp, reports, traceviews, ui, workers
+from telequery.api import (
+    admin,
+    gateway,
+    ingest,
+    native,
+    reports,
+    ui,
+    workers,
+)
 
-ALL: list[ModuleType] = [admin, gateway, native, otlp, reports, workers, traceviews, ui]
+ALL: list[ModuleType] = [admin, gateway, native, ingest, reports, workers, ui]

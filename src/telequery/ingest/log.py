@@ -35,6 +35,7 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from telequery.store.base import Store
     from telequery.store.duckdb import DuckDBStore
 
 LOG_DIR = "ingest-log"  # inside the store's data directory
@@ -203,3 +204,14 @@ def recover(store: DuckDBStore, log: IngestLog | None = None, *,
         written += store.append(pa.concat_tables(pending), mark=last)
     log.clear()
     return last, written
+
+
+def open_recovered(spec: str, *, memory_limit: str | None = None) -> Store:
+    """``open_store``, then the ingest log's acknowledged rows replayed into it (DuckDB
+    keeps such a log; ClickHouse acknowledges only what it stored)."""
+    from telequery.store import open_store
+
+    store = open_store(spec, memory_limit=memory_limit)
+    if hasattr(store, "applied_mark") and getattr(store, "path", None) is not None:
+        recover(store)  # type: ignore[arg-type]
+    return store

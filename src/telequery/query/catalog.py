@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from telequery.query.dialect import Dialect, Params, lit
+from telequery.dialect import Dialect, Params, lit
 from telequery.query.errors import UnknownDataset, UnknownField
 from telequery.query.ir import Measure, Op, ValueType
 from telequery.schema import COLUMNS, Logical

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from telequery.dialect import Dialect, Params, lit
 from telequery.query import catalog
 from telequery.query.catalog import Dataset, Field
-from telequery.query.dialect import Dialect, Params, lit
 from telequery.query.errors import InvalidValue, LimitExceeded, OperatorNotAllowed, QueryError
 from telequery.query.ir import (
     MAX_CONDITIONS,

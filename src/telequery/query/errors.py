@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from telequery.store.base import StatementTimeout
+
 
 class QueryError(Exception):
     """A request the engine cannot run as asked. ``field`` names the offending input."""
@@ -44,6 +46,6 @@ class LimitExceeded(QueryError):
     code = "limit_exceeded"
 
 
-class QueryTimeout(QueryError):
-    status = 408
-    code = "query_timeout"
+# Timeouts are raised by the stores (a statement past its deadline), so the class lives
+# there; this is its name in the query layer's surface.
+QueryTimeout = StatementTimeout

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from telequery.query.dialect import lit
+from telequery.dialect import lit
 from telequery.query.errors import InvalidValue
 from telequery.query.ir import QUANTILES, Agg, Measure, ValueType
 
 if TYPE_CHECKING:
+    from telequery.dialect import Dialect, Params
     from telequery.query.catalog import Dataset, Field
-    from telequery.query.dialect import Dialect, Params
 
 
 class Measures:

@@ -24,8 +24,8 @@ from telequery.query.ir import (
 from telequery.schema import Logical
 
 if TYPE_CHECKING:
+    from telequery.dialect import Dialect, Params
     from telequery.query.catalog import Dataset, Field
-    from telequery.query.dialect import Dialect, Params
 
 
 class Predicates:

@@ -7,7 +7,7 @@ bound parameters, appends Arrow batches in one transaction, and reports statisti
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from telequery.query.dialect import Dialect
+    from telequery.dialect import Dialect
 
 
 @dataclass(frozen=True)
@@ -49,15 +49,13 @@ def request_deadline(seconds: float) -> Iterator[None]:
 
 def statement_timeout(timeout: float | None) -> float | None:
     """The next statement's timeout: its own, or what is left of the request's deadline if
-    that is sooner. Raises ``QueryTimeout`` when the deadline has passed."""
+    that is sooner. Raises ``StatementTimeout`` when the deadline has passed."""
     due = _DEADLINE.get()
     if due is None:
         return timeout
     left = due - time.monotonic()
     if left <= 0:
-        from telequery.query.errors import QueryTimeout
-
-        raise QueryTimeout("query", "the request ran past its deadline")
+        raise StatementTimeout("the request ran past its deadline")
     return left if timeout is None else min(timeout, left)
 
 
@@ -84,6 +82,19 @@ def rows_where(dialect: Dialect, org: str, dataset: str | None, kind: str | None
     return " AND ".join(parts), params
 
 
+class StatementTimeout(Exception):
+    """A statement ran past its timeout or its request's deadline; every API answers its
+    timeout status (408). ``telequery.query`` exports it as ``QueryTimeout``."""
+
+    status = 408
+    code = "query_timeout"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"query: {reason}")
+        self.field = "query"
+        self.reason = reason
+
+
 class StoreUnavailable(Exception):
     """The store cannot answer now: it failed (a full disk, a fatal engine error) and is
     being reopened, or acknowledged rows cannot be applied yet. Every API answers 503 with
@@ -105,6 +116,9 @@ class QueryResult:
 class Store(Protocol):
     dialect: Dialect
     path: Path | None
+    # Called before every query; the ingest writer sets it so that a query sees every row
+    # acknowledged before it started (None: appends are visible when they return).
+    read_barrier: Callable[[], None] | None
 
     def append(self, batch: pa.Table) -> int:
         """Append rows in one transaction; return the count once durably committed."""
@@ -138,9 +152,8 @@ def open_store(spec: str, data_dir: Path | None = None, *,
         from telequery.store.clickhouse import open_clickhouse
 
         return open_clickhouse(spec)
-    from telequery.ingest.log import recover
     from telequery.store.duckdb import DuckDBStore
 
-    store = DuckDBStore(Path(spec.removeprefix("duckdb:")), memory_limit=memory_limit)
-    recover(store)  # rows a crashed server acknowledged but had not yet written
-    return store
+    # Rows a crashed server acknowledged but had not yet written are in the ingest log:
+    # whoever opens the store to read or write it replays them (``ingest.open_recovered``).
+    return DuckDBStore(Path(spec.removeprefix("duckdb:")), memory_limit=memory_limit)

@@ -26,11 +26,11 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import pyarrow as pa
 
-from telequery.query.dialect import ClickHouseDialect
-from telequery.query.errors import QueryTimeout
-from telequery.schema import COLUMN_NAMES, arrow_schema, conform
+from telequery.dialect import ClickHouseDialect
+from telequery.schema import conform
 from telequery.store.base import (
     QueryResult,
+    StatementTimeout,
     Stats,
     StoreUnavailable,
     rows_where,
@@ -151,7 +151,7 @@ class ChdbTransport:
                                           params={k: _param_text(v) for k, v in params.items()})
         except Exception as e:  # chdb raises ChdbError/RuntimeError with the server text
             if f"Code: {TIMEOUT_CODE}." in str(e):
-                raise QueryTimeout("query", f"query took longer than "
+                raise StatementTimeout(f"query took longer than "
                                             f"{settings.get('max_execution_time')} s") from None
             raise
         elapsed = time.perf_counter() - t0
@@ -206,7 +206,7 @@ class HttpTransport:
             res = self._client.query(sql, parameters=params, settings=settings)
         except DatabaseError as e:
             if f"Code: {TIMEOUT_CODE}." in str(e):
-                raise QueryTimeout("query", f"query took longer than "
+                raise StatementTimeout(f"query took longer than "
                                             f"{settings.get('max_execution_time')} s") from None
             raise
         elapsed = time.perf_counter() - t0
@@ -296,6 +296,7 @@ class ClickHouseStore:
         self.layout = layout
         self.path = path
         self._write_lock = threading.Lock()
+        self.read_barrier: Callable[[], None] | None = None
         self.write_failure: str | None = None
         self._insert_settings = dict(INSERT_SETTINGS)
         if layout.cluster:
@@ -360,6 +361,8 @@ class ClickHouseStore:
                 timeout: float | None = None) -> QueryResult:
         settings = dict(QUERY_SETTINGS)
         timeout = statement_timeout(timeout)
+        if self.read_barrier is not None:
+            self.read_barrier()
         if timeout:
             settings["max_execution_time"] = max(1, round(timeout))
             settings["timeout_overflow_mode"] = "throw"
@@ -450,39 +453,3 @@ def open_clickhouse(spec: str, *, cluster: str | None = None,
     # Connect to the server's default database: ours may not exist yet.
     transport = HttpTransport(spec.split("?", 1)[0], "default")
     return ClickHouseStore(transport, layout, None)
-
-
-def migrate(source_dir: Path, target_spec: str, *, batch_rows: int = 100_000,
-            progress: Callable[[int], None] | None = None) -> tuple[int, int]:
-    """Copy every row of the embedded DuckDB store in ``source_dir`` to ``target_spec``.
-
-    Reads the DuckDB file read-only, in (org, dataset, time) order, and appends Arrow
-    batches through the target store (the same committed-insert path as ingest). Returns
-    (rows read, rows written). Not idempotent: run it once, into an empty target.
-    """
-    import duckdb
-
-    from telequery.store.base import open_store
-    from telequery.store.duckdb import DB_FILE, maps_from_entry_lists
-
-    db = Path(source_dir) / DB_FILE
-    if not db.exists():
-        raise ClickHouseError(f"no DuckDB store at {source_dir} ({db} is missing)")
-    target = open_store(target_spec)
-    con = duckdb.connect(str(db), read_only=True)
-    read = written = 0
-    try:
-        names = ", ".join(f'"{c}"' for c in COLUMN_NAMES)
-        reader = con.sql(f"SELECT {names} FROM events ORDER BY org_id, dataset, "
-                             f"timestamp").to_arrow_reader(batch_rows)
-        schema = arrow_schema()
-        for rb in reader:
-            batch = maps_from_entry_lists(pa.Table.from_batches([rb])).cast(schema)
-            read += batch.num_rows
-            written += target.append(batch)
-            if progress:
-                progress(batch.num_rows)
-    finally:
-        con.close()
-        target.close()
-    return read, written

@@ -26,8 +26,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from telequery.query.dialect import DuckDBDialect
-from telequery.query.errors import QueryTimeout
+from telequery.dialect import DuckDBDialect
 from telequery.schema import (
     COLUMN_NAMES,
     EVENTS,
@@ -39,6 +38,7 @@ from telequery.schema import (
 )
 from telequery.store.base import (
     QueryResult,
+    StatementTimeout,
     Stats,
     StoreUnavailable,
     rows_where,
@@ -256,7 +256,7 @@ class DuckDBStore:
         except duckdb.InterruptException:
             if self.draining:
                 raise StoreUnavailable("the server is shutting down", retry_after=1) from None
-            raise QueryTimeout("query", f"query took longer than {timeout:.3g} s") from None
+            raise StatementTimeout(f"query took longer than {timeout:.3g} s") from None
         finally:
             if alarm is not None:
                 _WATCHDOG.disarm(alarm)

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from telequery.api import errors
 from telequery.api.workers.routes import router
+from telequery.api.workers.trace_detail import router as trace_router
 
 PREFIX = "/client/v4"
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
@@ -39,6 +40,7 @@ def envelope_error(status: int, problems: list[tuple[str | None, str]], code: st
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    app.include_router(trace_router)  # a telequery extension: one trace's spans and logs
     errors.register_formatter(PREFIX, envelope_error, {
         "type": "object", "required": ["success", "errors", "messages", "result"],
         "properties": {"success": {"const": False}, "messages": {"type": "array"},

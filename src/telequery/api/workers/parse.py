@@ -422,7 +422,7 @@ class QueryRequest:
     ignore_series: bool = False
     chart_type: str = "timeseries_and_aggregate"
     distribution_scale: str = "log"
-    pattern_type: str | None = None  # view "patterns": message | error (api/traceviews)
+    pattern_type: str | None = None  # view "patterns": message | error (api/workers/patterns.py)
 
 
 def query_request(body: object, saved: dict | None = None) -> QueryRequest:

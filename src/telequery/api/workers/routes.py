@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from telequery.api.deps import Services, require, services
 from telequery.api.errors import ApiError
 from telequery.api.openapi import raw_body
+from telequery.api.workers import dispatch, parse, saved
 from telequery.api.workers import keys as keys_api
-from telequery.api.workers import parse, saved, views
 from telequery.api.workers.render import iso, ok
 from telequery.meta import Document, Principal
 from telequery.store.base import Stats
@@ -72,7 +72,7 @@ async def telemetry_query(account_id: str, request: Request) -> Response:
 
 def _answer(svc: Services, req: parse.QueryRequest, principal: Principal, account_id: str,
             saved_doc: Document | None) -> Response:
-    outcome = views.run_view(svc.store, req, principal.org)
+    outcome = dispatch.run_view(svc.store, req, principal.org)
     now = iso(datetime.now(UTC))
     statistics = _statistics(outcome.stats)
     if saved_doc is not None:

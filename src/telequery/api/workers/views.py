@@ -7,15 +7,13 @@ the returned page are touched in Python, and only to format them (``render``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from telequery.api.errors import ApiError
 from telequery.api.workers import render
-from telequery.api.workers.parse import MAX_LIMIT, QueryRequest, bad
+from telequery.api.workers.parse import QueryRequest, bad
 from telequery.query import engine
 from telequery.query.datasets.events import SAMPLE_RATE
 from telequery.query.ir import (
@@ -258,27 +256,3 @@ def invocations(store: Store, req: QueryRequest, org: str) -> Outcome:
     out.granularity = bucket_count(req)
     out.body["invocations"] = body
     return out
-
-
-ViewRunner = Callable[["Store", QueryRequest, str], Outcome]
-VIEWS: dict[str, ViewRunner] = {
-    "calculations": calculations,
-    "events": events,
-    "invocations": invocations,
-    "requests": invocations,  # undocumented upstream; answers like invocations
-}
-
-
-def register_view(name: str, runner: ViewRunner) -> None:
-    """Let another module answer a view (traces, agents, patterns)."""
-    VIEWS[name] = runner
-
-
-def run_view(store: Store, req: QueryRequest, org: str) -> Outcome:
-    runner = VIEWS.get(req.view)
-    if runner is None:
-        raise ApiError(400, f"view {req.view!r} is not supported yet", "view",
-                       "invalid_request")
-    if req.limit is not None and req.limit > MAX_LIMIT:
-        raise bad("limit", f"must be at most {MAX_LIMIT}")
-    return runner(store, req, org)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from telequery.dialect import Dialect, Params
 from telequery.query.catalog import Dataset, Field, attr, column_field, register
-from telequery.query.dialect import Dialect, Params
 from telequery.query.ir import ValueType
 from telequery.schema import Logical
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from telequery import semconv as sc
+from telequery.dialect import Dialect, Params, lit
 from telequery.query.catalog import Builder, Dataset, Field, catalog_attr, col, register
-from telequery.query.dialect import Dialect, Params, lit
 from telequery.query.ir import Op, ValueType
 from telequery.schema import Logical
 

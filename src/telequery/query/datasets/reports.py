@@ -20,6 +20,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from telequery import semconv as sc
+from telequery.dialect import Dialect, Params, lit
 from telequery.query.catalog import Builder, Dataset, col, register
 from telequery.query.datasets import reports_rollups as rollups
 from telequery.query.datasets.reports_common import (
@@ -41,7 +42,6 @@ from telequery.query.datasets.reports_common import (
     total,
     zero,
 )
-from telequery.query.dialect import Dialect, Params, lit
 from telequery.query.ir import Measure
 
 __all__ = ["REPORTS", "TIME_MS", "ReportSpec", "report_measure", "report_spec"]

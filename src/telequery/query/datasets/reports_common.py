@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from telequery import semconv as sc
+from telequery.dialect import Dialect, Params, lit
 from telequery.query.catalog import Builder, Field, catalog_attr, col
-from telequery.query.dialect import Dialect, Params, lit
 from telequery.query.ir import Agg, Measure, Op, ValueType
 
 # The Reports filter operators (contract: eq | neq | in | gt | gte | lt | lte).

@@ -15,6 +15,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from telequery import semconv as sc
+from telequery.dialect import Dialect, Params, lit
 from telequery.query.catalog import Builder, Dataset, Field, col, register
 from telequery.query.datasets.reports_common import (
     TIME_MS,
@@ -32,7 +33,6 @@ from telequery.query.datasets.reports_common import (
     total,
     zero,
 )
-from telequery.query.dialect import Dialect, Params, lit
 
 _AGENT_OPS = (sc.OP_INVOKE_AGENT, sc.OP_CHAT, sc.OP_EXECUTE_TOOL)
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from telequery import semconv as sc
+from telequery.dialect import Dialect, Params, lit
 from telequery.query.catalog import Builder, Dataset, Field, col, register
-from telequery.query.dialect import Dialect, Params, lit
 from telequery.query.ir import ValueType
 
 PAGING_FIELD = "firstEventId"  # the paging key of both datasets (see module docstring)

@@ -1,17 +1,7 @@
-"""OTLP/HTTP ingest: ``POST /v1/traces`` and ``POST /v1/logs``.
-
-Follows the OTLP/HTTP spec (opentelemetry-proto, docs/specification.md): a body is an
-Export*ServiceRequest in binary protobuf or JSON, optionally gzip-encoded; the answer is
-the Export*ServiceResponse in the request's encoding, with ``partial_success`` when items
-were rejected (or values truncated). Failures are a ``google.rpc.Status`` in the same
-encoding: 400 for a malformed body, 401/403 for auth, 413 for size limits, 415 for an
-unsupported content type or encoding, and 429/503 with ``Retry-After`` (retryable for the
-stock exporters) when the writer is full or a commit failed. A request is answered only
-once its rows are durable: in the fsynced ingest log on DuckDB, committed on ClickHouse
-(see ``ingest.writer`` and docs/ingest.md).
-
-Decoding and mapping run in a worker thread so the event loop keeps reading sockets while
-the CPU-bound part of the previous request runs.
+"""What every ingest request goes through before its rows are written: limits, the token,
+a bounded (and un-gzipped) body, and the decoding of OTLP protobuf/JSON or NDJSON lines
+into rows (CPU-bound: called in a worker thread). Then ``commit`` hands the rows to the
+writer and returns once they are durable.
 """
 
 from __future__ import annotations
@@ -21,8 +11,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import Response
+from fastapi import Request
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -32,14 +21,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from starlette.concurrency import run_in_threadpool
 
-from telequery.api import errors
 from telequery.api.deps import services
-from telequery.api.openapi import raw_body
+from telequery.api.ingest.errors import JSON, PROTOBUF, IngestError
 from telequery.ingest.fast import logs_from_bytes, spans_from_bytes
 from telequery.ingest.mapping import Batch, Limits, logs_to_rows, spans_to_rows
-from telequery.ingest.otlp_json import OtlpJsonError, message_to_json, parse_json
+from telequery.ingest.ndjson import LineError, Parsed, parse_lines
+from telequery.ingest.otlp_json import OtlpJsonError, parse_json
 from telequery.ingest.writer import Overloaded
 from telequery.store.base import StoreUnavailable
 
@@ -49,15 +37,9 @@ if TYPE_CHECKING:
     from telequery.meta import Principal
 
 log = logging.getLogger("telequery.ingest")
-router = APIRouter(tags=["ingest"])
-
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
 _PROTOBUF_TYPES = {PROTOBUF, "application/protobuf", "application/vnd.google.protobuf"}
-
-# google.rpc.Code values used in Status bodies.
-_RPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 413: 8, 415: 3, 429: 8, 500: 13,
-             503: 14}
+EVENTS_MEDIA = {"application/x-ndjson", "application/ndjson", "application/jsonl",
+                "application/x-jsonlines", "application/json", "text/plain", ""}
 
 
 @dataclass
@@ -75,19 +57,6 @@ def limits_of(request: Request) -> IngestLimits:
     return getattr(request.app.state, "ingest_limits", None) or IngestLimits()
 
 
-class IngestError(Exception):
-    """A failure with its HTTP status; rendered in the endpoint's own envelope."""
-
-    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None,
-                 lines: list[dict] | None = None) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.headers = headers or {}
-        self.lines = lines or []
-
-
-# -- shared by the OTLP and NDJSON endpoints -----------------------------------------------
 def token_of(request: Request) -> str | None:
     """``Authorization: Bearer T`` or a bare ``Authorization: T`` (what people put in
     OTEL_EXPORTER_OTLP_HEADERS), else ``X-API-Key``."""
@@ -159,9 +128,8 @@ def inflate(body: bytes, max_bytes: int, wbits: int = 31) -> bytes:
     return b"".join(out)
 
 
-# -- OTLP ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Signal:
+class Signal:
     name: str  # traces | logs
     request: type
     response: type
@@ -176,13 +144,13 @@ class _Signal:
                    for sl in rl.scope_logs)
 
 
-TRACES = _Signal("traces", ExportTraceServiceRequest, ExportTraceServiceResponse, "spans",
+TRACES = Signal("traces", ExportTraceServiceRequest, ExportTraceServiceResponse, "spans",
                  "rejected_spans")
-LOGS = _Signal("logs", ExportLogsServiceRequest, ExportLogsServiceResponse, "log records",
+LOGS = Signal("logs", ExportLogsServiceRequest, ExportLogsServiceResponse, "log records",
                "rejected_log_records")
 
 
-def _is_protobuf(content_type: str) -> bool | None:
+def is_protobuf(content_type: str) -> bool | None:
     """True for protobuf, False for JSON, None for anything else."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media in _PROTOBUF_TYPES:
@@ -192,7 +160,7 @@ def _is_protobuf(content_type: str) -> bool | None:
     return None
 
 
-def decode_and_map(signal: _Signal, body: bytes, protobuf: bool, org: str,
+def decode_signal(signal: Signal, body: bytes, protobuf: bool, org: str,
                    limits: IngestLimits) -> tuple[Batch, pa.Table]:
     """Bytes -> rows (CPU-bound; runs in a worker thread).
 
@@ -224,32 +192,6 @@ def decode_and_map(signal: _Signal, body: bytes, protobuf: bool, org: str,
     return batch, batch.table()
 
 
-def status_body(code: int, message: str, protobuf: bool) -> bytes:
-    """A google.rpc.Status (code = 1, message = 2), encoded by hand: two scalar fields do
-    not justify a dependency on googleapis-common-protos."""
-    if not protobuf:
-        import orjson
-
-        return orjson.dumps({"code": code, "message": message})
-    msg = message.encode()
-    return b"\x08" + _varint(code) + b"\x12" + _varint(len(msg)) + msg
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _status_response(status: int, reason: str, protobuf: bool,
-                     headers: dict[str, str] | None = None) -> Response:
-    return Response(status_body(_RPC_CODE.get(status, 2), reason, protobuf), status_code=status,
-                    media_type=PROTOBUF if protobuf else JSON, headers=headers)
-
-
 def check_capacity(request: Request, limits: IngestLimits) -> None:
     """Refuse early when the writer is full, before spending CPU on decoding."""
     if services(request).writer.is_full():
@@ -276,67 +218,12 @@ async def commit(request: Request, table: pa.Table, limits: IngestLimits) -> Non
                           {"Retry-After": str(limits.retry_after_s)}) from None
 
 
-async def _export(request: Request, signal: _Signal) -> Response:
-    protobuf = _is_protobuf(request.headers.get("content-type", ""))
+def decode_lines(body: bytes, org: str, limits: IngestLimits
+                 ) -> tuple[Parsed, Batch, pa.Table]:
+    """NDJSON lines -> LogRecords -> rows through the OTLP log mapping (a worker thread)."""
     try:
-        if protobuf is None:
-            # The spec leaves the error encoding open here; JSON is the readable choice.
-            raise IngestError(415, f"Content-Type must be {PROTOBUF} or {JSON}")
-        principal = authenticate(request)
-        limits = limits_of(request)
-        check_capacity(request, limits)
-        body = await read_body(request, limits)
-        batch, table = await run_in_threadpool(decode_and_map, signal, body, protobuf,
-                                               principal.org, limits)
-        if batch.rows:
-            await commit(request, table, limits)
-    except IngestError as e:
-        return _status_response(e.status, e.reason, bool(protobuf), e.headers)
-    except Exception:
-        log.exception("OTLP %s export failed", signal.name)
-        return _status_response(500, "internal error", bool(protobuf))
-    resp = signal.response()
-    message = batch.message()
-    if batch.rejected or message:
-        ps = resp.partial_success
-        setattr(ps, signal.rejected_field, batch.rejected)
-        ps.error_message = message
-    if protobuf:
-        return Response(resp.SerializeToString(), media_type=PROTOBUF)
-    return Response(message_to_json(resp), media_type=JSON)
-
-
-@router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, gzip ok)",
-             openapi_extra=raw_body(
-    "An OTLP ExportTraceServiceRequest, protobuf or JSON; Content-Encoding gzip or deflate",
-    {"application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
-     "application/json": {"schema": {"type": "object"}}}))
-async def export_traces(request: Request) -> Response:
-    return await _export(request, TRACES)
-
-
-@router.post("/v1/logs", summary="OTLP/HTTP log export (protobuf or JSON, gzip ok)",
-             openapi_extra=raw_body(
-    "An OTLP ExportLogsServiceRequest, protobuf or JSON; Content-Encoding gzip or deflate",
-    {"application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
-     "application/json": {"schema": {"type": "object"}}}))
-async def export_logs(request: Request) -> Response:
-    return await _export(request, LOGS)
-
-
-def _format(status: int, problems: list[tuple[str | None, str]], code: str | None,
-            headers: dict[str, str], extra: dict[str, object]) -> Response:
-    """Errors raised outside the handlers (unknown method, ...) as a JSON google.rpc.Status."""
-    reason = "; ".join(f"{f}: {r}" if f else r for f, r in problems) or "error"
-    return _status_response(status, reason, False, headers)
-
-
-def install(app: FastAPI) -> None:
-    app.include_router(router)
-    status = {"type": "object", "required": ["code", "message"],  # google.rpc.Status
-              "properties": {"code": {"type": "integer"}, "message": {"type": "string"}}}
-    errors.register_formatter("/v1/traces", _format, status)
-    errors.register_formatter("/v1/logs", _format, status)
-    from telequery.api import ndjson
-
-    ndjson.install(app)
+        parsed = parse_lines(body, max_items=limits.max_items)
+    except LineError as e:
+        raise IngestError(413, str(e)) from None
+    batch = logs_to_rows(parsed.request, org, limits=limits.item)
+    return parsed, batch, batch.table()

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from sqlglot import exp
 
-from telequery.schema import Logical
+from telequery.schema import CLICKHOUSE_TYPES, Logical
 
 
 def fn(name: str, *args: exp.Expression) -> exp.Expression:
@@ -332,15 +332,6 @@ class DuckDBDialect(Dialect):
         return fn("arg_min", value, key)
 
 
-_CH_TYPES: dict[Logical, str] = {
-    Logical.STRING: "String",
-    Logical.INT: "Int64",
-    Logical.FLOAT: "Float64",
-    Logical.BOOL: "Bool",
-    Logical.TIMESTAMP: "DateTime64(6, 'UTC')",
-    Logical.LIST_STRING: "Array(String)",
-    Logical.LIST_FLOAT: "Array(Float64)",
-}
 
 
 class ClickHouseDialect(Dialect):
@@ -350,7 +341,7 @@ class ClickHouseDialect(Dialect):
 
     def placeholder(self, name: str, logical: Logical) -> exp.Expression:
         # ClickHouse binds query parameters server-side as {name:Type}.
-        return exp.Placeholder(this=name, kind=exp.DataType.build(_CH_TYPES[logical],
+        return exp.Placeholder(this=name, kind=exp.DataType.build(CLICKHOUSE_TYPES[logical],
                                                                    dialect="clickhouse"))
 
     def param_value(self, value: object, logical: Logical) -> object:
