@@ -24,7 +24,8 @@ from conftest import make_store
 from telequery import semconv as sc
 from telequery.ingest.load import load
 from telequery.query import engine
-from telequery.query.catalog import Dataset, Field, col, column_field, register
+from telequery.query.catalog import Dataset, Field, col, column_field
+from telequery.query.datasets import DATASETS
 from telequery.query.datasets.events import attribute_field
 from telequery.query.ir import (
     QUANTILES,
@@ -51,7 +52,13 @@ RANGE = TimeRange(START, END)
 BULK = 9_000  # rows of service "bulk": one group larger than ClickHouse's 8,192 reservoir
 
 # A test dataset exposing the array column and a derived relation (one row per service).
-register(Dataset(
+def _test_dataset(ds: Dataset) -> Dataset:
+    """Test-only datasets join the catalog's one mapping explicitly."""
+    DATASETS[ds.name] = ds
+    return ds
+
+
+_test_dataset(Dataset(
     name="engine_test",
     fields={"teams": column_field("teams", "teams"),
             "service": column_field("service", "service"),
@@ -69,7 +76,7 @@ def _derive(d, p, where):  # type: ignore[no-untyped-def]
             .from_("events").where(where).group_by(svc))
 
 
-register(Dataset(
+_test_dataset(Dataset(
     name="engine_test_services",
     fields={"service": column_field("service", "service"),
             "n": Field("n", ValueType.NUMBER, col("n"))},
@@ -387,7 +394,7 @@ def test_stored_columns_are_a_projection_of_whole_rows(stores: dict[str, Store])
 
 def test_unknown_stored_column_is_refused() -> None:
     from telequery.dialect import DuckDBDialect
-    from telequery.query.compile import compile_query
+    from telequery.query._compile import compile_query
     from telequery.query.errors import InvalidValue
 
     with pytest.raises(InvalidValue, match="columns"):

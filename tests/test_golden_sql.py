@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from telequery.dialect import DIALECTS
-from telequery.query.compile import compile_query
+from telequery.query._compile import compile_query
 from telequery.query.ir import (
     Agg,
     Bucketing,

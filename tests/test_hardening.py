@@ -16,7 +16,7 @@ from conftest import ENGINES, LiveServer, make_store, serve
 from otlp_build import spans_table
 from telequery.meta import Meta
 from telequery.query.errors import QueryTimeout
-from telequery.query.ir import MAX_CONDITIONS, MAX_LIST_VALUES, MAX_NEEDLE_CHARS
+from telequery.query.limits import MAX_CONDITIONS, MAX_LIST_VALUES, MAX_NEEDLE_CHARS
 from telequery.store.base import request_deadline
 from telequery.store.duckdb import DuckDBStore
 

@@ -297,9 +297,8 @@ def query(org: Annotated[str | None, typer.Option(help="org to query (local data
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
     fmt = "json" if as_json else fmt
-    from telequery.query import engine
-    from telequery.query.errors import QueryError, QueryTimeout
-    from telequery.query.parse import query_from_dict
+    from telequery.query import QueryError, QueryTimeout, query_from_dict
+    from telequery.query import run as run_query
 
     if not sys.stdin.isatty() and (body := sys.stdin.read().strip()):
         spec = json.loads(body)
@@ -318,7 +317,7 @@ def query(org: Annotated[str | None, typer.Option(help="org to query (local data
             raise typer.BadParameter("--org is required without --url", param_hint="--org")
         s, _ = _open(data, store)
         try:
-            result = engine.run(s, query_from_dict(spec), org)
+            result = run_query(s, query_from_dict(spec), org)
         except (QueryError, QueryTimeout) as e:
             console.print(f"[red]{e.field}: {e.reason}[/]")
             raise typer.Exit(2) from None

@@ -52,9 +52,6 @@ class Dialect:
     name: ClassVar[str]
     sql_dialect: ClassVar[str]
 
-    supports_filter_clause: ClassVar[bool] = True
-    """Whether aggregates accept FILTER (WHERE ...)."""
-
     guard_in_lists: ClassVar[bool] = False
     """Whether an IN list reached from WHERE through AND/OR only is written
     ``COALESCE(x IN (...), FALSE)`` (same rows there). DuckDB pushes a plain IN list into
@@ -147,10 +144,6 @@ class Dialect:
 
     def unnest(self, arr: exp.Expression) -> exp.Expression:
         """One row per element; no row for an empty array (e.g. the keys of a map)."""
-        raise NotImplementedError
-
-    def concat_text(self, parts: list[exp.Expression]) -> exp.Expression:
-        """Join text parts with a newline, skipping NULLs (needle search haystack)."""
         raise NotImplementedError
 
     def array_to_text(self, arr: exp.Expression) -> exp.Expression:
@@ -304,9 +297,6 @@ class DuckDBDialect(Dialect):
     def unnest(self, arr: exp.Expression) -> exp.Expression:
         return fn("unnest", arr)
 
-    def concat_text(self, parts: list[exp.Expression]) -> exp.Expression:
-        return fn("concat_ws", lit("\n"), *parts)
-
     def array_to_text(self, arr: exp.Expression) -> exp.Expression:
         return fn("array_to_string", arr, lit("\n"))
 
@@ -337,7 +327,6 @@ class DuckDBDialect(Dialect):
 class ClickHouseDialect(Dialect):
     name = "clickhouse"
     sql_dialect = "clickhouse"
-    supports_filter_clause = False
 
     def placeholder(self, name: str, logical: Logical) -> exp.Expression:
         # ClickHouse binds query parameters server-side as {name:Type}.
@@ -421,9 +410,6 @@ class ClickHouseDialect(Dialect):
 
     def unnest(self, arr: exp.Expression) -> exp.Expression:
         return fn("arrayJoin", arr)
-
-    def concat_text(self, parts: list[exp.Expression]) -> exp.Expression:
-        return fn("concatWithSeparator", lit("\n"), *[fn("ifNull", p, lit("")) for p in parts])
 
     def array_to_text(self, arr: exp.Expression) -> exp.Expression:
         return fn("arrayStringConcat", arr, lit("\n"))

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from telequery.query.errors import QueryError
+from telequery.query import QueryError
 from telequery.store.base import StatementTimeout, StoreUnavailable
 
 log = logging.getLogger("telequery.api")

@@ -15,8 +15,8 @@ from telequery.api import errors
 from telequery.api.deps import require, services
 from telequery.api.errors import ApiError
 from telequery.api.openapi import raw_body
-from telequery.query import engine
-from telequery.query.parse import query_from_dict
+from telequery.query import query_from_dict
+from telequery.query import run as run_ir
 
 PREFIX = "/api/v1/query"
 router = APIRouter(tags=["telequery"])
@@ -33,7 +33,7 @@ async def run_query(request: Request) -> Response:
     if not isinstance(spec, dict):
         raise ApiError(400, "body must be a JSON object", "body", "invalid_json")
     query = query_from_dict(spec)
-    result = await run_in_threadpool(engine.run, services(request).store, query, principal.org)
+    result = await run_in_threadpool(run_ir, services(request).store, query, principal.org)
     body = {"columns": result.columns, "rows": result.rows,
             "stats": {"rows_read": result.stats.rows_read, "bytes_read": result.stats.bytes_read,
                       "elapsed": result.stats.elapsed}}

@@ -142,25 +142,17 @@ class Dataset:
         raise UnknownField(name, self.name)
 
 
-_REGISTRY: dict[str, Dataset] = {}
-
-
-def register(dataset: Dataset) -> Dataset:
-    _REGISTRY[dataset.name] = dataset
-    return dataset
-
-
 def dataset(name: str) -> Dataset:
-    """Look up a dataset by name (datasets register themselves on import)."""
-    from telequery.query import datasets  # noqa: F401 - registers the catalog
+    """Look up a dataset by name in ``query.datasets.DATASETS``."""
+    from telequery.query.datasets import DATASETS
 
     try:
-        return _REGISTRY[name]
+        return DATASETS[name]
     except KeyError:
         raise UnknownDataset(name) from None
 
 
 def all_datasets() -> dict[str, Dataset]:
-    from telequery.query import datasets  # noqa: F401
+    from telequery.query.datasets import DATASETS
 
-    return dict(_REGISTRY)
+    return dict(DATASETS)

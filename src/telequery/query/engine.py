@@ -5,12 +5,13 @@ This is the surface the API adapters and the CLI use; they never see SQL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from telequery.query.compile import BUCKET, Compiled, compile_query
+from telequery.query._compile import BUCKET, Compiled, compile_query
 from telequery.query.errors import InvalidValue, LimitExceeded
-from telequery.query.ir import MAX_SERIES_POINTS, ZERO_WHEN_EMPTY, Query
+from telequery.query.ir import ZERO_WHEN_EMPTY, Query
+from telequery.query.limits import MAX_SERIES_POINTS
 
 if TYPE_CHECKING:
     from telequery.store.base import Stats, Store
@@ -27,7 +28,6 @@ class Result:
     stats: Stats
     compiled: Compiled
     previous: Result | None = None  # the compare window, when asked for
-    extra: dict[str, object] = field(default_factory=dict)
 
     def dicts(self) -> list[dict[str, object]]:
         return [dict(zip(self.columns, r, strict=True)) for r in self.rows]

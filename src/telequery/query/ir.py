@@ -7,22 +7,12 @@ are catalog names (``$metadata.service``, ``agentName``, ``user.id``), never col
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Union
 
-MAX_FILTER_DEPTH = 4
-# What one request may ask for. Checked before anything runs, so a request's cost is
-# bounded by its size: DuckDB's optimiser is quadratic in AND-ed conjuncts (2,000
-# conditions took 8.8 s and 3 GB; 100 take ~20 ms).
-MAX_CONDITIONS = 100  # leaves of the filter tree, havings included
-MAX_LIST_VALUES = 1_000  # values of one in / not_in / array_has_* list
-MAX_VALUE_CHARS = 10_000  # one filter value (a string, or each string of a list)
-MAX_NEEDLE_CHARS = 1_000
-MAX_GROUP_BY = 20
-MAX_MEASURES = 50
-MAX_SERIES_POINTS = 200_000  # time buckets x groups of a timeseries
+from telequery.query.limits import MAX_FILTER_DEPTH  # noqa: F401 - the IR's own bound
 
 
 class Op(StrEnum):
@@ -261,7 +251,6 @@ class Query:
     # rows mode without ``select``: the stored columns to return (empty = all of them);
     # a page reads only what its view shows (every column costs a decode per row group)
     columns: tuple[str, ...] = ()
-    extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     def shifted_to(self, time_range: TimeRange) -> Query:
         return replace(self, time_range=time_range, compare=False)

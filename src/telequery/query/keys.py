@@ -25,7 +25,7 @@ from sqlglot import exp
 
 from telequery.dialect import lit
 from telequery.query import catalog
-from telequery.query.compile import compile_relation
+from telequery.query._compile import compile_relation
 from telequery.query.errors import InvalidValue
 from telequery.query.ir import Query, TimeRange, ValueType
 from telequery.store.base import Stats

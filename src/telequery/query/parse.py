@@ -20,7 +20,6 @@ from typing import TypeVar
 
 from telequery.query.errors import InvalidValue, LimitExceeded
 from telequery.query.ir import (
-    MAX_FILTER_DEPTH,
     Agg,
     Bucketing,
     Condition,
@@ -37,6 +36,7 @@ from telequery.query.ir import (
     ValueType,
     instant_ms,
 )
+from telequery.query.limits import MAX_FILTER_DEPTH
 
 T = TypeVar("T")
 _MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant datetime holds

@@ -13,15 +13,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from telequery.query import catalog
-from telequery.query.catalog import Dataset, Field
-from telequery.query.compile import MAX_BUCKETS
-from telequery.query.datasets.gateway import METADATA_PREFIX, MONTHS_PREFIX
-from telequery.query.ir import (
+from telequery.query import (
     Agg,
     Bucketing,
     Condition,
+    Dataset,
     Dimension,
+    Field,
     Filter,
     FilterGroup,
     Measure,
@@ -31,6 +29,9 @@ from telequery.query.ir import (
     ValueType,
     to_us,
 )
+from telequery.query import dataset as catalog_dataset
+from telequery.query.datasets.gateway import METADATA_PREFIX, MONTHS_PREFIX
+from telequery.query.limits import MAX_BUCKETS
 
 DATASOURCES = ("agentMetrics", "modelMetrics", "mcpMetrics")
 UPSTREAM_ONLY = ("guardrailMetrics", "configMetrics", "cacheMetrics", "routingMetrics")
@@ -299,7 +300,7 @@ def parse(body: object) -> Plan:
     source = body.get("datasource")
     ds: Dataset | None = None
     if source in DATASOURCES:
-        ds = catalog.dataset(str(source))
+        ds = catalog_dataset(str(source))
     elif source in UPSTREAM_ONLY:
         problems.append(f'datasource "{source}" is not supported (use one of '
                         f"{', '.join(DATASOURCES)})")

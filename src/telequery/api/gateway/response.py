@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 from telequery.api.gateway.request import MONTH_DIM, Plan
 from telequery.api.timefmt import iso_ms
-from telequery.query.ir import ZERO_WHEN_EMPTY, to_us
+from telequery.query import ZERO_WHEN_EMPTY, to_us
 
 if TYPE_CHECKING:
-    from telequery.query.engine import Result
+    from telequery.query import Result
 
 
 _EXACT = 2.0**53

@@ -31,9 +31,9 @@ from telequery.api.reports.schema import (
     bad,
     to_query,
 )
-from telequery.query import engine
+from telequery.query import Agg, Measure, Query, Result
+from telequery.query import run as run_ir
 from telequery.query.datasets.reports import REPORTS, TIME_MS
-from telequery.query.ir import Agg, Measure, Query
 
 if TYPE_CHECKING:
     from telequery.meta import Document
@@ -194,15 +194,15 @@ async def _run(request: Request, org: str, q: ReportQuery, prefix: str = "") -> 
     return _report_result(query, result, newest)
 
 
-def _execute(store: Store, query: Query, org: str) -> tuple[engine.Result, object]:
+def _execute(store: Store, query: Query, org: str) -> tuple[Result, object]:
     """The report, and the newest event time (epoch ms) of its dataset for the org."""
-    result = engine.run(store, query, org)
-    fresh = engine.run(store, Query(query.dataset, query.time_range,
+    result = run_ir(store, query, org)
+    fresh = run_ir(store, Query(query.dataset, query.time_range,
                                     measures=(Measure(Agg.MAX, TIME_MS, alias="newest"),)), org)
     return result, fresh.rows[0][0] if fresh.rows else None
 
 
-def _report_result(query: Query, result: engine.Result, newest: object) -> dict[str, Any]:
+def _report_result(query: Query, result: Result, newest: object) -> dict[str, Any]:
     now = datetime.now(UTC)
     kinds = {d.name: "dimension" for d in query.group_by}
     out: dict[str, Any] = {

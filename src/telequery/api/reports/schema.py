@@ -14,8 +14,8 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from telequery.api.errors import ApiError
+from telequery.query import Condition, Dimension, FilterGroup, Op, OrderBy, Query, TimeRange
 from telequery.query.datasets.reports import REPORTS, report_measure
-from telequery.query.ir import Condition, Dimension, FilterGroup, Op, OrderBy, Query, TimeRange
 
 MAX_SPAN = timedelta(days=370)
 MAX_DIMENSIONS = 8

@@ -10,9 +10,7 @@ import re2
 from telequery.api.workers import parse
 from telequery.api.workers.parse import bad
 from telequery.api.workers.views import and_
-from telequery.query import engine
-from telequery.query.datasets.events import ATTRIBUTE_MAPS, LISTED_METADATA, WORKERS_COLUMNS
-from telequery.query.ir import (
+from telequery.query import (
     Agg,
     Condition,
     Dimension,
@@ -22,9 +20,11 @@ from telequery.query.ir import (
     Query,
     TimeRange,
     ValueType,
+    discover_keys,
     to_us,
 )
-from telequery.query.keys import discover_keys
+from telequery.query import run as run_query
+from telequery.query.datasets.events import ATTRIBUTE_MAPS, LISTED_METADATA, WORKERS_COLUMNS
 
 if TYPE_CHECKING:
     from telequery.store.base import Stats, Store
@@ -98,6 +98,6 @@ def values(store: Store, org: str, body: object) -> tuple[list[dict[str, object]
                         Dimension("$metadata.dataset", None, "__ds")),
               measures=(Measure(Agg.COUNT, None, "__n"),), order_by=(OrderBy("__n"),),
               limit=limit)
-    result = engine.run(store, q, org)
+    result = run_query(store, q, org)
     return [{"dataset": ds, "key": key, "type": f.type.value, "value": v}
             for v, ds, _ in result.rows], result.stats

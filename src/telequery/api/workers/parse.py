@@ -15,15 +15,13 @@ from typing import TypeVar
 import re2
 
 from telequery.api.errors import ApiError
-from telequery.query import catalog
-from telequery.query.errors import QueryError
-from telequery.query.ir import (
-    MAX_FILTER_DEPTH,
+from telequery.query import (
     STRING_OPS,
     UNARY_OPS,
     Agg,
     Condition,
     Dimension,
+    Field,
     Filter,
     FilterGroup,
     Having,
@@ -31,9 +29,12 @@ from telequery.query.ir import (
     Needle,
     Op,
     OrderBy,
+    QueryError,
     TimeRange,
     ValueType,
 )
+from telequery.query import dataset as catalog_dataset
+from telequery.query.limits import MAX_FILTER_DEPTH
 
 T = TypeVar("T")
 DATASET = "events"
@@ -176,9 +177,9 @@ def time_range(start: int, end: int, path: str) -> TimeRange:
     return tr
 
 
-def _field(key: str, type_: ValueType | None, path: str) -> catalog.Field:
+def _field(key: str, type_: ValueType | None, path: str) -> Field:
     try:
-        return catalog.dataset(DATASET).field(key, type_)
+        return catalog_dataset(DATASET).field(key, type_)
     except QueryError as e:
         raise bad(path, e.reason) from None
 

@@ -24,8 +24,8 @@ from telequery.api.workers.views import (
     bucket_count,
     bucketing,
 )
-from telequery.query import engine
-from telequery.query.ir import Condition, Dimension, Op, OrderBy, Query
+from telequery.query import Condition, Dimension, Op, OrderBy, Query
+from telequery.query import run as run_query
 
 if TYPE_CHECKING:
     from telequery.api.workers.parse import QueryRequest
@@ -72,7 +72,7 @@ def patterns(store: Store, req: QueryRequest, org: str) -> Outcome:
               order_by=(OrderBy(COUNT.name),), limit=limit or DEFAULT_PATTERNS,
               offset=req.offset_by)
     out = Outcome({})
-    agg = engine.run(store, q, org)
+    agg = run_query(store, q, org)
     out.stats.append(agg.stats)
     n_dims = len(dims)
     items: dict[tuple, dict[str, object]] = {}
@@ -85,7 +85,7 @@ def patterns(store: Store, req: QueryRequest, org: str) -> Outcome:
         items[tuple(r[:n_dims])] = item
     want_series = not req.ignore_series and req.chart is not False
     if items and want_series:
-        series = engine.run(store, replace(q, bucket=bucketing(req)), org)
+        series = run_query(store, replace(q, bucket=bucketing(req)), org)
         out.stats.append(series.stats)
         for r in series.rows:
             item = items.get(tuple(r[1:1 + n_dims]))

@@ -17,12 +17,12 @@ from fastapi.responses import Response
 
 from telequery.api.timefmt import iso_ms
 from telequery.api.workers.parse import Calc
+from telequery.query import Agg, Measure
 from telequery.query.datasets.events import METADATA_COLUMNS
-from telequery.query.ir import Agg, Measure
 from telequery.schema import COLUMN_NAMES, COLUMNS, Logical
 
 if TYPE_CHECKING:
-    from telequery.query.engine import Result
+    from telequery.query import Result
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EVENT_TYPES = frozenset({"fetch", "scheduled", "alarm", "cron", "queue", "email", "tail", "rpc",

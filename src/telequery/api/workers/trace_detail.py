@@ -20,8 +20,8 @@ from telequery.api.deps import require, services
 from telequery.api.errors import ApiError
 from telequery.api.workers.parse import bad, time_range
 from telequery.api.workers.render import event, ok
-from telequery.query import engine
-from telequery.query.ir import Condition, FilterGroup, Op, OrderBy, Query, TimeRange
+from telequery.query import Condition, FilterGroup, Op, OrderBy, Query, TimeRange
+from telequery.query import run as run_query
 
 if TYPE_CHECKING:
     from telequery.store.base import Store
@@ -41,7 +41,7 @@ def spans_of(store: Store, org: str, trace_id: str, window: TimeRange) -> dict[s
                                          Condition("$metadata.type", Op.EQ, "span"))),
               order_by=(OrderBy("$metadata.startTime", False), OrderBy("$metadata.id", False)),
               limit=MAX_TRACE_SPANS + 1)
-    result = engine.run(store, q, org)
+    result = run_query(store, q, org)
     rows = result.rows[:MAX_TRACE_SPANS]
     at = {c: i for i, c in enumerate(result.columns)}
     ids = {r[at["span_id"]] for r in rows}

@@ -20,9 +20,7 @@ from typing import TYPE_CHECKING
 
 from telequery.api.workers.parse import bad
 from telequery.api.workers.views import Outcome, and_, bucket_count
-from telequery.query import engine
-from telequery.query.datasets.traces import PAGING_FIELD
-from telequery.query.ir import (
+from telequery.query import (
     Agg,
     Condition,
     Dimension,
@@ -31,8 +29,11 @@ from telequery.query.ir import (
     Op,
     OrderBy,
     Query,
+    Result,
     ValueType,
 )
+from telequery.query import run as run_query
+from telequery.query.datasets.traces import PAGING_FIELD
 
 if TYPE_CHECKING:
     from telequery.api.workers.parse import QueryRequest
@@ -49,8 +50,8 @@ RUN_SELECT = ("id", "traceId", "status", "errors", "models", "providers", "servi
               "conversationId", "inputTokens", "outputTokens", "runSpanId", "hasAgentSpan")
 
 
-def _run(store: Store, q: Query, org: str, out: Outcome) -> engine.Result:
-    result = engine.run(store, q, org)
+def _run(store: Store, q: Query, org: str, out: Outcome) -> Result:
+    result = run_query(store, q, org)
     out.stats.append(result.stats)
     return result
 

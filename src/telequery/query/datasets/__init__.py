@@ -1,8 +1,17 @@
-"""The catalog: importing this package registers every dataset."""
+"""The catalog: every dataset, by name, in one explicit mapping."""
 
-from telequery.query.datasets import (
-    events,  # noqa: F401
-    gateway,  # noqa: F401
-    reports,  # noqa: F401
-    traces,  # noqa: F401
-)
+from __future__ import annotations
+
+from telequery.query.catalog import Dataset
+from telequery.query.datasets.events import EVENTS
+from telequery.query.datasets.gateway import AGENT_METRICS, MCP_METRICS, MODEL_METRICS
+from telequery.query.datasets.reports import BUDGET_POSTINGS, LLM_GENERATIONS, TOOL_CALLS
+from telequery.query.datasets.reports_rollups import SESSIONS, TURNS
+from telequery.query.datasets.traces import AGENT_RUNS, TRACES
+
+DATASETS: dict[str, Dataset] = {d.name: d for d in (
+    EVENTS,
+    TRACES, AGENT_RUNS,
+    AGENT_METRICS, MODEL_METRICS, MCP_METRICS,
+    LLM_GENERATIONS, TOOL_CALLS, BUDGET_POSTINGS, TURNS, SESSIONS,
+)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from telequery.dialect import Dialect, Params
-from telequery.query.catalog import Dataset, Field, attr, column_field, register
+from telequery.query.catalog import Dataset, Field, attr, column_field
 from telequery.query.ir import ValueType
 from telequery.schema import Logical
 
@@ -112,7 +112,7 @@ def attribute_field(name: str, type: ValueType | None) -> Field | None:
     return Field(name, vtype, build, description=f"attribute {name!r}")
 
 
-EVENTS = register(Dataset(
+EVENTS = Dataset(
     name="events",
     fields=_FIELDS,
     resolver=attribute_field,
@@ -120,7 +120,7 @@ EVENTS = register(Dataset(
                     "request_id"),
     needle_maps=("attrs_string",),
     description="every log and span",
-))
+)
 
 # Attribute maps whose keys the keys endpoint discovers, with the type each map holds.
 ATTRIBUTE_MAPS: tuple[tuple[str, ValueType], ...] = (

@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from telequery import semconv as sc
 from telequery.dialect import Dialect, Params, lit
-from telequery.query.catalog import Builder, Dataset, Field, catalog_attr, col, register
+from telequery.query.catalog import Builder, Dataset, Field, catalog_attr, col
 from telequery.query.ir import Op, ValueType
 from telequery.schema import Logical
 
@@ -133,7 +133,7 @@ def _agent_rows(d: Dialect, p: Params, where_events: exp.Expression) -> exp.Sele
         exp.paren(exp.or_(_eq("operation", sc.OP_INVOKE_AGENT), exp.paren(server_root)))))
 
 
-AGENT_METRICS = register(Dataset(
+AGENT_METRICS = Dataset(
     name="agentMetrics",
     fields=_fields([
         _f("agentName", ValueType.STRING, col("agent_name"), AGENT_STRING_OPS,
@@ -149,7 +149,7 @@ AGENT_METRICS = register(Dataset(
     derive=_agent_rows,
     resolver=_resolver,
     description="agent invocations and the agent servers' other (non-agent) traffic",
-))
+)
 
 
 # -- modelMetrics -------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def _llm_calls(d: Dialect, p: Params) -> exp.Expression:
         expressions=[lit(op) for op in LLM_OPERATIONS]))
 
 
-MODEL_METRICS = register(Dataset(
+MODEL_METRICS = Dataset(
     name="modelMetrics",
     fields=_fields([
         _f("modelName", ValueType.STRING, col("model"), NULLABLE_STRING_OPS,
@@ -186,7 +186,7 @@ MODEL_METRICS = register(Dataset(
     predicate=_llm_calls,
     resolver=_resolver,
     description="LLM calls (gen_ai.operation.name chat, text_completion, ...)",
-))
+)
 
 
 # -- mcpMetrics ---------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def _mcp_calls(d: Dialect, p: Params) -> exp.Expression:
         this=_s(sc.MCP_SERVER_NAME)(d, p), expression=exp.null())))
 
 
-MCP_METRICS = register(Dataset(
+MCP_METRICS = Dataset(
     name="mcpMetrics",
     fields=_fields([
         _f("mcpServerName", ValueType.STRING, _s(sc.MCP_SERVER_NAME), NULLABLE_STRING_OPS,
@@ -213,4 +213,4 @@ MCP_METRICS = register(Dataset(
     predicate=_mcp_calls,
     resolver=_resolver,
     description="MCP calls (spans carrying mcp.server.name)",
-))
+)

@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from telequery import semconv as sc
 from telequery.dialect import Dialect, Params, lit
-from telequery.query.catalog import Builder, Dataset, col, register
+from telequery.query.catalog import Builder, Dataset, col
 from telequery.query.datasets import reports_rollups as rollups
 from telequery.query.datasets.reports_common import (
     COMMON_DIMENSIONS,
@@ -84,7 +84,7 @@ _LLM_FIELDS = {
 }
 
 
-LLM_GENERATIONS = register(Dataset(
+LLM_GENERATIONS = Dataset(
     name="llm_generations",
     fields=_LLM_FIELDS,
     predicate=gen_ai_spans(sc.OP_CHAT),
@@ -102,7 +102,7 @@ LLM_GENERATIONS = register(Dataset(
         total("error_count", "__error"),
     ),
     description="one row per LLM call (chat span)",
-))
+)
 
 
 # --- tool_calls: execute_tool spans -----------------------------------------------------
@@ -116,7 +116,7 @@ def _status_is(value: str) -> Builder:
     return lambda d, p: flag(eq(_tool_status(d, p), value))
 
 
-TOOL_CALLS = register(Dataset(
+TOOL_CALLS = Dataset(
     name="tool_calls",
     fields={
         **event_dimensions(with_turn=True),
@@ -144,7 +144,7 @@ TOOL_CALLS = register(Dataset(
         avg_nonzero("avg_duration_ms", "__duration_ms"),
     ),
     description="one row per tool call (execute_tool span)",
-))
+)
 
 
 # --- budget_postings: log records event.name = telequery.budget.posting ----------------
@@ -155,7 +155,7 @@ def _is_posting(d: Dialect, p: Params) -> exp.Expression:
 
 _AMOUNT = n_attr(sc.BUDGET_AMOUNT)
 
-BUDGET_POSTINGS = register(Dataset(
+BUDGET_POSTINGS = Dataset(
     name="budget_postings",
     fields={
         **event_dimensions(with_turn=False),
@@ -178,7 +178,7 @@ BUDGET_POSTINGS = register(Dataset(
         total("credit_count", "__credit"),
     ),
     description="one row per budget posting (debits positive, credits negative)",
-))
+)
 
 
 # --- the catalog the Reports API shows ----------------------------------------------------

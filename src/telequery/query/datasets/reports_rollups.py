@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from telequery import semconv as sc
 from telequery.dialect import Dialect, Params, lit
-from telequery.query.catalog import Builder, Dataset, Field, col, register
+from telequery.query.catalog import Builder, Dataset, Field, col
 from telequery.query.datasets.reports_common import (
     TIME_MS,
     avg_nonzero,
@@ -149,7 +149,7 @@ def _context_fields(with_turn: bool) -> dict[str, Field]:
 _TOKENS = (total("input_tokens", "__input_tokens"), total("output_tokens", "__output_tokens"),
            total("total_tokens", "__total_tokens"))
 
-TURNS = register(Dataset(
+TURNS = Dataset(
     name="turns",
     fields={
         **_context_fields(with_turn=True),
@@ -173,9 +173,9 @@ TURNS = register(Dataset(
         *_TOKENS,
     ),
     description="one row per agent turn (telequery.turn.id): an invoke_agent run",
-))
+)
 
-SESSIONS = register(Dataset(
+SESSIONS = Dataset(
     name="sessions",
     fields={
         **_context_fields(with_turn=False),
@@ -195,4 +195,4 @@ SESSIONS = register(Dataset(
         *_TOKENS,
     ),
     description="one row per conversation (gen_ai.conversation.id)",
-))
+)

@@ -27,7 +27,7 @@ from sqlglot import exp
 
 from telequery import semconv as sc
 from telequery.dialect import Dialect, Params, lit
-from telequery.query.catalog import Builder, Dataset, Field, col, register
+from telequery.query.catalog import Builder, Dataset, Field, col
 from telequery.query.ir import ValueType
 
 PAGING_FIELD = "firstEventId"  # the paging key of both datasets (see module docstring)
@@ -142,14 +142,14 @@ TRACE_FIELDS: dict[str, Field] = {f.name: f for f in [
     _f("service", ValueType.ARRAY, col("r_services"), "distinct services of the spans"),
 ]}
 
-TRACES = register(Dataset(
+TRACES = Dataset(
     name="traces",
     fields=TRACE_FIELDS,
     derive=_derive_traces,
     time_column="r_start",
     weight=None,
     description="one row per trace (spans grouped by trace_id)",
-))
+)
 
 
 # -- agent runs ---------------------------------------------------------------------------
@@ -223,11 +223,11 @@ RUN_FIELDS: dict[str, Field] = {f.name: f for f in [
        "gen_ai.usage.output_tokens summed over chat spans"),
 ]}
 
-AGENT_RUNS = register(Dataset(
+AGENT_RUNS = Dataset(
     name="agent_runs",
     fields=RUN_FIELDS,
     derive=_derive_runs,
     time_column="r_start",
     weight=None,
     description="one row per agent run (invoke_agent span and its GenAI children)",
-))
+)

@@ -19,16 +19,11 @@ from sqlglot import exp
 
 from telequery.dialect import Dialect, Params, lit
 from telequery.query import catalog
+from telequery.query._measures import Measures
+from telequery.query._predicates import Predicates
 from telequery.query.catalog import Dataset, Field
 from telequery.query.errors import InvalidValue, LimitExceeded, OperatorNotAllowed, QueryError
 from telequery.query.ir import (
-    MAX_CONDITIONS,
-    MAX_FILTER_DEPTH,
-    MAX_GROUP_BY,
-    MAX_LIST_VALUES,
-    MAX_MEASURES,
-    MAX_NEEDLE_CHARS,
-    MAX_VALUE_CHARS,
     Agg,
     FilterGroup,
     Measure,
@@ -39,12 +34,19 @@ from telequery.query.ir import (
     filter_depth,
     to_us,
 )
-from telequery.query.measures import Measures
-from telequery.query.predicates import Predicates
+from telequery.query.limits import (
+    MAX_BUCKETS,
+    MAX_CONDITIONS,
+    MAX_FILTER_DEPTH,
+    MAX_GROUP_BY,
+    MAX_LIMIT,
+    MAX_LIST_VALUES,
+    MAX_MEASURES,
+    MAX_NEEDLE_CHARS,
+    MAX_VALUE_CHARS,
+)
 from telequery.schema import COLUMN_NAMES, Logical
 
-MAX_BUCKETS = 10_000
-MAX_LIMIT = 100_000
 BUCKET = "__bucket"
 DERIVED = "telequery_derived"  # meta flag on a derived dataset's subquery
 
