@@ -92,9 +92,6 @@ class Dialect:
         1970-01, aligned to the epoch: ``(12*(year-1970) + month-1) // months * months``."""
         raise NotImplementedError
 
-    def to_string(self, e: exp.Expression) -> exp.Expression:
-        raise NotImplementedError
-
     def to_double(self, e: exp.Expression) -> exp.Expression:
         raise NotImplementedError
 
@@ -224,9 +221,6 @@ class DuckDBDialect(Dialect):
             this=fn("year", ts), expression=lit(1970))), expression=lit(12)),
             expression=exp.Sub(this=fn("month", ts), expression=lit(1))))
         return exp.Mul(this=exp.paren(exp.IntDiv(this=index, expression=n)), expression=n)
-
-    def to_string(self, e: exp.Expression) -> exp.Expression:
-        return exp.cast(e, "VARCHAR")
 
     def to_double(self, e: exp.Expression) -> exp.Expression:
         return exp.cast(e, "DOUBLE")
@@ -370,9 +364,6 @@ class ClickHouseDialect(Dialect):
         index = fn("toRelativeMonthNum", ts)  # 12*year + month, in the column's zone (UTC)
         since_epoch = exp.Sub(this=index, expression=lit(1970 * 12 + 1))
         return exp.Mul(this=fn("intDiv", since_epoch, n), expression=n)
-
-    def to_string(self, e: exp.Expression) -> exp.Expression:
-        return fn("toString", e)
 
     def to_double(self, e: exp.Expression) -> exp.Expression:
         return fn("toFloat64", e)

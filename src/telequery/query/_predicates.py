@@ -102,7 +102,10 @@ class Predicates:
         return compare(this=e, expression=value)
 
     def _as_text(self, f: Field, e: exp.Expression) -> exp.Expression:
-        return e if f.type is ValueType.STRING else self.d.to_string(e)
+        """Text operators apply to string fields only (the catalog's operator sets)."""
+        if f.type is not ValueType.STRING:
+            raise OperatorNotAllowed(f.name, "a text operator on a non-string field")
+        return e
 
     def _text(self, c: Condition) -> str:
         if isinstance(c.value, (dict, list, tuple)) or c.value is None:

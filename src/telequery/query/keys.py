@@ -31,6 +31,7 @@ from telequery.query.ir import Query, TimeRange, ValueType
 from telequery.store.base import Stats
 
 if TYPE_CHECKING:
+    from telequery.dialect import Dialect
     from telequery.store.base import Store
 
 KEY_SCAN_ROWS = 200_000
@@ -43,22 +44,70 @@ class Key:
     last_seen_ms: int  # floor of the epoch µs, like the events' own timestamps
 
 
-def _newest(store: Store, query: Query, org: str, scan_rows: int, timeout: float | None
-            ) -> tuple[Query, Stats]:
-    """``query`` narrowed to its newest ``scan_rows`` rows: the time of the scan_rows-th
-    newest matching row becomes the start of the range (a top-N on the time column only,
-    so the map columns are then read for the kept rows alone, with no sort)."""
+Statement = tuple[str, dict[str, object]]  # SQL and its bound parameters
+
+
+def newest_sql(query: Query, org: str, d: Dialect, scan_rows: int = KEY_SCAN_ROWS
+               ) -> Statement:
+    """The time of the ``scan_rows``-th newest matching row (a top-N on the time column
+    only, so the map columns are then read for the kept rows alone, with no sort)."""
     ds = catalog.dataset(query.dataset)
     if ds.derive is not None:
         raise InvalidValue("dataset", "key discovery works on base datasets only")
-    rel, where, params = compile_relation(query, org, store.dialect)
+    rel, where, params = compile_relation(query, org, d)
     ts = exp.column(ds.time_column, quoted=True)
     sel = exp.select(ts).from_(rel)
     if where is not None:
         sel = sel.where(where)
     sel = sel.order_by(exp.Ordered(this=ts, desc=True)).limit(lit(1)).offset(
         lit(int(scan_rows) - 1))
-    raw = store.execute(store.dialect.render(sel), params.values, timeout=timeout)
+    return d.render(sel), params.values
+
+
+def map_keys_sql(query: Query, org: str, d: Dialect,
+                 map_columns: tuple[tuple[str, ValueType], ...]) -> Statement:
+    """Attribute map keys with their newest time: UNION ALL of one unnest per map (each
+    reads one map column)."""
+    ds = catalog.dataset(query.dataset)
+    ts = exp.column(ds.time_column, quoted=True)
+    rel, where, params = compile_relation(query, org, d)
+    parts = []
+    for m, t in map_columns:
+        part = exp.select(exp.alias_(d.unnest(d.map_keys(exp.column(m, quoted=True))), "k"),
+                          exp.alias_(lit(t.value), "t"), exp.alias_(ts, "ts")).from_(rel.copy())
+        parts.append(part.where(where.copy()) if where is not None else part)
+    union: exp.Expression = parts[0]
+    for p in parts[1:]:
+        union = exp.union(union, p, distinct=False)
+    sel = (exp.select(exp.column("k"), exp.column("t"),
+                      exp.alias_(d.epoch_us(exp.Max(this=exp.column("ts"))), "last"))
+           .from_(union.subquery("x")).group_by(exp.column("k"), exp.column("t")))
+    return d.render(sel), params.values
+
+
+def field_keys_sql(query: Query, org: str, d: Dialect, fields: tuple[str, ...]
+                   ) -> Statement:
+    """The newest time each catalog field is non-null, in one pass."""
+    ds = catalog.dataset(query.dataset)
+    ts = exp.column(ds.time_column, quoted=True)
+    rel, where, params = compile_relation(query, org, d)
+    cols = []
+    for i, name in enumerate(fields):
+        present = exp.Not(this=exp.Is(this=ds.field(name).build(d, params),
+                                      expression=exp.null()))
+        cols.append(exp.alias_(d.epoch_us(exp.Max(this=exp.If(
+            this=present, true=ts, false=exp.null()))), f"c{i}"))
+    sel = exp.select(*cols).from_(rel)
+    if where is not None:
+        sel = sel.where(where)
+    return d.render(sel), params.values
+
+
+def _newest(store: Store, query: Query, org: str, scan_rows: int, timeout: float | None
+            ) -> tuple[Query, Stats]:
+    """``query`` narrowed to its newest ``scan_rows`` rows (``newest_sql``)."""
+    sql, params = newest_sql(query, org, store.dialect, scan_rows)
+    raw = store.execute(sql, params, timeout=timeout)
     if not raw.rows or raw.rows[0][0] is None:
         return query, raw.stats
     cutoff = raw.rows[0][0]
@@ -76,41 +125,15 @@ def discover_keys(store: Store, query: Query, org: str, *, map_columns: tuple[tu
     """
     d = store.dialect
     ds = catalog.dataset(query.dataset)
-    ts = exp.column(ds.time_column, quoted=True)
     query, first = _newest(store, query, org, scan_rows, timeout)
-    keys: list[Key] = []
     stats: list[Stats] = [first]
-
-    # 1. attribute map keys: UNION ALL of one unnest per map (each reads one map column).
-    rel, where, params = compile_relation(query, org, d)
-    parts = []
-    for m, t in map_columns:
-        part = exp.select(exp.alias_(d.unnest(d.map_keys(exp.column(m, quoted=True))), "k"),
-                          exp.alias_(lit(t.value), "t"), exp.alias_(ts, "ts")).from_(rel.copy())
-        parts.append(part.where(where.copy()) if where is not None else part)
-    union: exp.Expression = parts[0]
-    for p in parts[1:]:
-        union = exp.union(union, p, distinct=False)
-    sel = (exp.select(exp.column("k"), exp.column("t"),
-                      exp.alias_(d.epoch_us(exp.Max(this=exp.column("ts"))), "last"))
-           .from_(union.subquery("x")).group_by(exp.column("k"), exp.column("t")))
-    raw = store.execute(d.render(sel), params.values, timeout=timeout)
+    sql, params = map_keys_sql(query, org, d, map_columns)
+    raw = store.execute(sql, params, timeout=timeout)
     stats.append(raw.stats)
-    keys += [Key(k, ValueType(t), int(last) // 1000) for k, t, last in raw.rows if k]
-
-    # 2. catalog fields: the newest time each is non-null, in one pass.
+    keys = [Key(k, ValueType(t), int(last) // 1000) for k, t, last in raw.rows if k]
     if fields:
-        rel, where, params = compile_relation(query, org, d)
-        cols = []
-        for i, name in enumerate(fields):
-            present = exp.Not(this=exp.Is(this=ds.field(name).build(d, params),
-                                          expression=exp.null()))
-            cols.append(exp.alias_(d.epoch_us(exp.Max(this=exp.If(
-                this=present, true=ts, false=exp.null()))), f"c{i}"))
-        sel = exp.select(*cols).from_(rel)
-        if where is not None:
-            sel = sel.where(where)
-        raw = store.execute(d.render(sel), params.values, timeout=timeout)
+        sql, params = field_keys_sql(query, org, d, fields)
+        raw = store.execute(sql, params, timeout=timeout)
         stats.append(raw.stats)
         row = raw.rows[0] if raw.rows else ()
         for name, last in zip(fields, row, strict=False):

@@ -1,0 +1,9 @@
+-- catalog.events.timeseries_topn
+
+-- clickhouse
+-- params: {"p0": "acme", "p1": "2024-05-06 00:00:00.000000", "p2": "2024-05-06 06:00:00.000000", "p3": "acme", "p4": "2024-05-06 00:00:00.000000", "p5": "2024-05-06 06:00:00.000000"}
+SELECT intDiv(toUnixTimestamp64Micro("timestamp"), 3600000000) * 3600000000 AS "__bucket", "id" AS "__d0", COALESCE(SUM("sample_interval"), 0) AS "__m0" FROM (SELECT * FROM events INNER JOIN (SELECT "__d0" AS "__g0" FROM (SELECT "id" AS "__d0", COALESCE(SUM("sample_interval"), 0) AS "__m0" FROM events WHERE "org_id" = {p3: String} AND "timestamp" >= {p4: DateTime64(6, 'UTC')} AND "timestamp" < {p5: DateTime64(6, 'UTC')} GROUP BY "id" ORDER BY "__m0" DESC, "__d0" ASC LIMIT 5) AS t0) AS top ON isNotDistinctFrom("id", "top"."__g0") WHERE "org_id" = {p0: String} AND "timestamp" >= {p1: DateTime64(6, 'UTC')} AND "timestamp" < {p2: DateTime64(6, 'UTC')}) AS s GROUP BY intDiv(toUnixTimestamp64Micro("timestamp"), 3600000000) * 3600000000, "id" ORDER BY "__bucket" ASC, "__d0" ASC;
+
+-- duckdb
+-- params: {"p0": "acme", "p1": "2024-05-06 00:00:00", "p2": "2024-05-06 06:00:00", "p3": "acme", "p4": "2024-05-06 00:00:00", "p5": "2024-05-06 06:00:00"}
+SELECT (EPOCH_US("timestamp") // 3600000000) * 3600000000 AS "__bucket", "id" AS "__d0", COALESCE(SUM("sample_interval"), 0) AS "__m0" FROM (SELECT * FROM events INNER JOIN (SELECT "__d0" AS "__g0" FROM (SELECT "id" AS "__d0", COALESCE(SUM("sample_interval"), 0) AS "__m0" FROM events WHERE "org_id" = $p3 AND "timestamp" >= $p4 AND "timestamp" < $p5 GROUP BY "id" ORDER BY "__m0" DESC, "__d0" ASC LIMIT 5) AS t0) AS top ON "id" IS NOT DISTINCT FROM "top"."__g0" WHERE "org_id" = $p0 AND "timestamp" >= $p1 AND "timestamp" < $p2) AS s GROUP BY (EPOCH_US("timestamp") // 3600000000) * 3600000000, "id" ORDER BY "__bucket" ASC, "__d0" ASC;
