@@ -51,9 +51,10 @@ class SuiteQuery:
 
 
 def _workers_core(store: Store, body: dict[str, Any]) -> object:
-    from telequery.api.workers import parse, views
+    from telequery.api.workers import dispatch
+    from telequery.api.workers.request import query_request
 
-    return views.run_view(store, parse.query_request(body), ORG).body
+    return dispatch.run_view(store, query_request(body), ORG).body
 
 
 def _gateway_core(store: Store, body: dict[str, Any]) -> object:
@@ -64,8 +65,8 @@ def _gateway_core(store: Store, body: dict[str, Any]) -> object:
 
 
 def _reports_core(store: Store, body: dict[str, Any]) -> object:
+    from telequery.api.reports.request import ReportQuery, to_query
     from telequery.api.reports.routes import _execute
-    from telequery.api.reports.schema import ReportQuery, to_query
 
     return _execute(store, to_query(ReportQuery.model_validate(body)), ORG)[0].rows
 

@@ -1,15 +1,16 @@
 """Reports API (Everruns-compatible): semantic catalog, queries, exports, saved reports.
 
-See /work/shared/contracts/reports.md. ``routes`` holds the handlers, ``schema`` the
-request shapes and their checks, ``problems`` the RFC 9457 error envelope.
+See /work/shared/contracts/reports.md. As in every API package: ``routes`` the handlers,
+``request`` the request shapes and their checks, ``response`` the answers, ``errors`` the
+RFC 9457 error envelope.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from telequery.api import errors
-from telequery.api.reports.problems import MEDIA_TYPE, problem
+from telequery.api import errors as api_errors
+from telequery.api.reports.errors import MEDIA_TYPE, problem
 from telequery.api.reports.routes import PREFIX, router
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
-    errors.register_formatter(PREFIX, problem, {
+    api_errors.register_formatter(PREFIX, problem, {
         "type": "object", "required": ["type", "title", "status", "detail", "code", "errors"],
         "properties": {"type": {"type": "string"}, "title": {"type": "string"},
                        "status": {"type": "integer"}, "detail": {"type": "string"},

@@ -6,23 +6,17 @@ run with ``engine.run`` in a threadpool, and its rows shaped into a ReportResult
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from telequery.api import deps
 from telequery.api.errors import ApiError
-from telequery.api.reports.schema import (
+from telequery.api.reports.request import (
     ExportRequest,
     ReportQuery,
     SavedExportRequest,
@@ -31,6 +25,7 @@ from telequery.api.reports.schema import (
     bad,
     to_query,
 )
+from telequery.api.reports.response import export_file, report_result, saved_json
 from telequery.query import Agg, Measure, Query, Result
 from telequery.query import run as run_ir
 from telequery.query.datasets.reports import REPORTS, TIME_MS
@@ -94,7 +89,7 @@ async def run_query(request: Request, body: ReportQuery) -> dict[str, Any]:
 async def export_query(request: Request, body: ExportRequest) -> dict[str, Any]:
     principal = deps.require(request, "query")
     result = await _run(request, principal.org, body.query, "query.")
-    return _export(result, body.format, body.query.dataset)
+    return export_file(result, body.format, body.query.dataset)
 
 
 # --- saved reports ----------------------------------------------------------------------
@@ -102,7 +97,7 @@ async def export_query(request: Request, body: ExportRequest) -> dict[str, Any]:
 async def list_saved(request: Request) -> dict[str, Any]:
     principal = deps.require(request, "query")
     meta = deps.services(request).meta
-    return {"data": [_saved(d) for d in meta.list(KIND, principal.org)]}
+    return {"data": [saved_json(d) for d in meta.list(KIND, principal.org)]}
 
 
 @router.post("/saved", status_code=201, summary="Save a report")
@@ -119,13 +114,13 @@ async def create_saved(request: Request, body: SavedReportCreate) -> dict[str, A
             "description": body.description, "query": body.query.as_json(),
             "dashboard": body.dashboard.model_dump(exclude_none=True) if body.dashboard
             else None})
-    return _saved(doc)
+    return saved_json(doc)
 
 
 @router.get("/saved/{report_id}", summary="One saved report", operation_id="get_saved_report")
 async def get_saved(request: Request, report_id: str) -> dict[str, Any]:
     principal = deps.require(request, "query")
-    return _saved(_load(request, principal.org, report_id))
+    return saved_json(_load(request, principal.org, report_id))
 
 
 @router.patch("/saved/{report_id}", summary="Change a saved report")
@@ -158,7 +153,7 @@ async def patch_saved(request: Request, report_id: str, body: SavedReportPatch
         updated = meta.update(KIND, principal.org, doc.id, name=name, body=new)
     if updated is None:  # deleted meanwhile
         raise _not_found(report_id)
-    return _saved(updated)
+    return saved_json(updated)
 
 
 @router.delete("/saved/{report_id}", status_code=204, summary="Delete a saved report")
@@ -182,7 +177,7 @@ async def export_saved(request: Request, report_id: str,
     principal = deps.require(request, "query")
     doc = _load(request, principal.org, report_id)
     result = await _run(request, principal.org, _stored_query(doc), "query.")
-    return _export(result, (body or SavedExportRequest()).format, doc.name)
+    return export_file(result, (body or SavedExportRequest()).format, doc.name)
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -191,7 +186,7 @@ async def _run(request: Request, org: str, q: ReportQuery, prefix: str = "") -> 
     store = deps.services(request).store
     async with _GATE.enter():
         result, newest = await run_in_threadpool(_execute, store, query, org)
-    return _report_result(query, result, newest)
+    return report_result(query, result, newest)
 
 
 def _execute(store: Store, query: Query, org: str) -> tuple[Result, object]:
@@ -200,52 +195,6 @@ def _execute(store: Store, query: Query, org: str) -> tuple[Result, object]:
     fresh = run_ir(store, Query(query.dataset, query.time_range,
                                     measures=(Measure(Agg.MAX, TIME_MS, alias="newest"),)), org)
     return result, fresh.rows[0][0] if fresh.rows else None
-
-
-def _report_result(query: Query, result: Result, newest: object) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    kinds = {d.name: "dimension" for d in query.group_by}
-    out: dict[str, Any] = {
-        "as_of": _iso(now),
-        "columns": [{"name": n, "kind": kinds.get(n, "measure")} for n in result.columns],
-        "rows": [{n: _json_value(v) for n, v in zip(result.columns, r, strict=True)}
-                 for r in result.rows],
-    }
-    # ClickHouse's max() over no rows is 0, not NULL: both mean "no data, lag unknown".
-    if isinstance(newest, (int, float)) and newest > 0:
-        now_ms = int(now.timestamp() * 1000)
-        out["freshness_lag_ms"] = max(0, now_ms - int(newest))
-    return out
-
-
-def _json_value(v: object) -> object:
-    if isinstance(v, Decimal):
-        v = float(v)
-    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
-        return int(v)
-    if isinstance(v, (date, datetime)):
-        return v.isoformat()
-    return v
-
-
-def _export(result: dict[str, Any], fmt: str, base: str) -> dict[str, Any]:
-    names = [c["name"] for c in result["columns"]]
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(names)
-        for row in result["rows"]:
-            writer.writerow(["" if row[n] is None else row[n] for n in names])
-        content, content_type = buf.getvalue(), "text/csv"
-    else:
-        content, content_type = orjson.dumps(result["rows"]).decode(), "application/json"
-    stamp = result["as_of"].replace("-", "").replace(":", "").split(".")[0]
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-") or "report"
-    out = {"format": fmt, "filename": f"{slug}-{stamp}.{fmt}", "content_type": content_type,
-           "content": content, "as_of": result["as_of"]}
-    if "freshness_lag_ms" in result:
-        out["freshness_lag_ms"] = result["freshness_lag_ms"]
-    return out
 
 
 def _load(request: Request, org: str, report_id: str) -> Document:
@@ -269,13 +218,3 @@ def _unique(existing: Document | None, own_id: str | None) -> None:
 
 def _not_found(report_id: str) -> ApiError:
     return ApiError(404, f"no saved report with id {report_id!r}", "id", "not_found")
-
-
-def _saved(doc: Document) -> dict[str, Any]:
-    return {"id": doc.id, "name": doc.name, "description": doc.body.get("description"),
-            "query": doc.body["query"], "dashboard": doc.body.get("dashboard"),
-            "created_at": _iso(doc.created), "updated_at": _iso(doc.updated)}
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -6,49 +6,17 @@ Contract: the SDK's generated types (cloudflare==5.9.0) and
 
 from __future__ import annotations
 
-import orjson
 from fastapi import FastAPI
-from fastapi.responses import Response
 
-from telequery.api import errors
+from telequery.api import errors as api_errors
+from telequery.api.workers.errors import ENVELOPE, PREFIX, envelope_error
 from telequery.api.workers.routes import router
 from telequery.api.workers.trace_detail import router as trace_router
 
-PREFIX = "/client/v4"
-_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 408: "Query timeout", 429: "Too many requests",
-           500: "Internal error", 503: "Service unavailable"}
-
-
-def envelope_error(status: int, problems: list[tuple[str | None, str]], code: str | None,
-                   headers: dict[str, str], extra: dict[str, object]) -> Response:
-    """Cloudflare's error envelope; each error names the field at fault and why."""
-    errs = []
-    for field, reason in problems:
-        message = f"{field}: {reason}" if field and not reason.startswith(
-            _TITLES.get(status, "\0")) else reason
-        item: dict[str, object] = {"code": status, "message": message, "detail": reason}
-        if field:
-            item["field"] = field
-        if code:
-            item["type"] = code
-        errs.append(item)
-    body = {"success": False, "errors": errs, "messages": [], "result": None}
-    return Response(orjson.dumps(body), status_code=status, headers=headers,
-                    media_type="application/json")
+__all__ = ["envelope_error", "install"]
 
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(trace_router)  # a telequery extension: one trace's spans and logs
-    errors.register_formatter(PREFIX, envelope_error, {
-        "type": "object", "required": ["success", "errors", "messages", "result"],
-        "properties": {"success": {"const": False}, "messages": {"type": "array"},
-                       "result": {"type": "null"},
-                       "errors": {"type": "array", "items": {
-                           "type": "object", "required": ["code", "message"],
-                           "properties": {"code": {"type": "integer"},
-                                          "message": {"type": "string"},
-                                          "detail": {"type": "string"},
-                                          "field": {"type": "string"},
-                                          "type": {"type": "string"}}}}}})
+    api_errors.register_formatter(PREFIX, envelope_error, ENVELOPE)

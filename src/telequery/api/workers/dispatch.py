@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from telequery.api.errors import ApiError
-from telequery.api.workers.parse import MAX_LIMIT, QueryRequest, bad
 from telequery.api.workers.patterns import patterns
+from telequery.api.workers.request import MAX_LIMIT, QueryRequest, bad
 from telequery.api.workers.trace_views import agents, traces
 from telequery.api.workers.views import Outcome, calculations, events, invocations
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import re2
 
-from telequery.api.workers import parse
-from telequery.api.workers.parse import bad
+from telequery.api.workers import request as parse
+from telequery.api.workers.request import bad
 from telequery.api.workers.views import and_
 from telequery.query import (
     Agg,

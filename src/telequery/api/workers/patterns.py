@@ -14,8 +14,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from telequery.api.timefmt import iso_ms
-from telequery.api.workers.parse import bad
-from telequery.api.workers.render import number
+from telequery.api.workers.request import bad
+from telequery.api.workers.response import number
 from telequery.api.workers.views import (
     COUNT,
     ROWS,
@@ -28,7 +28,7 @@ from telequery.query import Condition, Dimension, Op, OrderBy, Query
 from telequery.query import run as run_query
 
 if TYPE_CHECKING:
-    from telequery.api.workers.parse import QueryRequest
+    from telequery.api.workers.request import QueryRequest
     from telequery.store.base import Store
 
 DEFAULT_PATTERNS = 50

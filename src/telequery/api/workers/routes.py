@@ -13,9 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from telequery.api.deps import Services, require, services
 from telequery.api.errors import ApiError
 from telequery.api.openapi import raw_body
-from telequery.api.workers import dispatch, parse, saved
+from telequery.api.workers import dispatch, saved
 from telequery.api.workers import keys as keys_api
-from telequery.api.workers.render import iso, ok
+from telequery.api.workers import request as parse
+from telequery.api.workers.response import iso, ok
 from telequery.meta import Document, Principal
 from telequery.store.base import Stats
 

@@ -6,9 +6,9 @@ import threading
 from typing import TYPE_CHECKING
 
 from telequery.api.errors import ApiError
-from telequery.api.workers import parse
-from telequery.api.workers.parse import bad
-from telequery.api.workers.render import iso
+from telequery.api.workers import request as parse
+from telequery.api.workers.request import bad
+from telequery.api.workers.response import iso
 
 if TYPE_CHECKING:
     from telequery.meta import Document, Meta

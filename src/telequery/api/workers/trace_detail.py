@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from telequery.api.deps import require, services
 from telequery.api.errors import ApiError
-from telequery.api.workers.parse import bad, time_range
-from telequery.api.workers.render import event, ok
+from telequery.api.workers.request import bad, time_range
+from telequery.api.workers.response import event, ok
 from telequery.query import Condition, FilterGroup, Op, OrderBy, Query, TimeRange
 from telequery.query import run as run_query
 

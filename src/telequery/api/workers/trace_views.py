@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from telequery.api.workers.parse import bad
+from telequery.api.workers.request import bad
 from telequery.api.workers.views import Outcome, and_, bucket_count
 from telequery.query import (
     Agg,
@@ -36,7 +36,7 @@ from telequery.query import run as run_query
 from telequery.query.datasets.traces import PAGING_FIELD
 
 if TYPE_CHECKING:
-    from telequery.api.workers.parse import QueryRequest
+    from telequery.api.workers.request import QueryRequest
     from telequery.store.base import Store
 
 DEFAULT_LIMIT = 50

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from telequery.api.workers import render
-from telequery.api.workers.parse import QueryRequest, bad
+from telequery.api.workers import response as render
+from telequery.api.workers.request import QueryRequest, bad
 from telequery.query import (
     Agg,
     Bucketing,

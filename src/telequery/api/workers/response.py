@@ -16,7 +16,7 @@ import orjson
 from fastapi.responses import Response
 
 from telequery.api.timefmt import iso_ms
-from telequery.api.workers.parse import Calc
+from telequery.api.workers.request import Calc
 from telequery.query import Agg, Measure
 from telequery.query.datasets.events import METADATA_COLUMNS
 from telequery.schema import COLUMN_NAMES, COLUMNS, Logical

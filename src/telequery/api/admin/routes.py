@@ -1,44 +1,18 @@
-"""The admin API: an org's tokens and retention rules (``admin`` scope, the caller's org).
-
-``/api/v1/tokens``: list (never the tokens themselves), create (the token is in the answer
-once), revoke. ``/api/v1/retention``: the rules that apply to the org, set or remove one
-(dataset and kind may be ``*``); ``POST /api/v1/retention/sweep`` runs a sweep now. Errors
-use the native envelope (``{"error": {"status", "code", "details": [{field, reason}]}}``).
-"""
+"""``/api/v1/tokens`` and ``/api/v1/retention`` (``admin`` scope, the caller's org)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
 
-from telequery.api import errors
+from telequery.api.admin.request import RetentionRule, TokenCreate
+from telequery.api.admin.response import retention_json
 from telequery.api.deps import require, services
 from telequery.api.errors import ApiError
-from telequery.retention import ANY, KINDS, days_for
 
 router = APIRouter(tags=["admin"])
-MAX_DAYS = 36_500
-
-
-class TokenCreate(BaseModel):
-    model_config = ConfigDict(strict=True)  # `true` is not a number of days
-    name: str = Field("", max_length=200)
-    scopes: list[Literal["ingest", "query", "admin"]] = Field(
-        default_factory=lambda: ["ingest", "query"], min_length=1)
-    expires_in_days: float | None = Field(None, gt=0, le=MAX_DAYS,
-                                          description="lifetime; none = until revoked")
-
-
-class RetentionRule(BaseModel):
-    model_config = ConfigDict(strict=True)
-    dataset: str = Field(ANY, min_length=1, max_length=200)
-    kind: Literal["*", "log", "span"] = ANY
-    days: float | None = Field(..., gt=0, le=MAX_DAYS,
-                               description="window in days; null removes the rule")
 
 
 @router.get("/api/v1/tokens", summary="The org's tokens (never the tokens themselves)")
@@ -74,14 +48,8 @@ def revoke_token(request: Request, token_id: str) -> dict[str, object]:
 def get_retention(request: Request) -> dict[str, object]:
     principal = require(request, "admin")
     svc = services(request)
-    rules = svc.meta.retention_rules(principal.org)
     default = svc.retention.default_days if svc.retention else None
-    return {"default_days": default,
-            "rules": [{"org": o, "dataset": d, "kind": k, "days": days,
-                       "set_by": "operator" if o == ANY else "org"}
-                      for o, d, k, days in rules],
-            "effective": {k: days_for(rules, default, principal.org, ANY, k)
-                          for k in KINDS if k != ANY}}
+    return retention_json(principal.org, svc.meta.retention_rules(principal.org), default)
 
 
 @router.put("/api/v1/retention", summary="Set (days) or remove (days: null) one org rule")
@@ -104,7 +72,3 @@ async def run_sweep(request: Request) -> dict[str, object]:
             "compacted": result.compacted}
 
 
-def install(app: FastAPI) -> None:
-    for prefix in ("/api/v1/tokens", "/api/v1/retention"):
-        errors.register_formatter(prefix, errors.native_envelope)
-    app.include_router(router)

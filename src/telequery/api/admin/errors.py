@@ -1,0 +1,9 @@
+"""Admin errors use the native envelope (``{"error": {"status", "code", "details"}}``)."""
+
+from __future__ import annotations
+
+from telequery.api.errors import DEFAULT_ENVELOPE, native_envelope
+
+PREFIXES = ("/api/v1/tokens", "/api/v1/retention")
+ENVELOPE = DEFAULT_ENVELOPE
+envelope = native_envelope

@@ -1,0 +1,28 @@
+"""Admin request bodies: strict (``true`` is not a number of days), bounded."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from telequery.retention import ANY
+
+MAX_DAYS = 36_500
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(strict=True)  # `true` is not a number of days
+    name: str = Field("", max_length=200)
+    scopes: list[Literal["ingest", "query", "admin"]] = Field(
+        default_factory=lambda: ["ingest", "query"], min_length=1)
+    expires_in_days: float | None = Field(None, gt=0, le=MAX_DAYS,
+                                          description="lifetime; none = until revoked")
+
+
+class RetentionRule(BaseModel):
+    model_config = ConfigDict(strict=True)
+    dataset: str = Field(ANY, min_length=1, max_length=200)
+    kind: Literal["*", "log", "span"] = ANY
+    days: float | None = Field(..., gt=0, le=MAX_DAYS,
+                               description="window in days; null removes the rule")

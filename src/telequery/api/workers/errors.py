@@ -1,0 +1,43 @@
+"""Cloudflare's error envelope for everything under ``/client/v4``: each error names the
+field at fault (``field``), the reason (``detail``) and the status as ``code``."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi.responses import Response
+
+PREFIX = "/client/v4"
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed", 408: "Query timeout", 429: "Too many requests",
+           500: "Internal error", 503: "Service unavailable"}
+
+
+def envelope_error(status: int, problems: list[tuple[str | None, str]], code: str | None,
+                   headers: dict[str, str], extra: dict[str, object]) -> Response:
+    """Cloudflare's error envelope; each error names the field at fault and why."""
+    errs = []
+    for field, reason in problems:
+        message = f"{field}: {reason}" if field and not reason.startswith(
+            _TITLES.get(status, "\0")) else reason
+        item: dict[str, object] = {"code": status, "message": message, "detail": reason}
+        if field:
+            item["field"] = field
+        if code:
+            item["type"] = code
+        errs.append(item)
+    body = {"success": False, "errors": errs, "messages": [], "result": None}
+    return Response(orjson.dumps(body), status_code=status, headers=headers,
+                    media_type="application/json")
+
+
+ENVELOPE: dict[str, object] = {
+    "type": "object", "required": ["success", "errors", "messages", "result"],
+    "properties": {"success": {"const": False}, "messages": {"type": "array"},
+                   "result": {"type": "null"},
+                   "errors": {"type": "array", "items": {
+                       "type": "object", "required": ["code", "message"],
+                       "properties": {"code": {"type": "integer"},
+                                      "message": {"type": "string"},
+                                      "detail": {"type": "string"},
+                                      "field": {"type": "string"},
+                                      "type": {"type": "string"}}}}}}
