@@ -47,6 +47,7 @@ from telequery.query.ir import (
 )
 from telequery.query.keys import Key, discover_keys
 from telequery.query.parse import query_from_dict
+from telequery.query.values import as_text, coerce
 
 __all__ = [
     "DEFAULT_TIMEOUT", "LIST_OPS", "NEGATIVE_OPS", "STRING_OPS", "UNARY_OPS",
@@ -54,6 +55,7 @@ __all__ = [
     "Filter", "FilterGroup", "Having", "InvalidValue", "Key", "LimitExceeded", "Measure",
     "Needle", "Op", "OperatorNotAllowed", "OrderBy", "Query", "QueryError", "QueryTimeout",
     "Result", "TimeRange", "UnknownDataset", "UnknownField", "ValueType", "all_datasets",
+    "as_text", "coerce",
     "conditions", "dataset", "discover_keys", "filter_depth", "instant_ms", "limits",
     "query_from_dict", "run", "to_us", "zero_fill",
 ]

@@ -21,6 +21,7 @@ from telequery.query.ir import (
     Op,
     ValueType,
 )
+from telequery.query.values import as_text, coerce
 from telequery.schema import Logical
 
 if TYPE_CHECKING:
@@ -110,35 +111,17 @@ class Predicates:
     def _text(self, c: Condition) -> str:
         if isinstance(c.value, (dict, list, tuple)) or c.value is None:
             raise InvalidValue(c.field, f"operator {c.op.value!r} needs a string value")
-        return str(c.value)
+        return as_text(c.value)
 
     def _scalar(self, f: Field, name: str, value: object) -> object:
         """Coerce a request value to the field's type, or say why it cannot be."""
-        if isinstance(value, (list, tuple, dict)) or value is None:
-            raise InvalidValue(name, "expected a single value")
-        if f.type is ValueType.NUMBER:
-            if isinstance(value, bool):
-                raise InvalidValue(name, f"expected a number, got {value!r}")
-            try:
-                number = float(value)  # type: ignore[arg-type]
-            except (TypeError, ValueError, OverflowError):  # OverflowError: ints past 1e308
-                raise InvalidValue(name, f"expected a number, got {value!r}") from None
-            if number != number or number in (float("inf"), float("-inf")):
-                raise InvalidValue(name, "expected a finite number")
-            return number
-        if f.type is ValueType.BOOLEAN:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "false"):
-                return value.lower() == "true"
-            raise InvalidValue(name, f"expected a boolean, got {value!r}")
-        return value if isinstance(value, str) else _plain(value)
+        return coerce(f.type, value, name)
 
     def _list(self, f: Field, c: Condition) -> list[object]:
         if not isinstance(c.value, (list, tuple)) or not c.value:
             raise InvalidValue(c.field, f"operator {c.op.value!r} needs a non-empty array")
         if f.type is ValueType.ARRAY:
-            return [str(v) for v in c.value]
+            return [as_text(v) for v in c.value]
         return [self._scalar(f, c.field, v) for v in c.value]
 
     def _pair(self, f: Field, c: Condition) -> tuple[object, object]:
@@ -197,5 +180,3 @@ def _any_true(hits: list[exp.Expression]) -> exp.Expression:
     return exp.paren(exp.or_(*[_true(h) for h in hits], copy=False))
 
 
-def _plain(value: object) -> str:
-    return str(value)

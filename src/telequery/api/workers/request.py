@@ -25,6 +25,7 @@ from telequery.query import (
     Filter,
     FilterGroup,
     Having,
+    InvalidValue,
     Measure,
     Needle,
     Op,
@@ -32,6 +33,8 @@ from telequery.query import (
     QueryError,
     TimeRange,
     ValueType,
+    as_text,
+    coerce,
 )
 from telequery.query import dataset as catalog_dataset
 from telequery.query.limits import MAX_FILTER_DEPTH
@@ -243,7 +246,7 @@ def _value(op: Op, ftype: ValueType, v: object, path: str) -> object:
     if op in STRING_OPS:
         if isinstance(v, (dict, list)):
             raise bad(path, "expected a string")
-        s = v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else f"{v:g}"
+        s = as_text(v)
         if op is Op.REGEX:
             _regex(s, path)
         return s
@@ -251,27 +254,11 @@ def _value(op: Op, ftype: ValueType, v: object, path: str) -> object:
 
 
 def _scalar(ftype: ValueType, v: object, path: str) -> object:
-    if isinstance(v, (dict, list)) or v is None:
-        raise bad(path, "expected a single value")
-    if ftype is ValueType.NUMBER:
-        if isinstance(v, bool):
-            raise bad(path, f"expected a number, got {v!r}")
-        try:
-            x = float(v)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise bad(path, f"expected a number, got {v!r}") from None
-        if x != x or x in (float("inf"), float("-inf")):
-            raise bad(path, "expected a finite number")
-        return x
-    if ftype is ValueType.BOOLEAN:
-        if isinstance(v, bool):
-            return v
-        if isinstance(v, str) and v.lower() in ("true", "false"):
-            return v.lower() == "true"
-        raise bad(path, f"expected a boolean, got {v!r}")
-    if isinstance(v, bool):
-        return str(v).lower()
-    return v if isinstance(v, str) else f"{v:g}"
+    """The query layer's coercion (``query.values``), in this API's error shape."""
+    try:
+        return coerce(ftype, v, path)
+    except InvalidValue as e:
+        raise bad(path, e.reason) from None
 
 
 def _regex(pattern: str, path: str) -> None:
@@ -288,7 +275,7 @@ def needle(v: object, path: str) -> Needle | None:
     value = n.get("value")
     if value is None or isinstance(value, (dict, list)):
         raise bad(f"{path}.value", "expected a string, number or boolean")
-    s = str(value).lower() if isinstance(value, bool) else str(value)
+    s = as_text(value)
     is_regex = bool(flag(n.get("isRegex"), f"{path}.isRegex"))
     if is_regex:
         _regex(s, f"{path}.value")
