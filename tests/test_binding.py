@@ -111,3 +111,30 @@ def test_the_settled_spellings() -> None:
     assert _native("events", "$metadata.service", "eq", True) == \
         _workers("$metadata.service", "string", "eq", True)
     assert datetime(2024, 5, 6, tzinfo=UTC).timestamp() * 1000 == FROM_MS
+
+
+def test_the_binder_reports_every_problem_with_its_ir_path() -> None:
+    from telequery.query import Condition, FilterGroup, Needle, Op, TimeRange, ValueType, dataset
+    from telequery.query.bind import Problems, bind
+
+    q = Query("events", TimeRange.from_ms(FROM_MS, TO_MS), filter=FilterGroup("and", (
+        Condition("$metadata.duration", Op.GT, "fast"),
+        FilterGroup("or", (Condition("nope.not.a.field", Op.EQ, 1, ValueType.BOOLEAN),
+                           Condition("$metadata.service", Op.REGEX, "(unclosed"))),
+        Condition("$metadata.service", Op.BETWEEN, "x"))),
+        needle=Needle("[", regex=True))
+    try:
+        bind(q, dataset("events"))
+    except Problems as e:
+        got = [(p.path, p.code) for p in e.problems]
+    else:
+        raise AssertionError("no problems")
+    assert got == [
+        ("filter.children[0].value", "invalid_value"),
+        ("filter.children[1].children[0].value", "invalid_value"),  # 1 is not a boolean
+        ("filter.children[1].children[1].value", "invalid_value"),
+        ("filter.children[2].value", "operator_not_allowed"),
+        ("needle.value", "invalid_value"),
+    ]
+    # the compiler reports the first through every API's single-problem envelope
+    assert _bound(q) == "invalid: expected a number, got 'fast'"

@@ -21,6 +21,7 @@ from telequery.dialect import Dialect, Params, lit
 from telequery.query import catalog
 from telequery.query._measures import Measures
 from telequery.query._predicates import Predicates
+from telequery.query.bind import bind
 from telequery.query.catalog import Dataset, Field
 from telequery.query.errors import InvalidValue, LimitExceeded, OperatorNotAllowed, QueryError
 from telequery.query.ir import (
@@ -140,6 +141,7 @@ class _Compiler(Predicates, Measures):
         if filter_depth(query.filter) > MAX_FILTER_DEPTH:
             raise LimitExceeded("filters", f"filter groups nest deeper than {MAX_FILTER_DEPTH}")
         check_size(query)
+        self.q = bind(query, self.ds)  # every value checked and coerced; trusted below
         if query.limit is not None and not 0 <= query.limit <= MAX_LIMIT:
             raise LimitExceeded("limit", f"limit must be between 0 and {MAX_LIMIT}")
         if query.offset < 0:
@@ -183,9 +185,7 @@ class _Compiler(Predicates, Measures):
         dims: list[exp.Expression] = []
         unnest: list[exp.Expression] = []
         for i, dim in enumerate(self.q.group_by):
-            f = self._field(dim.field, dim.type)
-            if not f.groupable:
-                raise InvalidValue(dim.field, f"field {dim.field!r} cannot be grouped by")
+            f = self._field(dim.field, dim.type)  # groupable: checked by the binder
             if f.type is ValueType.ARRAY:
                 name = f"__u{i}"
                 unnest.append(exp.alias_(self.d.unnest_or_null(f.build(self.d, self.p)), name,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import re2
 from sqlglot import exp
 
 from telequery.query.errors import InvalidValue, OperatorNotAllowed
@@ -21,7 +20,6 @@ from telequery.query.ir import (
     Op,
     ValueType,
 )
-from telequery.query.values import as_text, coerce
 from telequery.schema import Logical
 
 if TYPE_CHECKING:
@@ -48,15 +46,11 @@ class Predicates:
         parts = [x for x in parts if x is not None]
         if not parts:
             return None
-        if f.combinator not in ("and", "or"):
-            raise InvalidValue("filterCombination", f"unknown combinator {f.combinator!r}")
         return exp.paren(exp.and_(*parts, copy=False) if f.combinator == "and"
                          else exp.or_(*parts, copy=False), copy=False)
 
     def _condition(self, c: Condition) -> exp.Expression:
-        f = self._field(c.field, c.type)
-        if c.op not in f.allowed_ops:
-            raise OperatorNotAllowed(c.field, c.op.value)
+        f = self._field(c.field, c.type)  # operator and value: checked by the binder
         e = f.build(self.d, self.p)
         if c.op is Op.EXISTS:
             return exp.Not(this=exp.Is(this=e, expression=exp.null()))
@@ -72,32 +66,31 @@ class Predicates:
         return positive
 
     def _positive(self, f: Field, e: exp.Expression, c: Condition) -> exp.Expression:
-        """The positive form of a leaf (NEQ -> EQ, NOT_IN -> IN, ...)."""
+        """The positive form of a leaf (NEQ -> EQ, NOT_IN -> IN, ...), from bound values."""
         d = self.d
         op = c.op
         if op in LIST_OPS:
-            values = self._list(f, c)
+            values = list(c.value)  # type: ignore[call-overload]
             if op in (Op.ARRAY_HAS_ANY, Op.ARRAY_HAS_NONE):
                 arr = exp.Array(expressions=[self.p.bind(v, Logical.STRING) for v in values])
                 return d.list_has_any(e, arr)
             return exp.In(this=e, expressions=[self.p.bind(v, f.logical) for v in values])
         if op is Op.BETWEEN:
-            lo, hi = self._pair(f, c)
+            lo, hi = c.value  # type: ignore[misc]
             return exp.Between(this=e, low=self.p.bind(lo, f.logical),
                                high=self.p.bind(hi, f.logical))
         if op is Op.REGEX:
-            pattern = self._regex(c.field, c.value)
-            return d.regex(self._as_text(f, e), self.p.bind(pattern, Logical.STRING))
+            return d.regex(self._as_text(f, e), self.p.bind(c.value, Logical.STRING))
         if op in (Op.INCLUDES, Op.NOT_INCLUDES, Op.STARTS_WITH, Op.NOT_STARTS_WITH,
                   Op.ENDS_WITH, Op.NOT_ENDS_WITH):
             text = self._as_text(f, e)
-            value = self.p.bind(self._text(c), Logical.STRING)
+            value = self.p.bind(c.value, Logical.STRING)
             if op in (Op.INCLUDES, Op.NOT_INCLUDES):
                 return d.contains(text, value)
             if op in (Op.STARTS_WITH, Op.NOT_STARTS_WITH):
                 return d.starts_with(text, value)
             return d.ends_with(text, value)
-        value = self.p.bind(self._scalar(f, c.field, c.value), f.logical)
+        value = self.p.bind(c.value, f.logical)
         compare = {Op.EQ: exp.EQ, Op.NEQ: exp.EQ, Op.GT: exp.GT, Op.GTE: exp.GTE,
                    Op.LT: exp.LT, Op.LTE: exp.LTE}[op]
         return compare(this=e, expression=value)
@@ -107,36 +100,6 @@ class Predicates:
         if f.type is not ValueType.STRING:
             raise OperatorNotAllowed(f.name, "a text operator on a non-string field")
         return e
-
-    def _text(self, c: Condition) -> str:
-        if isinstance(c.value, (dict, list, tuple)) or c.value is None:
-            raise InvalidValue(c.field, f"operator {c.op.value!r} needs a string value")
-        return as_text(c.value)
-
-    def _scalar(self, f: Field, name: str, value: object) -> object:
-        """Coerce a request value to the field's type, or say why it cannot be."""
-        return coerce(f.type, value, name)
-
-    def _list(self, f: Field, c: Condition) -> list[object]:
-        if not isinstance(c.value, (list, tuple)) or not c.value:
-            raise InvalidValue(c.field, f"operator {c.op.value!r} needs a non-empty array")
-        if f.type is ValueType.ARRAY:
-            return [as_text(v) for v in c.value]
-        return [self._scalar(f, c.field, v) for v in c.value]
-
-    def _pair(self, f: Field, c: Condition) -> tuple[object, object]:
-        if not isinstance(c.value, (list, tuple)) or len(c.value) != 2:
-            raise InvalidValue(c.field, "operator 'between' needs [low, high]")
-        return self._scalar(f, c.field, c.value[0]), self._scalar(f, c.field, c.value[1])
-
-    def _regex(self, name: str, value: object) -> str:
-        if not isinstance(value, str):
-            raise InvalidValue(name, "regex needs a string pattern")
-        try:
-            re2.compile(value)
-        except re2.error as e:
-            raise InvalidValue(name, f"invalid RE2 regex: {e}") from None
-        return value
 
     def _needle(self, needle: Needle | None) -> exp.Expression | None:
         if needle is None or needle.value == "":
@@ -148,8 +111,8 @@ class Predicates:
         texts += joined
         if not texts:
             raise InvalidValue("needle", f"dataset {self.ds.name!r} has no text to search")
-        if needle.regex:
-            pattern = self._regex("needle", needle.value)
+        if needle.regex:  # a valid RE2 pattern: checked by the binder
+            pattern = needle.value
             if not needle.match_case:
                 pattern = "(?i)" + pattern
             value = self.p.bind(pattern, Logical.STRING)

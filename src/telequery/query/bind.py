@@ -1,0 +1,129 @@
+"""The binder: one validation pass over an IR query, before any SQL is built.
+
+It resolves every field a filter names, checks each operator against the field, coerces
+each value to the field's type (``query.values``: the same rules for every API) and
+compiles each regex (RE2), and returns the query with those values in place, or raises
+``Problems`` listing every problem found, each located by its IR path and named by a code
+(``unknown_field``, ``operator_not_allowed``, ``invalid_value``), in IR order. The
+compiler binds the values it is given and no longer checks them. An adapter may report
+the first problem (the Workers API does, through the common handler) or all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import re2
+
+from telequery.query.catalog import Dataset, Field
+from telequery.query.errors import InvalidValue, OperatorNotAllowed, QueryError
+from telequery.query.ir import (
+    LIST_OPS,
+    STRING_OPS,
+    UNARY_OPS,
+    Condition,
+    Filter,
+    FilterGroup,
+    Op,
+    Query,
+    ValueType,
+)
+from telequery.query.values import as_text, coerce
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str  # where in the IR: "filter.children[1].value", "needle.value", "group_by[0]"
+    field: str  # the name the request used (what every API's message names)
+    code: str
+    reason: str
+
+
+class Problems(QueryError):
+    """Every problem of a query; behaves as its first one for adapters that report one."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        first = problems[0]
+        super().__init__(first.field, first.reason)
+        self.code = first.code
+        self.problems = problems
+
+
+def bind(query: Query, ds: Dataset) -> Query:
+    """``query`` with every filter value coerced and checked against ``ds``, or Problems."""
+    problems: list[Problem] = []
+    bound = _filter(query.filter, ds, "filter", problems) if query.filter is not None \
+        else None
+    if query.needle is not None and query.needle.regex:
+        _collect(problems, "needle.value", lambda: _regex("needle", query.needle.value))
+    for i, dim in enumerate(query.group_by):
+        _collect(problems, f"group_by[{i}]", lambda d=dim: _groupable(ds, d.field, d.type))
+    if problems:
+        raise Problems(problems)
+    return replace(query, filter=bound) if bound is not query.filter else query
+
+
+def _collect(problems: list[Problem], path: str, check) -> object:  # type: ignore[no-untyped-def]
+    try:
+        return check()
+    except QueryError as e:
+        problems.append(Problem(path, e.field, e.code, e.reason))
+        return None
+
+
+def _filter(f: Filter, ds: Dataset, path: str, problems: list[Problem]) -> Filter:
+    if isinstance(f, Condition):
+        value = _collect(problems, f"{path}.value", lambda: _value(ds, f))
+        return f if value is None and f.value is None else replace(f, value=value)
+    if f.combinator not in ("and", "or"):
+        problems.append(Problem(f"{path}.combinator", "filterCombination", "invalid_value",
+                                f"unknown combinator {f.combinator!r}"))
+    children = tuple(_filter(c, ds, f"{path}.children[{i}]", problems)
+                     for i, c in enumerate(f.children))
+    return FilterGroup(f.combinator, children)
+
+
+def _value(ds: Dataset, c: Condition) -> object:
+    """The condition's value as the compiler binds it (raises the first problem)."""
+    f = ds.field(c.field, c.type)
+    if c.op not in f.allowed_ops:
+        raise OperatorNotAllowed(c.field, c.op.value)
+    if c.op in UNARY_OPS:
+        return c.value
+    if c.op in LIST_OPS:
+        return _list(f, c)
+    if c.op is Op.BETWEEN:
+        if not isinstance(c.value, (list, tuple)) or len(c.value) != 2:
+            raise InvalidValue(c.field, "operator 'between' needs [low, high]")
+        return (coerce(f.type, c.value[0], c.field), coerce(f.type, c.value[1], c.field))
+    if c.op is Op.REGEX:
+        return _regex(c.field, c.value)
+    if c.op in STRING_OPS:
+        if isinstance(c.value, (dict, list, tuple)) or c.value is None:
+            raise InvalidValue(c.field, f"operator {c.op.value!r} needs a string value")
+        return as_text(c.value)
+    return coerce(f.type, c.value, c.field)
+
+
+def _list(f: Field, c: Condition) -> list[object]:
+    if not isinstance(c.value, (list, tuple)) or not c.value:
+        raise InvalidValue(c.field, f"operator {c.op.value!r} needs a non-empty array")
+    if f.type is ValueType.ARRAY:
+        return [as_text(v) for v in c.value]
+    return [coerce(f.type, v, c.field) for v in c.value]
+
+
+def _regex(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidValue(name, "regex needs a string pattern")
+    try:
+        re2.compile(value)
+    except re2.error as e:
+        raise InvalidValue(name, f"invalid RE2 regex: {e}") from None
+    return value
+
+
+def _groupable(ds: Dataset, name: str, type: ValueType | None) -> None:
+    if not ds.field(name, type).groupable:
+        raise InvalidValue(name, f"field {name!r} cannot be grouped by")
+
