@@ -141,11 +141,11 @@ class _Compiler(Predicates, Measures):
         if filter_depth(query.filter) > MAX_FILTER_DEPTH:
             raise LimitExceeded("filters", f"filter groups nest deeper than {MAX_FILTER_DEPTH}")
         check_size(query)
-        self.q = bind(query, self.ds)  # every value checked and coerced; trusted below
         if query.limit is not None and not 0 <= query.limit <= MAX_LIMIT:
             raise LimitExceeded("limit", f"limit must be between 0 and {MAX_LIMIT}")
         if query.offset < 0:
             raise InvalidValue("offset", "offset must not be negative")
+        self.q = bind(query, self.ds)  # every value checked and coerced; trusted below
 
     # -- entry --------------------------------------------------------------------------
     def compile(self) -> Compiled:
@@ -206,8 +206,6 @@ class _Compiler(Predicates, Measures):
         """Histogram bin index of ``value`` for ascending ``edges`` (n edges -> n-1 bins):
         below edges[1] is bin 0, at or above the last inner edge the last bin; NULL stays
         NULL."""
-        if len(edges) < 2 or list(edges) != sorted(edges):
-            raise InvalidValue("bins", "histogram edges must be at least two ascending values")
         ifs = [exp.If(this=exp.Is(this=value, expression=exp.null()), true=exp.null())]
         ifs += [exp.If(this=exp.LT(this=value, expression=self.p.bind(float(e), Logical.FLOAT)),
                        true=lit(i)) for i, e in enumerate(edges[1:-1])]

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from telequery.dialect import lit
-from telequery.query.errors import InvalidValue
 from telequery.query.ir import QUANTILES, Agg, Measure, ValueType
 
 if TYPE_CHECKING:
@@ -32,9 +31,7 @@ class Measures:
     def _measure(self, m: Measure) -> exp.Expression:
         d = self.d
         w = exp.column(self.ds.weight, quoted=True) if self.ds.weight else None
-        if m.field is None:
-            if m.agg is not Agg.COUNT:
-                raise InvalidValue(m.name, f"{m.agg.value} needs a field")
+        if m.field is None:  # only count: checked by the binder
             total = exp.Sum(this=w) if w is not None else exp.Count(this=exp.Star())
             return exp.Coalesce(this=total, expressions=[lit(0)])
         f = self._field(m.field, m.type or (ValueType.STRING if m.agg in (Agg.COUNT, Agg.UNIQ)
@@ -48,9 +45,6 @@ class Measures:
                                 expressions=[lit(0)])
         if m.agg is Agg.UNIQ:
             return d.uniq(e)
-        if f.type not in (ValueType.NUMBER, ValueType.BOOLEAN) and m.agg not in (Agg.MIN,
-                                                                                   Agg.MAX):
-            raise InvalidValue(m.field, f"{m.agg.value} needs a numeric field")
         num = d.to_double(e)
         if m.agg is Agg.SUM:
             total = exp.Sum(this=exp.Mul(this=num, expression=w) if w is not None else num)

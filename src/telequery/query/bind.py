@@ -21,9 +21,12 @@ from telequery.query.ir import (
     LIST_OPS,
     STRING_OPS,
     UNARY_OPS,
+    Agg,
     Condition,
+    Dimension,
     Filter,
     FilterGroup,
+    Measure,
     Op,
     Query,
     ValueType,
@@ -57,7 +60,9 @@ def bind(query: Query, ds: Dataset) -> Query:
     if query.needle is not None and query.needle.regex:
         _collect(problems, "needle.value", lambda: _regex("needle", query.needle.value))
     for i, dim in enumerate(query.group_by):
-        _collect(problems, f"group_by[{i}]", lambda d=dim: _groupable(ds, d.field, d.type))
+        _collect(problems, f"group_by[{i}]", lambda d=dim: _dimension(ds, d))
+    for i, m in enumerate(query.measures):
+        _collect(problems, f"measures[{i}]", lambda m=m: _measure(ds, m))
     if problems:
         raise Problems(problems)
     return replace(query, filter=bound) if bound is not query.filter else query
@@ -123,7 +128,23 @@ def _regex(name: str, value: object) -> str:
     return value
 
 
-def _groupable(ds: Dataset, name: str, type: ValueType | None) -> None:
-    if not ds.field(name, type).groupable:
-        raise InvalidValue(name, f"field {name!r} cannot be grouped by")
+def _dimension(ds: Dataset, dim: Dimension) -> None:
+    if not ds.field(dim.field, dim.type).groupable:
+        raise InvalidValue(dim.field, f"field {dim.field!r} cannot be grouped by")
+    if dim.bins and (len(dim.bins) < 2 or list(dim.bins) != sorted(dim.bins)):
+        raise InvalidValue("bins", "histogram edges must be at least two ascending values")
+
+
+def _measure(ds: Dataset, m: Measure) -> None:
+    """The field exists, and the aggregate applies to its type (count, uniq, min and max
+    to any; the others to numbers and booleans)."""
+    if m.field is None:
+        if m.agg is not Agg.COUNT:
+            raise InvalidValue(m.name, f"{m.agg.value} needs a field")
+        return
+    f = ds.field(m.field, m.type or (ValueType.STRING if m.agg in (Agg.COUNT, Agg.UNIQ)
+                                     else ValueType.NUMBER))
+    if m.agg not in (Agg.COUNT, Agg.UNIQ, Agg.MIN, Agg.MAX) and \
+            f.type not in (ValueType.NUMBER, ValueType.BOOLEAN):
+        raise InvalidValue(m.field, f"{m.agg.value} needs a numeric field")
 
