@@ -9,6 +9,7 @@ dataset-specific constants an adapter needs (a dataset's field names) come from
 from __future__ import annotations
 
 from telequery.query import limits
+from telequery.query.bind import Problem, Problems, bind
 from telequery.query.catalog import Dataset, Field, all_datasets, dataset
 from telequery.query.engine import DEFAULT_TIMEOUT, Result, run, zero_fill
 from telequery.query.errors import (
@@ -50,12 +51,51 @@ from telequery.query.parse import query_from_dict
 from telequery.query.values import as_text, coerce
 
 __all__ = [
-    "DEFAULT_TIMEOUT", "LIST_OPS", "NEGATIVE_OPS", "STRING_OPS", "UNARY_OPS",
-    "ZERO_WHEN_EMPTY", "Agg", "Bucketing", "Condition", "Dataset", "Dimension", "Field",
-    "Filter", "FilterGroup", "Having", "InvalidValue", "Key", "LimitExceeded", "Measure",
-    "Needle", "Op", "OperatorNotAllowed", "OrderBy", "Query", "QueryError", "QueryTimeout",
-    "Result", "TimeRange", "UnknownDataset", "UnknownField", "ValueType", "all_datasets",
-    "as_text", "coerce",
-    "conditions", "dataset", "discover_keys", "filter_depth", "instant_ms", "limits",
-    "query_from_dict", "run", "to_us", "zero_fill",
+    "DEFAULT_TIMEOUT",
+    "LIST_OPS",
+    "NEGATIVE_OPS",
+    "STRING_OPS",
+    "UNARY_OPS",
+    "ZERO_WHEN_EMPTY",
+    "Agg",
+    "Bucketing",
+    "Condition",
+    "Dataset",
+    "Dimension",
+    "Field",
+    "Filter",
+    "FilterGroup",
+    "Having",
+    "InvalidValue",
+    "Key",
+    "LimitExceeded",
+    "Measure",
+    "Needle",
+    "Op",
+    "OperatorNotAllowed",
+    "OrderBy",
+    "Problem",
+    "Problems",
+    "Query",
+    "QueryError",
+    "QueryTimeout",
+    "Result",
+    "TimeRange",
+    "UnknownDataset",
+    "UnknownField",
+    "ValueType",
+    "all_datasets",
+    "as_text",
+    "bind",
+    "coerce",
+    "conditions",
+    "dataset",
+    "discover_keys",
+    "filter_depth",
+    "instant_ms",
+    "limits",
+    "query_from_dict",
+    "run",
+    "to_us",
+    "zero_fill",
 ]

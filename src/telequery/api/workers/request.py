@@ -25,16 +25,17 @@ from telequery.query import (
     Filter,
     FilterGroup,
     Having,
-    InvalidValue,
     Measure,
     Needle,
     Op,
     OrderBy,
+    Problems,
+    Query,
     QueryError,
     TimeRange,
     ValueType,
     as_text,
-    coerce,
+    bind,
 )
 from telequery.query import dataset as catalog_dataset
 from telequery.query.limits import MAX_FILTER_DEPTH
@@ -189,14 +190,50 @@ def _field(key: str, type_: ValueType | None, path: str) -> Field:
 
 # -- filters and needle -------------------------------------------------------------------
 def filters(v: object, combination: object, path: str, comb_path: str) -> Filter | None:
-    """The top-level filter list combined with ``filterCombination`` (default and)."""
+    """The top-level filter list combined with ``filterCombination`` (default and).
+
+    This adapter reads the vendor shapes (groups, comma-separated lists, a value present);
+    fields, operators and values are checked by the query layer's binder, whose first
+    problem is answered here in this API's words at the vendor path it came from.
+    """
     if v is None:
         return None
-    nodes = [_node(n, f"{path}[{i}]", 0) for i, n in enumerate(lst(v, path))]
+    where: dict[str, tuple[str, str, str, ValueType | None]] = {}
+    nodes = [_node(n, f"{path}[{i}]", 0, f"filter.children[{i}]", where)
+             for i, n in enumerate(lst(v, path))]
     comb = _combination(combination, comb_path)
     if not nodes:
         return None
-    return nodes[0] if len(nodes) == 1 else FilterGroup(comb, tuple(nodes))
+    if len(nodes) == 1:
+        flt: Filter = nodes[0]
+        where = {("filter" + k.removeprefix("filter.children[0]")
+                  if k.startswith("filter.children[0]") else k): w for k, w in where.items()}
+    else:
+        flt = FilterGroup(comb, tuple(nodes))
+    return _bound(flt, where)
+
+
+_PROBE = TimeRange.from_ms(0, 1)  # binding a filter does not depend on the time range
+
+
+def _bound(flt: Filter, where: dict[str, tuple[str, str, str, ValueType | None]]) -> Filter:
+    """``flt`` with its values bound, or the binder's first problem at its vendor path."""
+    try:
+        bound = bind(Query(DATASET, _PROBE, filter=flt), catalog_dataset(DATASET))
+    except Problems as e:
+        problem = e.problems[0]
+        node = problem.path.removesuffix(".value")
+        vpath, key, op_name, type_ = where.get(node, ("parameters.filters", problem.field,
+                                                      "", None))
+        if problem.code == "unknown_field":
+            raise bad(f"{vpath}.key", problem.reason) from None
+        if problem.code == "operator_not_allowed":
+            kind = catalog_dataset(DATASET).field(key, type_).type.value
+            raise bad(f"{vpath}.operation", f"{op_name!r} does not apply to {kind} field "
+                                            f"{key!r}") from None
+        raise bad(f"{vpath}.value", problem.reason) from None
+    assert bound.filter is not None
+    return bound.filter
 
 
 def _combination(v: object, path: str) -> str:
@@ -207,14 +244,16 @@ def _combination(v: object, path: str) -> str:
     return v.lower()
 
 
-def _node(v: object, path: str, depth: int) -> Filter:
+def _node(v: object, path: str, depth: int, ir: str,
+          where: dict[str, tuple[str, str, str, ValueType | None]]) -> Filter:
     n = obj(v, path)
     if n.get("kind") == "group" or ("filters" in n and "key" not in n):
         if depth >= MAX_FILTER_DEPTH:
             raise bad(path, f"filter groups nest deeper than {MAX_FILTER_DEPTH}")
         children = lst(n.get("filters"), f"{path}.filters")
         return FilterGroup(_combination(n.get("filterCombination"), f"{path}.filterCombination"),
-                           tuple(_node(c, f"{path}.filters[{i}]", depth + 1)
+                           tuple(_node(c, f"{path}.filters[{i}]", depth + 1,
+                                       f"{ir}.children[{i}]", where)
                                  for i, c in enumerate(children)))
     if n.get("kind") not in (None, "filter"):
         raise bad(f"{path}.kind", f"{n.get('kind')!r} is not one of filter, group")
@@ -222,15 +261,13 @@ def _node(v: object, path: str, depth: int) -> Filter:
     op_name = n.get("operation")
     op = known(op_name, f"{path}.operation", OPERATIONS, "operation")
     type_ = vtype(n.get("type"), f"{path}.type")
-    f = _field(key, type_, f"{path}.key")  # type: ignore[arg-type]
-    if op not in f.allowed_ops:
-        raise bad(f"{path}.operation", f"{op_name!r} does not apply to {f.type.value} field "
-                                       f"{key!r}")
-    value = _value(op, f.type, n.get("value"), f"{path}.value")
+    where[ir] = (path, key, op_name, type_)  # type: ignore[assignment]
+    value = _value(op, n.get("value"), f"{path}.value")
     return Condition(key, op, value, type_)  # type: ignore[arg-type]
 
 
-def _value(op: Op, ftype: ValueType, v: object, path: str) -> object:
+def _value(op: Op, v: object, path: str) -> object:
+    """The vendor's value shapes (the binder coerces and checks what they hold)."""
     if op in UNARY_OPS:
         return None
     if v is None:
@@ -242,23 +279,10 @@ def _value(op: Op, ftype: ValueType, v: object, path: str) -> object:
         items = [i for i in items if i != ""]
         if not items:
             raise bad(path, "needs at least one value (comma-separated)")
-        return [_scalar(ftype, i, path) for i in items]
-    if op in STRING_OPS:
-        if isinstance(v, (dict, list)):
-            raise bad(path, "expected a string")
-        s = as_text(v)
-        if op is Op.REGEX:
-            _regex(s, path)
-        return s
-    return _scalar(ftype, v, path)
-
-
-def _scalar(ftype: ValueType, v: object, path: str) -> object:
-    """The query layer's coercion (``query.values``), in this API's error shape."""
-    try:
-        return coerce(ftype, v, path)
-    except InvalidValue as e:
-        raise bad(path, e.reason) from None
+        return items
+    if op in STRING_OPS and isinstance(v, (dict, list)):
+        raise bad(path, "expected a string")
+    return v
 
 
 def _regex(pattern: str, path: str) -> None:
