@@ -23,9 +23,8 @@ from telequery.query._measures import Measures
 from telequery.query._predicates import Predicates
 from telequery.query.bind import bind
 from telequery.query.catalog import Dataset, Field
-from telequery.query.errors import InvalidValue, LimitExceeded, OperatorNotAllowed, QueryError
+from telequery.query.errors import InvalidValue, LimitExceeded, QueryError
 from telequery.query.ir import (
-    Agg,
     FilterGroup,
     Measure,
     Op,
@@ -40,7 +39,6 @@ from telequery.query.limits import (
     MAX_CONDITIONS,
     MAX_FILTER_DEPTH,
     MAX_GROUP_BY,
-    MAX_LIMIT,
     MAX_LIST_VALUES,
     MAX_MEASURES,
     MAX_NEEDLE_CHARS,
@@ -141,10 +139,6 @@ class _Compiler(Predicates, Measures):
         if filter_depth(query.filter) > MAX_FILTER_DEPTH:
             raise LimitExceeded("filters", f"filter groups nest deeper than {MAX_FILTER_DEPTH}")
         check_size(query)
-        if query.limit is not None and not 0 <= query.limit <= MAX_LIMIT:
-            raise LimitExceeded("limit", f"limit must be between 0 and {MAX_LIMIT}")
-        if query.offset < 0:
-            raise InvalidValue("offset", "offset must not be negative")
         self.q = bind(query, self.ds)  # every value checked and coerced; trusted below
 
     # -- entry --------------------------------------------------------------------------
@@ -233,21 +227,10 @@ class _Compiler(Predicates, Measures):
         if keys:
             sel = sel.group_by(*keys, copy=False)
         by_name = {m.name: e for m, e in zip(q.measures, measures, strict=True)}
-        by_measure = {m.name: m for m in q.measures}
         havings = []
-        for h in q.havings if bucket is None else ():
-            if h.measure not in by_name:
-                raise InvalidValue("havings", f"having refers to unknown calculation "
-                                              f"{h.measure!r}")
-            m = by_measure[h.measure]
-            if m.agg in (Agg.MIN, Agg.MAX) and m.field is not None and \
-                    self._field(m.field, m.type).type is ValueType.STRING:
-                raise InvalidValue("havings", f"having compares a number with the text "
-                                              f"calculation {h.measure!r}")
+        for h in q.havings if bucket is None else ():  # checked by the binder
             cmp = {Op.EQ: exp.EQ, Op.NEQ: exp.NEQ, Op.GT: exp.GT, Op.GTE: exp.GTE,
-                   Op.LT: exp.LT, Op.LTE: exp.LTE}.get(h.op)
-            if cmp is None:
-                raise OperatorNotAllowed("havings", h.op.value)
+                   Op.LT: exp.LT, Op.LTE: exp.LTE}[h.op]
             havings.append(cmp(this=by_name[h.measure],
                                expression=self.p.bind(float(h.value), Logical.FLOAT)))
         if havings:
@@ -263,11 +246,8 @@ class _Compiler(Predicates, Measures):
         for o in q.order_by:
             if o.key in measure_names:
                 ref = exp.column(f"__m{measure_names[o.key]}", quoted=True)
-            elif o.key in dim_names:
+            else:  # a group: checked by the binder
                 ref = exp.column(f"__d{dim_names[o.key]}", quoted=True)
-            else:
-                raise InvalidValue("orderBy", f"order by refers to unknown calculation or "
-                                              f"group {o.key!r}")
             out.append(exp.Ordered(this=ref, desc=o.descending, nulls_first=False))
         if not q.order_by and q.measures and q.limit is not None and dims:
             out.append(exp.Ordered(this=exp.column("__m0", quoted=True), desc=True,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import re2
 
 from telequery.query.catalog import Dataset, Field
-from telequery.query.errors import InvalidValue, OperatorNotAllowed, QueryError
+from telequery.query.errors import InvalidValue, LimitExceeded, OperatorNotAllowed, QueryError
 from telequery.query.ir import (
     LIST_OPS,
     STRING_OPS,
@@ -26,12 +26,16 @@ from telequery.query.ir import (
     Dimension,
     Filter,
     FilterGroup,
+    Having,
     Measure,
     Op,
     Query,
     ValueType,
 )
+from telequery.query.limits import MAX_LIMIT
 from telequery.query.values import as_text, coerce
+
+HAVING_OPS = frozenset({Op.EQ, Op.NEQ, Op.GT, Op.GTE, Op.LT, Op.LTE})
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,12 @@ class Problems(QueryError):
 def bind(query: Query, ds: Dataset) -> Query:
     """``query`` with every filter value coerced and checked against ``ds``, or Problems."""
     problems: list[Problem] = []
+    if query.limit is not None and not 0 <= query.limit <= MAX_LIMIT:
+        problems.append(Problem("limit", "limit", LimitExceeded.code,
+                                f"limit must be between 0 and {MAX_LIMIT}"))
+    if query.offset < 0:
+        problems.append(Problem("offset", "offset", InvalidValue.code,
+                                "offset must not be negative"))
     bound = _filter(query.filter, ds, "filter", problems) if query.filter is not None \
         else None
     if query.needle is not None and query.needle.regex:
@@ -63,6 +73,13 @@ def bind(query: Query, ds: Dataset) -> Query:
         _collect(problems, f"group_by[{i}]", lambda d=dim: _dimension(ds, d))
     for i, m in enumerate(query.measures):
         _collect(problems, f"measures[{i}]", lambda m=m: _measure(ds, m))
+    for i, h in enumerate(query.havings):
+        _collect(problems, f"havings[{i}]", lambda h=h: _having(ds, query, h))
+    rows = not query.measures and not query.group_by
+    names = {m.name for m in query.measures} | {d.name for d in query.group_by}
+    for i, o in enumerate(query.order_by):
+        _collect(problems, f"order_by[{i}]", lambda o=o: ds.field(o.key) if rows
+                 else _order_key(o.key, names))
     if problems:
         raise Problems(problems)
     return replace(query, filter=bound) if bound is not query.filter else query
@@ -133,6 +150,25 @@ def _dimension(ds: Dataset, dim: Dimension) -> None:
         raise InvalidValue(dim.field, f"field {dim.field!r} cannot be grouped by")
     if dim.bins and (len(dim.bins) < 2 or list(dim.bins) != sorted(dim.bins)):
         raise InvalidValue("bins", "histogram edges must be at least two ascending values")
+
+
+def _having(ds: Dataset, query: Query, h: Having) -> None:
+    by_name = {m.name: m for m in query.measures}
+    m = by_name.get(h.measure)
+    if m is None:
+        raise InvalidValue("havings", f"having refers to unknown calculation {h.measure!r}")
+    if m.agg in (Agg.MIN, Agg.MAX) and m.field is not None and \
+            ds.field(m.field, m.type).type is ValueType.STRING:
+        raise InvalidValue("havings", f"having compares a number with the text "
+                                      f"calculation {h.measure!r}")
+    if h.op not in HAVING_OPS:
+        raise OperatorNotAllowed("havings", h.op.value)
+
+
+def _order_key(key: str, names: set[str]) -> None:
+    if key not in names:
+        raise InvalidValue("orderBy", f"order by refers to unknown calculation or group "
+                                      f"{key!r}")
 
 
 def _measure(ds: Dataset, m: Measure) -> None:
