@@ -395,7 +395,8 @@ def test_stored_columns_are_a_projection_of_whole_rows(stores: dict[str, Store])
 def test_unknown_stored_column_is_refused() -> None:
     from telequery.dialect import DuckDBDialect
     from telequery.query._compile import compile_query
-    from telequery.query.errors import InvalidValue
+    from telequery.query.errors import QueryError
 
-    with pytest.raises(InvalidValue, match="columns"):
+    with pytest.raises(QueryError, match="columns") as refused:  # the binder's Problems
         compile_query(Q(columns=("id", "id; DROP TABLE events")), ORG, DuckDBDialect())
+    assert refused.value.code == "invalid_value"

@@ -31,10 +31,25 @@ from telequery.query.ir import (
     Op,
     Query,
     ValueType,
+    conditions,
+    filter_depth,
+    to_us,
 )
-from telequery.query.limits import MAX_LIMIT
+from telequery.query.limits import (
+    MAX_BUCKETS,
+    MAX_CONDITIONS,
+    MAX_FILTER_DEPTH,
+    MAX_GROUP_BY,
+    MAX_LIMIT,
+    MAX_LIST_VALUES,
+    MAX_MEASURES,
+    MAX_NEEDLE_CHARS,
+    MAX_VALUE_CHARS,
+)
 from telequery.query.values import as_text, coerce
+from telequery.schema import COLUMN_NAMES
 
+STORED_COLUMNS = frozenset(COLUMN_NAMES)
 HAVING_OPS = frozenset({Op.EQ, Op.NEQ, Op.GT, Op.GTE, Op.LT, Op.LTE})
 
 
@@ -57,7 +72,14 @@ class Problems(QueryError):
 
 
 def bind(query: Query, ds: Dataset) -> Query:
-    """``query`` with every filter value coerced and checked against ``ds``, or Problems."""
+    """``query`` with every filter value coerced and checked against ``ds``, or Problems.
+
+    The request-size limits are checked first and stop at the first breach: a request
+    past them is not walked at all (its cost must stay bounded by the limits).
+    """
+    if filter_depth(query.filter) > MAX_FILTER_DEPTH:
+        raise LimitExceeded("filters", f"filter groups nest deeper than {MAX_FILTER_DEPTH}")
+    check_size(query)
     problems: list[Problem] = []
     if query.limit is not None and not 0 <= query.limit <= MAX_LIMIT:
         problems.append(Problem("limit", "limit", LimitExceeded.code,
@@ -75,6 +97,19 @@ def bind(query: Query, ds: Dataset) -> Query:
         _collect(problems, f"measures[{i}]", lambda m=m: _measure(ds, m))
     for i, h in enumerate(query.havings):
         _collect(problems, f"havings[{i}]", lambda h=h: _having(ds, query, h))
+    if query.bucket is not None:
+        _collect(problems, "bucket", lambda: _buckets(query))
+    if query.columns:
+        unknown = [c for c in query.columns if c not in STORED_COLUMNS]
+        if unknown:
+            problems.append(Problem("columns", "columns", InvalidValue.code,
+                                    f"unknown stored column {unknown[0]!r}"))
+    for i, name in enumerate(query.select):
+        _collect(problems, f"select[{i}]", lambda n=name: ds.field(n))
+    if query.needle is not None and query.needle.value and not ds.needle_columns and \
+            not ds.needle_maps:
+        problems.append(Problem("needle.value", "needle", InvalidValue.code,
+                                f"dataset {ds.name!r} has no text to search"))
     rows = not query.measures and not query.group_by
     names = {m.name for m in query.measures} | {d.name for d in query.group_by}
     for i, o in enumerate(query.order_by):
@@ -150,6 +185,39 @@ def _dimension(ds: Dataset, dim: Dimension) -> None:
         raise InvalidValue(dim.field, f"field {dim.field!r} cannot be grouped by")
     if dim.bins and (len(dim.bins) < 2 or list(dim.bins) != sorted(dim.bins)):
         raise InvalidValue("bins", "histogram edges must be at least two ascending values")
+
+
+def check_size(query: Query) -> None:
+    """Refuse a request bigger than ``query.limits`` (LimitExceeded names the limit)."""
+    leaves = conditions(query.filter)
+    if len(leaves) + len(query.havings) > MAX_CONDITIONS:
+        raise LimitExceeded("filters", f"{len(leaves) + len(query.havings)} filter conditions; "
+                                       f"at most {MAX_CONDITIONS} are allowed")
+    for c in leaves:
+        values = c.value if isinstance(c.value, (list, tuple)) else (c.value,)
+        if len(values) > MAX_LIST_VALUES:
+            raise LimitExceeded(c.field, f"{len(values)} values in one list; at most "
+                                         f"{MAX_LIST_VALUES} are allowed")
+        if any(isinstance(v, str) and len(v) > MAX_VALUE_CHARS for v in values):
+            raise LimitExceeded(c.field, f"a filter value is longer than {MAX_VALUE_CHARS} "
+                                         "characters")
+    if query.needle is not None and len(query.needle.value) > MAX_NEEDLE_CHARS:
+        raise LimitExceeded("needle", f"the needle is {len(query.needle.value)} characters; "
+                                      f"at most {MAX_NEEDLE_CHARS} are allowed")
+    if len(query.group_by) > MAX_GROUP_BY:
+        raise LimitExceeded("group_by", f"{len(query.group_by)} group-bys; at most "
+                                        f"{MAX_GROUP_BY} are allowed")
+    if len(query.measures) > MAX_MEASURES:
+        raise LimitExceeded("measures", f"{len(query.measures)} measures; at most "
+                                        f"{MAX_MEASURES} are allowed")
+
+
+def _buckets(query: Query) -> None:
+    assert query.bucket is not None
+    step = query.bucket.step_us(query.time_range)
+    start_us, end_us = to_us(query.time_range.start), to_us(query.time_range.end)
+    if (end_us - start_us // step * step) // step > MAX_BUCKETS:
+        raise LimitExceeded("granularity", f"more than {MAX_BUCKETS} time buckets")
 
 
 def _having(ds: Dataset, query: Query, h: Having) -> None:

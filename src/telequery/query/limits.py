@@ -1,6 +1,6 @@
 """What one request may ask for: every bound the query layer enforces, in one place.
 
-Checked before anything runs (``_compile.check_size`` and the compiler), so a request's
+Checked before anything runs (``bind.check_size``, then the binder), so a request's
 cost is bounded by its size; each API answers a breach with 400 ``limit_exceeded`` naming
 the bound. docs/operations.md lists them with the measurements behind them.
 """
