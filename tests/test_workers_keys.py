@@ -193,21 +193,27 @@ def test_saved_query_list_paging_and_order(live, token) -> None:
     queries = cf.workers.observability.queries
     made = [queries.create(account_id=ORG, name=f"q{i}", description=None,
                            parameters={"calculations": [{"operator": "count"}]}).id
-            for i in range(5)]
+            for i in range(12)]
     listed = [q.id for q in queries.list(account_id=ORG, order="asc", order_by="created",
-                                         per_page=100)]
+                                         per_page=50)]
     assert [i for i in listed if i in made] == made
-    page = queries.list(account_id=ORG, order="desc", per_page=2, page=1)
+    page = queries.list(account_id=ORG, order="desc", order_by="created", per_page=5, page=1)
     assert all(isinstance(q, QueryListResponse) for q in page.result)
     newest = [q.id for q in page.result]
-    assert newest == made[::-1][:2]
-    page2 = [q.id for q in queries.list(account_id=ORG, order="desc", per_page=2, page=2)]
-    assert page2 == made[::-1][2:4]
+    assert newest == made[::-1][:5]
+    page2 = [q.id for q in queries.list(account_id=ORG, order="desc", order_by="created",
+                                        per_page=5, page=2)]
+    assert page2 == made[::-1][5:10]
+    # the spec's defaults: 20 a page, newest updated first
+    default = httpx.get(live.url + BASE.format(ORG) + "/queries",
+                        headers={"Authorization": f"Bearer {token}"}).json()
+    assert default["result_info"]["per_page"] == 20
+    assert default["result"][0]["id"] == made[-1]
     # updated order: touching the oldest makes it first
     h = {"Authorization": f"Bearer {token}"}
     httpx.patch(live.url + BASE.format(ORG) + f"/queries/{made[0]}", headers=h,
                 json={"description": "touched"})
-    first = queries.list(account_id=ORG, order_by="updated", order="desc", per_page=1)
+    first = queries.list(account_id=ORG, order_by="updated", order="desc", per_page=5)
     assert first.result[0].id == made[0] and first.result[0].description == "touched"
     # another org sees none of them
     theirs = client(live, live.token(OTHER))

@@ -29,12 +29,13 @@ def services(request: Request) -> Services:
 
 
 def bearer_token(request: Request) -> str | None:
-    """The token from ``Authorization: Bearer``, or from ``X-API-Key``."""
+    """The token from ``Authorization: Bearer``, ``X-API-Key``, or ``X-Auth-Key`` (the
+    Cloudflare API's key header; its companion ``X-Auth-Email`` is informational)."""
     auth = request.headers.get("authorization", "")
     scheme, _, value = auth.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.headers.get("x-api-key") or None
+    return request.headers.get("x-api-key") or request.headers.get("x-auth-key") or None
 
 
 def require(request: Request, scope: str) -> Principal:

@@ -32,8 +32,8 @@ def _token(headers: dict[bytes, bytes]) -> str | None:
     scheme, _, value = auth.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    key = headers.get(b"x-api-key", b"").decode("latin-1")
-    return key or None
+    key = headers.get(b"x-api-key", b"") or headers.get(b"x-auth-key", b"")
+    return key.decode("latin-1") or None
 
 
 class BodyGuard:

@@ -1,5 +1,10 @@
-"""Cloudflare's error envelope for everything under ``/client/v4``: each error names the
-field at fault (``field``), the reason (``detail``) and the status as ``code``."""
+"""Cloudflare's error envelope for everything under ``/client/v4``.
+
+``errors[].message`` is the spec's fixed title for the status ("Bad Request",
+"Unauthorized", "Forbidden", "Not found", "Conflict", "Internal error"; the others named
+alike), ``detail`` says what is wrong and where (``<field>: <reason>``), ``field`` names
+the field at fault, ``code`` is the status and ``type`` a stable code.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,20 @@ import orjson
 from fastapi.responses import Response
 
 PREFIX = "/client/v4"
-_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 408: "Query timeout", 429: "Too many requests",
-           500: "Internal error", 503: "Service unavailable"}
+TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+          405: "Method not allowed", 408: "Request timeout", 409: "Conflict",
+          413: "Payload too large", 415: "Unsupported media type", 429: "Too many requests",
+          500: "Internal error", 503: "Service unavailable"}
 
 
 def envelope_error(status: int, problems: list[tuple[str | None, str]], code: str | None,
                    headers: dict[str, str], extra: dict[str, object]) -> Response:
     """Cloudflare's error envelope; each error names the field at fault and why."""
     errs = []
+    title = TITLES.get(status, "Error")
     for field, reason in problems:
-        message = f"{field}: {reason}" if field and not reason.startswith(
-            _TITLES.get(status, "\0")) else reason
-        item: dict[str, object] = {"code": status, "message": message, "detail": reason}
+        detail = f"{field}: {reason}" if field and not reason.startswith(title) else reason
+        item: dict[str, object] = {"code": status, "message": title, "detail": detail}
         if field:
             item["field"] = field
         if code:
@@ -35,7 +41,7 @@ ENVELOPE: dict[str, object] = {
     "properties": {"success": {"const": False}, "messages": {"type": "array"},
                    "result": {"type": "null"},
                    "errors": {"type": "array", "items": {
-                       "type": "object", "required": ["code", "message"],
+                       "type": "object", "required": ["code", "message", "detail"],
                        "properties": {"code": {"type": "integer"},
                                       "message": {"type": "string"},
                                       "detail": {"type": "string"},

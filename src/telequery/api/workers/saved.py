@@ -20,8 +20,10 @@ RUN_KIND = "cf_run"
 # after every RUN_TRIM_EVERY runs it records.
 RUN_HISTORY = 10_000
 RUN_TRIM_EVERY = 100
-MAX_PER_PAGE = 1000
-DEFAULT_PER_PAGE = 50
+# The spec's bounds (contracts/workers-observability.md): list pages and saved parameters.
+MIN_PER_PAGE, DEFAULT_PER_PAGE, MAX_PER_PAGE = 5, 20, 50
+MAX_SAVED_LIMIT = 100
+MAX_NEEDLE_CHARS = 1000
 
 
 def query_json(doc: Document) -> dict[str, object]:
@@ -46,7 +48,11 @@ def _description(v: object) -> str | None:
 def _parameters(v: object) -> dict:
     if v is None:
         raise bad("parameters", "is required")
-    parse.parameters(v)  # validate now, so a saved query always runs
+    params = parse.parameters(v)  # validate now, so a saved query always runs
+    if params.limit is not None and not 0 <= params.limit <= MAX_SAVED_LIMIT:
+        raise bad("parameters.limit", f"must be between 0 and {MAX_SAVED_LIMIT}")
+    if params.needle is not None and len(params.needle.value) > MAX_NEEDLE_CHARS:
+        raise bad("parameters.needle.value", f"must be at most {MAX_NEEDLE_CHARS} characters")
     return v  # type: ignore[return-value]
 
 
@@ -90,9 +96,9 @@ def delete(meta: Meta, org: str, query_id: str) -> Document:
 def list_page(meta: Meta, org: str, args: dict[str, str]) -> tuple[list[Document], dict]:
     """One page of saved queries; ``args`` are the query-string parameters."""
     page = _int_arg(args, "page", 1, 1, 10**6)
-    per_page = _int_arg(args, "perPage", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
+    per_page = _int_arg(args, "perPage", DEFAULT_PER_PAGE, MIN_PER_PAGE, MAX_PER_PAGE)
     order = parse.choice(args.get("order"), "order", ("asc", "desc")) or "desc"
-    order_by = parse.choice(args.get("orderBy"), "orderBy", ("created", "updated")) or "created"
+    order_by = parse.choice(args.get("orderBy"), "orderBy", ("created", "updated")) or "updated"
     docs = meta.list(KIND, org, order_by=order_by, descending=order == "desc", limit=per_page,
                      offset=(page - 1) * per_page)
     total = meta.count(KIND, org)
