@@ -209,6 +209,7 @@ def test_patterns_view_counts_and_series(env: Env, pattern_type: str, column: st
     assert [p["count"] for p in got] == counts[:20]
     for p in got:
         assert sum(b["data"]["count"] for b in p["series"]) == pytest.approx(p["count"])
+        assert all(b["data"]["value"] == b["data"]["count"] for b in p["series"])
         assert len(p["series"]) == len(got[0]["series"]) > 1  # every bucket, zero-filled
         if pattern_type == "message":
             assert len(p["fingerprint"]) == 16

@@ -13,6 +13,7 @@ import cloudflare
 import pytest
 from cloudflare.types.workers.observability import TelemetryQueryResponse
 from cloudflare.types.workers.observability.telemetry_query_response import (
+    EventsEventWorkersUnionMember0,
     EventsEventWorkersUnionMember1,
 )
 
@@ -366,7 +367,7 @@ def test_events_cursor_paging(cf, data) -> None:
     assert [e.metadata.id for e in r.events.events] == pages[0]  # type: ignore[union-attr]
     # the events are typed and equal the stored rows
     r = query(cf, view="events", limit=200, parameters=params)
-    n_workers = 0
+    n_workers = n_members = 0
     for e in r.events.events:  # type: ignore[union-attr]
         row = by_id[e.metadata.id]
         assert e.dataset == "cloudflare-workers" and e.timestamp == ms(row["timestamp"])
@@ -386,9 +387,14 @@ def test_events_cursor_paging(cf, data) -> None:
             assert (w.outcome, w.script_name, w.event_type) == (row["outcome"], row["service"],
                                                                row["trigger"])
             assert w.cpu_time_ms == row["attrs_number"]["cloudflare.cpu_time_ms"]
+        elif row["request_id"] is not None:  # a log or span of an invocation
+            n_members += 1
+            w = e.workers
+            assert isinstance(w, EventsEventWorkersUnionMember0)
+            assert (w.script_name, w.request_id) == (row["service"], row["request_id"])
         else:
             assert e.workers is None
-    assert n_workers > 0
+    assert n_workers > 0 and n_members > 0
     keys = {f.key: f.type for f in r.events.fields}  # type: ignore[union-attr]
     assert keys["$metadata.id"] == "string" and keys["$metadata.duration"] == "number"
     assert keys["http.route"] == "string" and keys["cloudflare.cpu_time_ms"] == "number"

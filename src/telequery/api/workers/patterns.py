@@ -94,7 +94,7 @@ def patterns(store: Store, req: QueryRequest, org: str) -> Outcome:
             count = float(number(r[1 + n_dims]))  # type: ignore[arg-type]
             si = _si(count, float(number(r[2 + n_dims])))  # type: ignore[arg-type]
             item["series"].append({"time": iso_ms(r[0]), "data": {  # type: ignore[union-attr]
-                "count": count, "interval": si, "sampleInterval": si}})
+                "count": count, "value": count, "interval": si, "sampleInterval": si}})
     out.body["patterns"] = list(items.values())
     out.granularity = bucket_count(req)
     return out

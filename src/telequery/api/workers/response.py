@@ -182,13 +182,16 @@ def event(row: tuple, at: dict[str, int]) -> dict[str, object]:
     out: dict[str, object] = {"$metadata": meta, "dataset": row[at["dataset"]],
                               "source": source, "timestamp": ms(row[at["timestamp"]])}
     outcome = row[at["outcome"]]
-    if outcome is not None:
+    # Every event of a worker invocation carries $workers: the invocation span (with its
+    # outcome and times) and its logs and other spans (by the invocation id they share).
+    if outcome is not None or row[at["request_id"]] is not None:
         trigger = row[at["trigger"]]
         workers: dict[str, object] = {
             "eventType": trigger if trigger in EVENT_TYPES else "unknown",
             "scriptName": strings.get("cloudflare.script_name") or row[at["service"]] or "",
-            "outcome": outcome,
         }
+        if outcome is not None:
+            workers["outcome"] = outcome
         for key, column in (("requestId", "request_id"), ("traceId", "trace_id"),
                             ("spanId", "span_id")):
             if row[at[column]] is not None:
