@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from telequery.api.deps import Services, require, services
 from telequery.api.errors import ApiError
 from telequery.api.openapi import raw_body
-from telequery.api.workers import dispatch, saved
+from telequery.api.workers import dispatch, saved, shares
 from telequery.api.workers import keys as keys_api
 from telequery.api.workers import request as parse
 from telequery.api.workers.response import iso, ok
@@ -89,6 +89,31 @@ def _answer(svc: Services, req: parse.QueryRequest, principal: Principal, accoun
     if not req.dry:
         run["id"] = _RUNS.record(svc.meta, principal.org, req.query_id, run)
     return ok({"run": run, "statistics": statistics, **outcome.body})
+
+
+@router.post("/shared/query", openapi_extra=raw_body(
+    "A query to share, as telemetry/query takes it (parameters inline, or the queryId of a "
+    "saved query); telequery extension: expiresInSeconds"))
+async def create_share(account_id: str, request: Request) -> Response:
+    """A share link: the query is checked now and stored under an unguessable id."""
+    principal = _principal(request, account_id)
+    body = await _json(request)
+    svc = services(request)
+    doc = shares.create(svc.meta, principal.org, principal.token_id, body,
+                        lambda query_id: saved.get(svc.meta, principal.org, query_id))
+    return ok({"id": doc.id})
+
+
+@router.get("/shared/query/{share_id}",
+            responses={404: {"description": "No such share in this account (or expired)"}})
+async def get_share(account_id: str, share_id: str, request: Request,
+                    view: str = "events") -> Response:
+    """The shared query run now, in the view asked for (events by default)."""
+    principal = _principal(request, account_id)
+    svc = services(request)
+    body = shares.body_for(svc.meta, principal.org, share_id, view)
+    req = parse.query_request(body)
+    return await run_in_threadpool(_answer, svc, req, principal, account_id, None)
 
 
 @router.post("/telemetry/keys",
