@@ -27,6 +27,8 @@ from telequery.schema import conform
 from telequery.store.base import StoreUnavailable, statement_timeout
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from telequery.store.base import Store
 
 
@@ -53,6 +55,9 @@ class Writer:
         self._closed = False
         self.commits = 0
         self.write_error: str | None = None  # the last commit's failure, until one succeeds
+        # Called in the writer thread with every table once it is acknowledged (live tail);
+        # a tap must be quick and must not raise.
+        self.taps: list[Callable[[pa.Table], None]] = []
         # counters for /metrics (read without a lock: a scrape may be one batch behind)
         self.acked_rows = self.acked_bytes = self.applied_rows = self.rejected_batches = 0
         self._thread = threading.Thread(target=self._loop, name="telequery-writer",
@@ -146,6 +151,14 @@ class Writer:
             self.applied_rows += t.num_rows
             self.acked_bytes += t.nbytes
             fut.set_result(t.num_rows)
+            self._tap(t)
+
+    def _tap(self, table: pa.Table) -> None:
+        for tap in self.taps:
+            try:
+                tap(table)
+            except Exception:  # a tap must never cost an acknowledgement
+                log.exception("an ingest tap failed")
 
     def problems(self) -> list[str]:
         """Why the server cannot take writes or answer reads now (empty when it can)."""
@@ -256,6 +269,7 @@ class LoggedWriter(Writer):
             self.acked_rows += table.num_rows
             self.acked_bytes += table.nbytes
             fut.set_result(table.num_rows)
+            self._tap(table)
 
     def _due(self) -> float:
         """Seconds until the buffer should be applied (0 = now)."""

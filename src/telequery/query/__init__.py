@@ -11,7 +11,7 @@ from __future__ import annotations
 from telequery.query import limits
 from telequery.query.bind import Problem, Problems, bind
 from telequery.query.catalog import Dataset, Field, all_datasets, dataset
-from telequery.query.engine import DEFAULT_TIMEOUT, Result, run, zero_fill
+from telequery.query.engine import DEFAULT_TIMEOUT, Result, run, run_on_batch, zero_fill
 from telequery.query.errors import (
     InvalidValue,
     LimitExceeded,
@@ -96,6 +96,7 @@ __all__ = [
     "limits",
     "query_from_dict",
     "run",
+    "run_on_batch",
     "to_us",
     "zero_fill",
 ]

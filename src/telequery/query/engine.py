@@ -14,6 +14,8 @@ from telequery.query.ir import ZERO_WHEN_EMPTY, Query
 from telequery.query.limits import MAX_SERIES_POINTS
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from telequery.store.base import Stats, Store
 
 DEFAULT_TIMEOUT = 30.0
@@ -54,6 +56,17 @@ def _run_one(store: Store, query: Query, org: str, timeout: float | None) -> Res
     if compiled.shape == "timeseries":
         rows = zero_fill(compiled, rows)
     return Result(compiled.columns, rows, raw.stats, compiled)
+
+
+def run_on_batch(batch: pa.Table, query: Query, org: str) -> Result:
+    """``query`` (rows mode) over an Arrow batch of events rows, as it would run on the
+    table: the same compiler, through DuckDB in memory whatever the store's engine."""
+    from telequery.dialect import DuckDBDialect
+    from telequery.store.duckdb import select_from_batch
+
+    compiled = compile_query(query, org, DuckDBDialect())
+    raw = select_from_batch(batch, compiled.sql, compiled.params)
+    return Result(compiled.columns, raw.rows, raw.stats, compiled)
 
 
 def zero_fill(compiled: Compiled, rows: list[tuple]) -> list[tuple]:

@@ -36,6 +36,9 @@ from telequery.schema import (
     duckdb_ddl,
     duckdb_type,
 )
+from telequery.schema import (
+    conform as conform_batch,
+)
 from telequery.store.base import (
     QueryResult,
     StatementTimeout,
@@ -351,6 +354,26 @@ class DuckDBStore:
     def close(self) -> None:
         with contextlib.suppress(duckdb.Error):  # a failed database has nothing to flush
             self._con.close()
+
+
+def select_from_batch(batch: pa.Table, sql: str, params: dict[str, object]) -> QueryResult:
+    """Run one compiled SELECT over an Arrow batch of events rows instead of the table (live
+    tail: the rows a writer just acknowledged), in a throwaway in-memory database, with the
+    store's own map layout, so the answer is what the same query on the table would give."""
+    con = duckdb.connect()
+    try:
+        con.register("events", _entry_lists(conform_batch(batch)))
+        t0 = time.perf_counter()
+        rel = con.execute(sql, params)
+        rows = rel.fetchall()
+        description = rel.description or []
+        maps = [i for i, d in enumerate(description) if str(d[1]) in _ENTRY_LIST_TYPES]
+        if maps and rows:
+            rows = _as_dicts(rows, maps)
+        return QueryResult([d[0] for d in description], rows,
+                           Stats(batch.num_rows, 0, time.perf_counter() - t0))
+    finally:
+        con.close()
 
 
 _SORT = [(k, "ascending") for k in SORT_KEY]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketState
 
 from telequery.api.deps import Services, require, services
 from telequery.api.errors import ApiError
@@ -16,6 +18,7 @@ from telequery.api.openapi import raw_body
 from telequery.api.workers import dispatch, saved, shares
 from telequery.api.workers import keys as keys_api
 from telequery.api.workers import request as parse
+from telequery.api.workers.live_tail import TailHub, stream
 from telequery.api.workers.response import iso, ok
 from telequery.meta import Document, Principal
 from telequery.store.base import Stats
@@ -89,6 +92,57 @@ def _answer(svc: Services, req: parse.QueryRequest, principal: Principal, accoun
     if not req.dry:
         run["id"] = _RUNS.record(svc.meta, principal.org, req.query_id, run)
     return ok({"run": run, "statistics": statistics, **outcome.body})
+
+
+@router.post("/telemetry/live-tail", openapi_extra=raw_body(
+    "Which events to stream: filters, filterCombination, needle, scriptId"),
+             responses={429: {"description": "Too many open live tails for the account"}})
+async def open_live_tail(account_id: str, request: Request) -> Response:
+    """Open a live tail; its events stream on the WebSocket at ``wsUrl``."""
+    principal = _principal(request, account_id)
+    b = parse.obj(await _json(request), "body")
+    flt = parse.filters(b.get("filters"), b.get("filterCombination"), "filters",
+                        "filterCombination")
+    needle = parse.needle(b.get("needle"), "needle")
+    script = parse.text(b.get("scriptId"), "scriptId", required=False)
+    tail = _tails(request).open(principal.org, flt, needle, script)
+    base = str(request.base_url).replace("http", "ws", 1).rstrip("/")
+    path = PREFIX.replace("{account_id}", account_id)
+    return ok({"wsUrl": f"{base}{path}/telemetry/live-tail/ws/{tail.id}"})
+
+
+@router.post("/telemetry/live-tail/heartbeat",
+             openapi_extra=raw_body("Optional scriptId: keep that script's tails open",
+                                    required=False))
+async def live_tail_heartbeat(account_id: str, request: Request) -> Response:
+    """Keep the account's live tails (of one script, if named) open."""
+    principal = _principal(request, account_id)
+    b = parse.obj(await _json(request), "body") if (await request.body()).strip() else {}
+    script = parse.text(b.get("scriptId"), "scriptId", required=False)
+    return ok({"tails": _tails(request).heartbeat(principal.org, script)})
+
+
+@router.websocket("/telemetry/live-tail/ws/{tail_id}")
+async def live_tail_socket(websocket: WebSocket, account_id: str, tail_id: str) -> None:
+    hub: TailHub = websocket.app.state.live_tails
+    tail = hub.attach(tail_id, asyncio.get_running_loop())
+    if tail is None or tail.org != account_id:
+        await websocket.close(code=4404, reason="no such live tail")
+        return
+    await websocket.accept()
+    try:
+        await stream(tail, websocket.send_json,
+                     lambda: websocket.client_state is WebSocketState.CONNECTED)
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the reader went away
+    finally:
+        hub.close(tail)
+        if websocket.client_state is WebSocketState.CONNECTED:
+            await websocket.close()
+
+
+def _tails(request: Request) -> TailHub:
+    return request.app.state.live_tails
 
 
 @router.post("/shared/query", openapi_extra=raw_body(

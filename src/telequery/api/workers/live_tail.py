@@ -1,0 +1,168 @@
+"""Live tail: ``POST /telemetry/live-tail`` opens a tail and answers ``{wsUrl}``; the
+WebSocket there streams, as JSON messages in the events view's event shape, every event of
+the org that matches the tail's filters and is acknowledged after it opened.
+
+It taps the ingest path, not the store (``Writer.taps``): each acknowledged table is
+matched against every open tail of its org with the same compiled SQL a query would run,
+over the table in an in-memory DuckDB (``query.run_on_batch``), so a tail means what the
+same filters mean in a query, on both engines. Bounded: each tail queues at most
+``QUEUE_EVENTS`` events; past that its reader gets ``{"type": "dropped", "count": N}``
+instead of the events, never unbounded memory. At most ``MAX_TAILS_PER_ORG`` open tails
+an org; a tail without a WebSocket reader or a heartbeat for ``IDLE_SECONDS`` is closed.
+The tail id in the URL is 128 random bits, bound to the org that opened it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from telequery.api.errors import ApiError
+from telequery.api.workers.response import EVENT_COLUMNS, event
+from telequery.query import (
+    Condition,
+    Filter,
+    FilterGroup,
+    Needle,
+    Op,
+    Query,
+    TimeRange,
+    run_on_batch,
+)
+
+log = logging.getLogger("telequery.live_tail")
+QUEUE_EVENTS = 1_000
+MAX_TAILS_PER_ORG = 10
+IDLE_SECONDS = 60.0
+_ALL_TIME = TimeRange(datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
+
+
+@dataclass
+class Tail:
+    id: str
+    org: str
+    query: Query
+    script_id: str | None
+    idle_seconds: float
+    loop: asyncio.AbstractEventLoop | None = None
+    queue: asyncio.Queue[dict[str, object]] | None = None
+    dropped: int = 0
+    seen: float = field(default_factory=time.monotonic)
+    closed: bool = False
+
+    def expired(self, now: float) -> bool:
+        return self.closed or now - self.seen > self.idle_seconds
+
+    def deliver(self, events: list[dict[str, object]]) -> None:
+        """From the writer thread: hand events to the reader's event loop."""
+        if self.loop is None or self.queue is None or self.closed:
+            return
+        self.loop.call_soon_threadsafe(self._put, events)
+
+    def _put(self, events: list[dict[str, object]]) -> None:
+        assert self.queue is not None
+        for ev in events:
+            if self.queue.full():
+                self.dropped += 1
+            else:
+                self.queue.put_nowait(ev)
+
+
+class TailHub:
+    """The open tails of one server."""
+
+    def __init__(self, *, max_per_org: int = MAX_TAILS_PER_ORG,
+                 idle_seconds: float = IDLE_SECONDS, queue_events: int = QUEUE_EVENTS) -> None:
+        self.max_per_org = max_per_org
+        self.idle_seconds = idle_seconds
+        self.queue_events = queue_events
+        self._tails: dict[str, Tail] = {}
+        self._lock = threading.Lock()
+
+    def open(self, org: str, flt: Filter | None, needle: Needle | None,
+             script_id: str | None) -> Tail:
+        if script_id:
+            by_script = Condition("$metadata.service", Op.EQ, script_id)
+            flt = by_script if flt is None else FilterGroup("and", (flt, by_script))
+        query = Query("events", _ALL_TIME, filter=flt, needle=needle, columns=EVENT_COLUMNS)
+        with self._lock:
+            self._expire(time.monotonic())
+            if sum(1 for t in self._tails.values() if t.org == org) >= self.max_per_org:
+                raise ApiError(429, f"at most {self.max_per_org} live tails may be open for "
+                                    "an account; close one first", None, "too_many_tails",
+                               headers={"Retry-After": "5"})
+            tail = Tail(secrets.token_urlsafe(16), org, query, script_id, self.idle_seconds)
+            self._tails[tail.id] = tail
+        return tail
+
+    def attach(self, tail_id: str, loop: asyncio.AbstractEventLoop) -> Tail | None:
+        """The WebSocket reader of a tail (one at a time)."""
+        with self._lock:
+            tail = self._tails.get(tail_id)
+            if tail is None or tail.expired(time.monotonic()) or tail.queue is not None:
+                return None
+            tail.loop, tail.queue = loop, asyncio.Queue(self.queue_events)
+            tail.seen = time.monotonic()
+            return tail
+
+    def heartbeat(self, org: str, script_id: str | None = None) -> int:
+        """Keep the org's tails (of one script, if named) open; how many there are."""
+        now = time.monotonic()
+        with self._lock:
+            tails = [t for t in self._tails.values() if t.org == org and not t.expired(now)
+                     and (not script_id or t.script_id == script_id)]
+            for t in tails:
+                t.seen = now
+        return len(tails)
+
+    def close(self, tail: Tail) -> None:
+        with self._lock:
+            tail.closed = True
+            self._tails.pop(tail.id, None)
+
+    def _expire(self, now: float) -> None:
+        for tail_id in [i for i, t in self._tails.items() if t.expired(now)]:
+            self._tails.pop(tail_id).closed = True
+
+    def offer(self, table: pa.Table) -> None:
+        """The writer's tap: match an acknowledged table against the open tails."""
+        with self._lock:
+            if not self._tails:
+                return
+            tails = [t for t in self._tails.values() if t.queue is not None and not t.closed]
+        if not tails or "org_id" not in table.column_names:
+            return
+        orgs = set(pc.unique(table.column("org_id")).to_pylist())
+        for tail in tails:
+            if tail.org not in orgs:
+                continue
+            result = run_on_batch(table, tail.query, tail.org)
+            if result.rows:
+                at = {c: i for i, c in enumerate(result.columns)}
+                tail.deliver([event(row, at) for row in reversed(result.rows)])  # oldest first
+
+
+async def stream(tail: Tail, send_json, is_open) -> None:  # type: ignore[no-untyped-def]
+    """Send a tail's events until it expires or the reader goes: events as they come, a
+    ``dropped`` notice when the queue overflowed, ``{"type": "closed"}`` at the end."""
+    assert tail.queue is not None
+    while is_open() and not tail.expired(time.monotonic()):
+        try:
+            ev = await asyncio.wait_for(tail.queue.get(), timeout=1.0)
+        except TimeoutError:
+            ev = None
+        if tail.dropped:
+            count, tail.dropped = tail.dropped, 0
+            await send_json({"type": "dropped", "count": count})
+        if ev is not None:
+            await send_json({"type": "event", **ev})
+    if is_open():
+        await send_json({"type": "closed", "reason": "idle: no heartbeat"})
