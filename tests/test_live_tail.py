@@ -99,8 +99,8 @@ def test_a_slow_reader_gets_a_dropped_notice_and_idle_tails_close() -> None:
     async def run() -> None:
         attached = hub.attach(tail.id, asyncio.get_running_loop())
         assert attached is tail
-        hub.offer(_table(5))  # 5 events into a queue of 2
-        hub.offer(_table(3, org=OTHER))  # another org's: never this tail's
+        hub.match(_table(5))  # 5 events into a queue of 2
+        hub.match(_table(3, org=OTHER))  # another org's: never this tail's
 
         async def send(msg: dict) -> None:
             sent.append(msg)

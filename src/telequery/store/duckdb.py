@@ -356,24 +356,33 @@ class DuckDBStore:
             self._con.close()
 
 
+_BATCH_DB: duckdb.DuckDBPyConnection | None = None
+_BATCH_LOCK = threading.Lock()
+
+
 def select_from_batch(batch: pa.Table, sql: str, params: dict[str, object]) -> QueryResult:
     """Run one compiled SELECT over an Arrow batch of events rows instead of the table (live
-    tail: the rows a writer just acknowledged), in a throwaway in-memory database, with the
-    store's own map layout, so the answer is what the same query on the table would give."""
-    con = duckdb.connect()
-    try:
-        con.register("events", _entry_lists(conform_batch(batch)))
+    tail: the rows a writer just acknowledged), in an in-memory database, with the store's
+    own map layout, so the answer is what the same query on the table would give. One
+    connection is kept: opening an in-memory DuckDB costs ~16 ms, the query itself ~1 ms."""
+    global _BATCH_DB
+    with _BATCH_LOCK:
+        if _BATCH_DB is None:
+            _BATCH_DB = duckdb.connect(config={"threads": "1"})
+        con = _BATCH_DB
         t0 = time.perf_counter()
-        rel = con.execute(sql, params)
-        rows = rel.fetchall()
-        description = rel.description or []
-        maps = [i for i, d in enumerate(description) if str(d[1]) in _ENTRY_LIST_TYPES]
-        if maps and rows:
-            rows = _as_dicts(rows, maps)
-        return QueryResult([d[0] for d in description], rows,
-                           Stats(batch.num_rows, 0, time.perf_counter() - t0))
-    finally:
-        con.close()
+        con.register("events", _entry_lists(conform_batch(batch)))
+        try:
+            rel = con.execute(sql, params)
+            rows = rel.fetchall()
+            description = rel.description or []
+        finally:
+            con.unregister("events")
+    maps = [i for i, d in enumerate(description) if str(d[1]) in _ENTRY_LIST_TYPES]
+    if maps and rows:
+        rows = _as_dicts(rows, maps)
+    return QueryResult([d[0] for d in description], rows,
+                       Stats(batch.num_rows, 0, time.perf_counter() - t0))
 
 
 _SORT = [(k, "ascending") for k in SORT_KEY]
