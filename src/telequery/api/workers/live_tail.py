@@ -7,10 +7,12 @@ handed to a matcher thread (the writer never waits for it) and matched against e
 tail of its org with the same compiled SQL a query would run, over the table in an
 in-memory DuckDB (``query.run_on_batch``), so a tail means what the same filters mean in a
 query, on both engines. Measured on 512-span batches: ~4 ms a batch a tail when nothing
-matches, ~14 ms when all 512 match (most of it rendering the events). Bounded: each tail queues at most
-``QUEUE_EVENTS`` events; past that its reader gets ``{"type": "dropped", "count": N}``
-instead of the events, never unbounded memory. At most ``MAX_TAILS_PER_ORG`` open tails
-an org; a tail without a WebSocket reader or a heartbeat for ``IDLE_SECONDS`` is closed.
+matches, ~14 ms when all 512 match (most of it rendering the events).
+
+Bounded: each tail queues at most ``QUEUE_EVENTS`` events; past that its reader gets
+``{"type": "dropped", "count": N}`` instead of the events, never unbounded memory. At most
+``MAX_TAILS_PER_ORG`` open tails an org; a tail without a heartbeat for ``IDLE_SECONDS``
+is closed.
 The tail id in the URL is 128 random bits, bound to the org that opened it.
 """
 
