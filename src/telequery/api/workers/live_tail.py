@@ -63,14 +63,25 @@ class Tail:
     dropped: int = 0
     seen: float = field(default_factory=time.monotonic)
     closed: bool = False
+    limit: int = QUEUE_EVENTS
+    # Events acknowledged after the tail opened but before its reader attached.
+    early: list[dict[str, object]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def expired(self, now: float) -> bool:
         return self.closed or now - self.seen > self.idle_seconds
 
     def deliver(self, events: list[dict[str, object]]) -> None:
-        """From the writer thread: hand events to the reader's event loop."""
-        if self.loop is None or self.queue is None or self.closed:
-            return
+        """From the matcher thread: hand events to the reader's event loop, or keep them
+        (up to the queue's bound) until a reader attaches."""
+        with self.lock:
+            if self.closed:
+                return
+            if self.loop is None:
+                room = max(0, self.limit - len(self.early))
+                self.early.extend(events[:room])
+                self.dropped += len(events) - min(room, len(events))
+                return
         self.loop.call_soon_threadsafe(self._put, events)
 
     def _put(self, events: list[dict[str, object]]) -> None:
@@ -110,7 +121,8 @@ class TailHub:
                 raise ApiError(429, f"at most {self.max_per_org} live tails may be open for "
                                     "an account; close one first", None, "too_many_tails",
                                headers={"Retry-After": "5"})
-            tail = Tail(secrets.token_urlsafe(16), org, query, script_id, self.idle_seconds)
+            tail = Tail(secrets.token_urlsafe(16), org, query, script_id, self.idle_seconds,
+                        limit=self.queue_events)
             self._tails[tail.id] = tail
         return tail
 
@@ -120,7 +132,10 @@ class TailHub:
             tail = self._tails.get(tail_id)
             if tail is None or tail.expired(time.monotonic()) or tail.queue is not None:
                 return None
-            tail.loop, tail.queue = loop, asyncio.Queue(self.queue_events)
+            with tail.lock:
+                tail.loop, tail.queue = loop, asyncio.Queue(self.queue_events)
+                early, tail.early = tail.early, []
+            tail._put(early)  # what was acknowledged before the reader came
             tail.seen = time.monotonic()
             return tail
 
@@ -171,7 +186,7 @@ class TailHub:
     def match(self, table: pa.Table) -> None:
         """Match an acknowledged table against the open tails and deliver the events."""
         with self._lock:
-            tails = [t for t in self._tails.values() if t.queue is not None and not t.closed]
+            tails = [t for t in self._tails.values() if not t.closed]
         if not tails or "org_id" not in table.column_names:
             return
         orgs = set(pc.unique(table.column("org_id")).to_pylist())
