@@ -177,23 +177,12 @@ def test_every_public_dialect_method_appears_in_a_golden_case() -> None:
     assert sorted(set(PUBLIC) - seen) == []
 
 
-def test_every_golden_clickhouse_statement_runs_on_chdb(tmp_path: Path) -> None:
-    """The golden ClickHouse SQL is valid on the real engine (chDB), not just text."""
+@pytest.mark.parametrize("engine", ["chdb", "duckdb"])
+def test_every_golden_statement_runs_on_its_engine(tmp_path: Path, engine: str) -> None:
+    """The golden SQL is valid on the real engines (chDB, DuckDB), not just text."""
     from conftest import make_store
 
-    store = make_store("chdb", tmp_path)
-    try:
-        for case in CASES:
-            for sql, params in statements(case, store.dialect):
-                store.execute(sql, params)
-    finally:
-        store.close()
-
-
-def test_every_golden_duckdb_statement_runs_on_duckdb(tmp_path: Path) -> None:
-    from conftest import make_store
-
-    store = make_store("duckdb", tmp_path)
+    store = make_store(engine, tmp_path)
     try:
         for case in CASES:
             for sql, params in statements(case, store.dialect):
