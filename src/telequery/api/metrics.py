@@ -49,7 +49,7 @@ class _Collector(Collector):
             yield CounterMetricFamily(name, doc, value=value)
         yield GaugeMetricFamily("telequery_ingest_log_depth_rows",
                                 "rows acknowledged or queued but not yet in the table",
-                                value=w.unapplied_rows)
+                                value=w.pending_rows)
         try:
             size = svc.store.bytes_on_disk()
         except Exception:  # a failed store: the gauge is absent, /readyz says why

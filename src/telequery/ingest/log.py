@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import pyarrow as pa
 
+from telequery.store.base import fsync_dir
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -113,11 +115,7 @@ class IngestLog:
             self._file.close()
         self._file = open(self.path / f"{first_seq:020d}.log", "ab")  # noqa: SIM115
         self._size = self._file.tell()
-        fd = os.open(self.path, os.O_RDONLY)  # make the new file's name durable too
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(self.path)  # make the new file's name durable too
 
     def replay(self, after: int, *, repair: bool = True,
                through: int | None = None) -> Iterator[tuple[int, pa.Table]]:
@@ -212,6 +210,12 @@ def open_recovered(spec: str, *, memory_limit: str | None = None) -> Store:
     from telequery.store import open_store
 
     store = open_store(spec, memory_limit=memory_limit)
-    if hasattr(store, "applied_mark") and getattr(store, "path", None) is not None:
+    if keeps_log(store):
         recover(store)  # type: ignore[arg-type]
     return store
+
+
+def keeps_log(store: Store) -> bool:
+    """Whether acknowledged rows reach ``store`` through an ingest log (DuckDB: a store
+    with a data directory that commits the log's mark with the rows)."""
+    return hasattr(store, "applied_mark") and getattr(store, "path", None) is not None

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from telequery.ingest.log import APPLY_ROWS, LOG_DIR, IngestLog, recover
+from telequery.ingest.log import APPLY_ROWS, LOG_DIR, IngestLog, keeps_log, recover
 from telequery.schema import conform
-from telequery.store.base import StoreUnavailable, statement_timeout
+from telequery.store.base import StoreUnavailable, describe, statement_timeout
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -138,7 +138,7 @@ class Writer:
                 fut.set_exception(e)
             return
         except Exception as e:
-            self.write_error = str(e).splitlines()[0][:500] if str(e) else type(e).__name__
+            self.write_error = describe(e)
             if len(group) == 1:
                 self.rejected_batches += 1
                 group[0][1].set_exception(_fresh_exception())
@@ -173,11 +173,6 @@ class Writer:
 
     def _backlog(self) -> int:
         return self._pending_rows
-
-    @property
-    def unapplied_rows(self) -> int:
-        """Rows acknowledged (or queued) and not yet in the table: the log's depth."""
-        return self._backlog()
 
     @property
     def pending_rows(self) -> int:
@@ -302,8 +297,7 @@ class LoggedWriter(Writer):
                 if self.apply_error is None:
                     log.exception("applying %d logged rows failed; retrying", rows)
                 with self._apply_cv:
-                    self.apply_error = str(e).splitlines()[0][:500] if str(e) \
-                        else type(e).__name__
+                    self.apply_error = describe(e)
                     self._buffer.extendleft(reversed(taken))
                     self._buffer_rows += rows
                     self._apply_cv.notify_all()  # readers waiting in sync() answer now
@@ -391,7 +385,7 @@ def open_writer(store: Store, *, apply_delay: float = 1.0) -> Writer:
     ClickHouse has no transaction spanning the rows and the mark, so it keeps plain group
     commit (each acknowledgement waits for its insert).
     """
-    if hasattr(store, "applied_mark") and getattr(store, "path", None) is not None:
+    if keeps_log(store):
         return LoggedWriter(store, Path(store.path) / LOG_DIR, max_delay=apply_delay)
     return Writer(store)
 

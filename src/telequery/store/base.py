@@ -6,6 +6,7 @@ bound parameters, appends Arrow batches in one transaction, and reports statisti
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,6 +81,21 @@ def rows_where(dialect: Dialect, org: str, dataset: str | None, kind: str | None
         parts.append(f'"timestamp" < {holder("before", Logical.TIMESTAMP)}')
         params["before"] = dialect.param_value(before, Logical.TIMESTAMP)
     return " AND ".join(parts), params
+
+
+def describe(e: BaseException) -> str:
+    """An error in one line for a status field or a log (its first line, bounded)."""
+    text = str(e)
+    return text.splitlines()[0][:500] if text.strip() else type(e).__name__
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries durable (a new or renamed file's name)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class StatementTimeout(Exception):

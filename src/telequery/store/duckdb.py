@@ -44,12 +44,14 @@ from telequery.store.base import (
     StatementTimeout,
     Stats,
     StoreUnavailable,
+    describe,
+    fsync_dir,
     rows_where,
     statement_timeout,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from datetime import datetime
 
 DB_FILE = "events.duckdb"
@@ -114,7 +116,7 @@ class DuckDBStore:
         """Record a fatal error; the caller raises what this returns."""
         if self.failure is None:
             log.error("DuckDB failed, reopening it once it can: %s", e)
-            self.failure = str(e).splitlines()[0][:500]
+            self.failure = describe(e)
             self._last_attempt = time.monotonic()
         return StoreUnavailable(f"the store failed and is being reopened: {self.failure}")
 
@@ -129,10 +131,7 @@ class DuckDBStore:
             if self.failure is None:
                 return None
             self._last_attempt = now
-            for cur in [*self._cursors, self._writer, self._con]:
-                with contextlib.suppress(duckdb.Error):
-                    cur.close()
-            self._cursors.clear()
+            self._close_connections()
             try:
                 self._connect()
             except duckdb.Error as e:
@@ -147,6 +146,24 @@ class DuckDBStore:
         if (why := self.problem()) is not None:
             raise StoreUnavailable(f"the store failed and is being reopened: {why}")
 
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """A fatal engine error inside marks the store failed and becomes
+        ``StoreUnavailable``; other errors pass through as they are."""
+        try:
+            yield
+        except duckdb.Error as e:
+            if _is_fatal(e):
+                raise self._failed(e) from e
+            raise
+
+    def _close_connections(self) -> None:
+        """Close every cursor and the connection (before a reopen or a file swap)."""
+        for cur in [*self._cursors, self._writer, self._con]:
+            with contextlib.suppress(duckdb.Error):
+                cur.close()
+        self._cursors.clear()
+
     # -- writes -------------------------------------------------------------------------
     def append(self, batch: pa.Table, *, mark: int | None = None) -> int:
         """Insert a batch sorted by (org, dataset, time) in one committed transaction.
@@ -157,27 +174,22 @@ class DuckDBStore:
         if batch.num_rows == 0 and mark is None:
             return 0
         self._check()
-        with self._write_lock:
+        with self._write_lock, self._guard():
             w = self._writer
+            w.execute("BEGIN TRANSACTION")
             try:
-                w.execute("BEGIN TRANSACTION")
-                try:
-                    if batch.num_rows:
-                        w.register("__batch", _entry_lists(_sorted(batch)))
-                        w.execute(self._insert)
-                        w.unregister("__batch")
-                    if mark is not None:
-                        w.execute("UPDATE ingest_state SET applied_seq = $m WHERE id = 1",
-                                  {"m": mark})
-                    w.execute("COMMIT")
-                except BaseException:
-                    # the transaction may be gone with the error that ended it
-                    with contextlib.suppress(duckdb.Error):
-                        w.execute("ROLLBACK")
-                    raise
-            except duckdb.Error as e:
-                if _is_fatal(e):
-                    raise self._failed(e) from e
+                if batch.num_rows:
+                    w.register("__batch", _entry_lists(_sorted(batch)))
+                    w.execute(self._insert)
+                    w.unregister("__batch")
+                if mark is not None:
+                    w.execute("UPDATE ingest_state SET applied_seq = $m WHERE id = 1",
+                              {"m": mark})
+                w.execute("COMMIT")
+            except BaseException:
+                # the transaction may be gone with the error that ended it
+                with contextlib.suppress(duckdb.Error):
+                    w.execute("ROLLBACK")
                 raise
         return batch.num_rows
 
@@ -187,27 +199,16 @@ class DuckDBStore:
         returned to the file system by ``compact``."""
         where, params = rows_where(self.dialect, org, dataset, kind, before)
         self._check()
-        with self._write_lock:
-            try:
-                row = self._writer.execute("DELETE FROM events WHERE " + where,
-                                           params).fetchone()
-            except duckdb.Error as e:
-                if _is_fatal(e):
-                    raise self._failed(e) from e
-                raise
+        with self._write_lock, self._guard():
+            row = self._writer.execute("DELETE FROM events WHERE " + where, params).fetchone()
         return int(row[0]) if row else 0
 
     def applied_mark(self) -> int:
         """The highest ingest-log sequence number whose rows are committed."""
         self._check()
-        with self._write_lock:
-            try:
-                return int(self._writer.execute(
-                    "SELECT applied_seq FROM ingest_state WHERE id = 1").fetchone()[0])
-            except duckdb.Error as e:
-                if _is_fatal(e):
-                    raise self._failed(e) from e
-                raise
+        with self._write_lock, self._guard():
+            return int(self._writer.execute(
+                "SELECT applied_seq FROM ingest_state WHERE id = 1").fetchone()[0])
 
     # -- reads --------------------------------------------------------------------------
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -233,11 +234,8 @@ class DuckDBStore:
                 self._gate.wait()
             self._readers += 1
         try:
-            return self._run(sql, params, timeout)
-        except duckdb.Error as e:
-            if _is_fatal(e):
-                raise self._failed(e) from e
-            raise
+            with self._guard():
+                return self._run(sql, params, timeout)
         finally:
             with self._gate:
                 self._readers -= 1
@@ -249,13 +247,7 @@ class DuckDBStore:
         alarm = _WATCHDOG.arm(timeout, cur.interrupt) if timeout else None
         t0 = time.perf_counter()
         try:
-            rel = cur.execute(sql, params or {})
-            rows = rel.fetchall()
-            description = rel.description or []
-            columns = [d[0] for d in description]
-            maps = [i for i, d in enumerate(description) if str(d[1]) in _ENTRY_LIST_TYPES]
-            if maps and rows:
-                rows = _as_dicts(rows, maps)
+            columns, rows = _fetch(cur.execute(sql, params or {}))
         except duckdb.InterruptException:
             if self.draining:
                 raise StoreUnavailable("the server is shutting down", retry_after=1) from None
@@ -324,17 +316,10 @@ class DuckDBStore:
             w.execute(f'COPY FROM DATABASE "{name}" TO __compact')
         finally:
             w.execute("DETACH __compact")
-        for cur in [*self._cursors, self._writer, self._con]:
-            with contextlib.suppress(duckdb.Error):
-                cur.close()
-        self._cursors.clear()
+        self._close_connections()
         os.replace(tmp, self.path / DB_FILE)
         (self.path / (DB_FILE + ".wal")).unlink(missing_ok=True)  # checkpointed above
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(self.path)
         self._generation += 1
         try:
             self._connect()
@@ -343,13 +328,8 @@ class DuckDBStore:
 
     def checkpoint(self) -> None:
         self._check()
-        with self._write_lock:
-            try:
-                self._writer.execute("CHECKPOINT")
-            except duckdb.Error as e:
-                if _is_fatal(e):
-                    raise self._failed(e) from e
-                raise
+        with self._write_lock, self._guard():
+            self._writer.execute("CHECKPOINT")
 
     def close(self) -> None:
         with contextlib.suppress(duckdb.Error):  # a failed database has nothing to flush
@@ -373,16 +353,10 @@ def select_from_batch(batch: pa.Table, sql: str, params: dict[str, object]) -> Q
         t0 = time.perf_counter()
         con.register("events", _entry_lists(conform_batch(batch)))
         try:
-            rel = con.execute(sql, params)
-            rows = rel.fetchall()
-            description = rel.description or []
+            columns, rows = _fetch(con.execute(sql, params))
         finally:
             con.unregister("events")
-    maps = [i for i, d in enumerate(description) if str(d[1]) in _ENTRY_LIST_TYPES]
-    if maps and rows:
-        rows = _as_dicts(rows, maps)
-    return QueryResult([d[0] for d in description], rows,
-                       Stats(batch.num_rows, 0, time.perf_counter() - t0))
+    return QueryResult(columns, rows, Stats(batch.num_rows, 0, time.perf_counter() - t0))
 
 
 _SORT = [(k, "ascending") for k in SORT_KEY]
@@ -424,6 +398,16 @@ def maps_from_entry_lists(batch: pa.Table) -> pa.Table:
                                                   mask=e.is_null() if e.null_count else None))
         batch = batch.set_column(i, c.name, pa.chunked_array(chunks, _ARROW[c.name]))
     return batch
+
+
+def _fetch(rel: duckdb.DuckDBPyConnection) -> tuple[list[str], list[tuple]]:
+    """Column names and rows of an executed statement, entry-list columns as dicts."""
+    rows = rel.fetchall()
+    description = rel.description or []
+    maps = [i for i, d in enumerate(description) if str(d[1]) in _ENTRY_LIST_TYPES]
+    if maps and rows:
+        rows = _as_dicts(rows, maps)
+    return [d[0] for d in description], rows
 
 
 def _as_dicts(rows: list[tuple], maps: list[int]) -> list[tuple]:
