@@ -37,9 +37,8 @@ EPOCH = "1970-01-01T00:00:00+00:00"
 def _open(data: Path, store: str | None,  # type: ignore[no-untyped-def]
           memory_limit: str | None = None):
     from telequery.ingest.log import open_recovered
-    from telequery.meta import Meta
 
-    data.mkdir(parents=True, exist_ok=True)
+    meta = _meta(data)  # creates the directory
     spec = store or str(data)
     try:
         with _stderr_held_back():
@@ -53,7 +52,7 @@ def _open(data: Path, store: str | None,  # type: ignore[no-untyped-def]
                           f"or send to it with --url[/]", soft_wrap=True)
             raise typer.Exit(2) from None
         raise
-    return s, Meta(data / "meta.sqlite")
+    return s, meta
 
 
 @contextlib.contextmanager

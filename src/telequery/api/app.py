@@ -14,7 +14,7 @@ from telequery.api.deps import Services
 from telequery.api.guard import BodyGuard
 from telequery.ingest.writer import Writer, open_writer
 from telequery.retention import RetentionLoop
-from telequery.store.base import StoreUnavailable, request_deadline
+from telequery.store.base import request_deadline
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -64,8 +64,7 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
         yield
         if services.retention:
             services.retention.stop()
-        if hasattr(store, "interrupt_all"):  # queries still running past the grace period
-            store.interrupt_all()
+        app.state.stop_queries()  # queries still running past the grace period
         if own_writer:
             services.writer.close()
 
@@ -86,14 +85,7 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
     def readyz() -> JSONResponse:
         """Readiness: the store answers a query with every acknowledged row applied, the
         ingest log and the store take writes, the backlog is below its bound."""
-        problems = services.writer.problems()
-        if not problems:
-            try:
-                store.execute("SELECT 1", timeout=5)
-            except StoreUnavailable as e:
-                problems.append(e.reason)
-            except Exception as e:
-                problems.append(f"store: {str(e).splitlines()[0][:300] if str(e) else e}")
+        problems = services.readiness()
         if problems:
             return JSONResponse({"status": "unready", "problems": problems}, status_code=503,
                                 headers={"Retry-After": "5"})

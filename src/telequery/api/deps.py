@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from telequery.api.errors import ApiError
+from telequery.store.base import StoreUnavailable, describe
 
 if TYPE_CHECKING:
     from telequery.ingest.writer import Writer
@@ -23,19 +25,36 @@ class Services:
     writer: Writer
     retention: RetentionLoop | None = None
 
+    def readiness(self) -> list[str]:
+        """Why the server cannot serve now (empty when it can): the writer's problems,
+        else whether the store answers a query with every acknowledged row applied."""
+        problems = self.writer.problems()
+        if not problems:
+            try:
+                self.store.execute("SELECT 1", timeout=5)
+            except StoreUnavailable as e:
+                problems.append(e.reason)
+            except Exception as e:  # any failure means not ready
+                problems.append(f"store: {describe(e)}")
+        return problems
+
 
 def services(request: Request) -> Services:
     return request.app.state.services
 
 
 def bearer_token(request: Request) -> str | None:
+    return token_in(request.headers)
+
+
+def token_in(headers: Mapping[str, str]) -> str | None:
     """The token from ``Authorization: Bearer``, ``X-API-Key``, or ``X-Auth-Key`` (the
     Cloudflare API's key header; its companion ``X-Auth-Email`` is informational)."""
-    auth = request.headers.get("authorization", "")
+    auth = headers.get("authorization", "")
     scheme, _, value = auth.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.headers.get("x-api-key") or request.headers.get("x-auth-key") or None
+    return headers.get("x-api-key") or headers.get("x-auth-key") or None
 
 
 def require(request: Request, scope: str) -> Principal:

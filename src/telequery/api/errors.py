@@ -42,9 +42,8 @@ class ApiError(Exception):
 Formatter = Callable[[int, list[tuple[str | None, str]], str | None, dict[str, str],
                       dict[str, object]], Response]
 
-_FORMATTERS: list[tuple[str, Formatter]] = []
-# prefix -> (media type, JSON schema) of the error body, for the OpenAPI document
-_ENVELOPES: dict[str, tuple[str, dict[str, object]]] = {}
+# (prefix, formatter, media type, JSON schema of the error body), longest prefix first
+_FORMATTERS: list[tuple[str, Formatter, str, dict[str, object]]] = []
 
 DEFAULT_ENVELOPE: dict[str, object] = {
     "type": "object", "required": ["error"],
@@ -62,17 +61,20 @@ def register_formatter(prefix: str, formatter: Formatter,
                        media_type: str = "application/json") -> None:
     """Errors under ``prefix`` are rendered by ``formatter``; ``envelope`` is the JSON
     schema of what it writes (the OpenAPI document declares it for every error status)."""
-    _FORMATTERS.append((prefix, formatter))
+    _FORMATTERS.append((prefix, formatter, media_type, envelope or DEFAULT_ENVELOPE))
     _FORMATTERS.sort(key=lambda p: -len(p[0]))
-    _ENVELOPES[prefix] = (media_type, envelope or DEFAULT_ENVELOPE)
+
+
+def _registered(path: str) -> tuple[Formatter, str, dict[str, object]]:
+    for prefix, formatter, media_type, envelope in _FORMATTERS:
+        if path.startswith(prefix):
+            return formatter, media_type, envelope
+    return native_envelope, "application/json", DEFAULT_ENVELOPE
 
 
 def envelope_for(path: str) -> tuple[str, dict[str, object]]:
     """(media type, JSON schema) of the error body answered under ``path``."""
-    for prefix, _ in _FORMATTERS:
-        if path.startswith(prefix):
-            return _ENVELOPES[prefix]
-    return "application/json", DEFAULT_ENVELOPE
+    return _registered(path)[1:]
 
 
 def native_envelope(status: int, problems: list[tuple[str | None, str]], code: str | None,
@@ -83,10 +85,7 @@ def native_envelope(status: int, problems: list[tuple[str | None, str]], code: s
 
 
 def formatter_for(path: str) -> Formatter:
-    for prefix, f in _FORMATTERS:
-        if path.startswith(prefix):
-            return f
-    return native_envelope
+    return _registered(path)[0]
 
 
 def _loc(loc: tuple) -> str:
@@ -148,15 +147,13 @@ def install(app: FastAPI) -> None:
         return formatter_for(request.url.path)(exc.status, [(exc.field, exc.reason)], exc.code,
                                                exc.headers, exc.extra)
 
-    @app.exception_handler(QueryError)
-    async def query_error(request: Request, exc: QueryError) -> Response:
+    async def query_error(request: Request, exc: QueryError | StatementTimeout) -> Response:
+        """A query the engine refused (400s) or stopped at its deadline (408)."""
         return formatter_for(request.url.path)(exc.status, [(exc.field, exc.reason)], exc.code,
                                                {}, {})
 
-    @app.exception_handler(StatementTimeout)
-    async def timeout(request: Request, exc: StatementTimeout) -> Response:
-        return formatter_for(request.url.path)(408, [(exc.field, exc.reason)], exc.code,
-                                               {}, {})
+    app.add_exception_handler(QueryError, query_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StatementTimeout, query_error)  # type: ignore[arg-type]
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:

@@ -7,7 +7,7 @@ still a 404), and a body over
 ``MAX_BODY_BYTES`` is answered 413 (from ``Content-Length`` at once, or as soon as a
 streamed body passes the limit) without reading the rest. Both answers use the API's own
 envelope. The scope (query, admin) is still checked by each route. Ingest routes (``/v1/``)
-check their token and bound their bodies themselves (``api/otlp.py``), with their own
+check their token and bound their bodies themselves (``api/ingest``), with their own
 limits and the OTLP status encoding.
 """
 
@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from starlette.datastructures import Headers
+
+from telequery.api.deps import token_in
 from telequery.api.errors import formatter_for
 
 if TYPE_CHECKING:
@@ -27,15 +30,6 @@ _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a 10 MB needle must still get its 400 from validation
 
 
-def _token(headers: dict[bytes, bytes]) -> str | None:
-    auth = headers.get(b"authorization", b"").decode("latin-1")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    key = headers.get(b"x-api-key", b"") or headers.get(b"x-auth-key", b"")
-    return key.decode("latin-1") or None
-
-
 class BodyGuard:
     def __init__(self, app: ASGIApp, meta: Meta, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.app, self.meta, self.max_body_bytes = app, meta, max_body_bytes
@@ -46,12 +40,12 @@ class BodyGuard:
                 scope["method"] not in _WITH_BODY:
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        if self.meta.authenticate(_token(headers)) is None:
+        headers = Headers(scope=scope)
+        if self.meta.authenticate(token_in(headers)) is None:
             await self._refuse(scope, receive, send, 401, "authorization",
                                "Unauthorized: a valid API token is required", "unauthorized")
             return
-        declared = headers.get(b"content-length", b"").decode("latin-1")
+        declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._refuse(scope, receive, send, 413, "body", self._too_big(),
                                "payload_too_large")

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from telequery.api.deps import Services
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_INGEST_PREFIXES = ("/v1/", "/healthz", "/readyz", "/metrics")
+_NOT_QUERIES = ("/v1/", "/healthz", "/readyz", "/metrics")  # no query latency for these
 
 
 class _Collector(Collector):
@@ -58,7 +58,7 @@ class _Collector(Collector):
             yield GaugeMetricFamily("telequery_store_bytes", "bytes the store uses on disk",
                                     value=size)
         yield GaugeMetricFamily("telequery_ready", "1 when /readyz would answer 200",
-                                value=0 if w.problems() else 1)
+                                value=0 if svc.readiness() else 1)
 
 
 class Metrics:
@@ -102,7 +102,7 @@ class MetricsMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-            if not route.startswith(_INGEST_PREFIXES) and route != "unmatched":
+            if not route.startswith(_NOT_QUERIES) and route != "unmatched":
                 self.metrics.latency.labels(route).observe(time.perf_counter() - t0)
 
 

@@ -61,10 +61,14 @@ def status_response(status: int, reason: str, protobuf: bool,
                     media_type=PROTOBUF if protobuf else JSON, headers=headers)
 
 
+def _joined(problems: list[tuple[str | None, str]]) -> str:
+    return "; ".join(f"{f}: {r}" if f else r for f, r in problems) or "error"
+
+
 def otlp_format(status: int, problems: list[tuple[str | None, str]], code: str | None,
                 headers: dict[str, str], extra: dict[str, object]) -> Response:
     """Errors raised outside the handlers (unknown method, ...) as a JSON google.rpc.Status."""
-    reason = "; ".join(f"{f}: {r}" if f else r for f, r in problems) or "error"
+    reason = _joined(problems)
     return status_response(status, reason, False, headers)
 
 
@@ -81,5 +85,5 @@ def events_error(e: IngestError) -> Response:
 
 def events_format(status: int, problems: list[tuple[str | None, str]], code: str | None,
                   headers: dict[str, str], extra: dict[str, object]) -> Response:
-    reason = "; ".join(f"{f}: {r}" if f else r for f, r in problems) or "error"
+    reason = _joined(problems)
     return events_json({"error": reason, "lines": []}, status_code=status, headers=headers)

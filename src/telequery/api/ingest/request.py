@@ -208,12 +208,11 @@ async def commit(request: Request, table: pa.Table, limits: IngestLimits) -> Non
         retry = str(max(e.retry_after, limits.retry_after_s))
         raise IngestError(429, f"ingest queue is full; retry after {retry} s",
                           {"Retry-After": retry}) from None
-    except (StoreUnavailable, OSError) as e:  # a full disk, a failed store: one line
-        log.warning("commit failed: %s", e)
-        raise IngestError(503, "the rows could not be committed; retry later",
-                          {"Retry-After": str(limits.retry_after_s)}) from None
-    except Exception:
-        log.exception("commit failed")
+    except Exception as e:
+        if isinstance(e, (StoreUnavailable, OSError)):  # a full disk, a failed store
+            log.warning("commit failed: %s", e)
+        else:
+            log.exception("commit failed")
         raise IngestError(503, "the rows could not be committed; retry later",
                           {"Retry-After": str(limits.retry_after_s)}) from None
 

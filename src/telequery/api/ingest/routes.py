@@ -63,20 +63,21 @@ async def _export(request: Request, signal: Signal) -> Response:
     return export_response(signal, batch, protobuf)
 
 
+def _otlp_body(signal: Signal) -> dict[str, object]:
+    return raw_body(f"An OTLP {signal.request.__name__}, protobuf or JSON; Content-Encoding "
+                    "gzip or deflate",
+                    {PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+                     JSON: {"schema": {"type": "object"}}})
+
+
 @router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, gzip ok)",
-             openapi_extra=raw_body(
-    "An OTLP ExportTraceServiceRequest, protobuf or JSON; Content-Encoding gzip or deflate",
-    {"application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
-     "application/json": {"schema": {"type": "object"}}}))
+             openapi_extra=_otlp_body(TRACES))
 async def export_traces(request: Request) -> Response:
     return await _export(request, TRACES)
 
 
 @router.post("/v1/logs", summary="OTLP/HTTP log export (protobuf or JSON, gzip ok)",
-             openapi_extra=raw_body(
-    "An OTLP ExportLogsServiceRequest, protobuf or JSON; Content-Encoding gzip or deflate",
-    {"application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
-     "application/json": {"schema": {"type": "object"}}}))
+             openapi_extra=_otlp_body(LOGS))
 async def export_logs(request: Request) -> Response:
     return await _export(request, LOGS)
 
