@@ -8,6 +8,7 @@ one tested implementation and are scoped to an org by construction.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import sqlite3
@@ -199,13 +200,11 @@ class Meta:
                 return None
             if used is None or now - used >= LAST_USED_EVERY:
                 self._principals[h] = (principal, expires, now)
-                try:  # best effort: a full disk must not turn into failed logins
+                # best effort: a full disk must not turn into failed logins. (This
+                # connection's own commits leave data_version as it is.)
+                with contextlib.suppress(sqlite3.Error):
                     self._db.execute("UPDATE tokens SET last_used = ? WHERE id = ?",
                                      (now.isoformat(), principal.token_id))
-                except sqlite3.Error:
-                    return principal
-                # our own write moved data_version too; don't drop the cache for it
-                self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
         return principal
 
     # -- documents ----------------------------------------------------------------------

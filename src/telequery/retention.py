@@ -94,7 +94,6 @@ class RetentionLoop:
         self.store, self.meta, self.default_days, self.every = store, meta, default_days, every
         self.deleted_total = 0
         self.sweeps = 0
-        self.last: SweepResult | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="telequery-retention",
                                         daemon=True)
@@ -106,7 +105,6 @@ class RetentionLoop:
         result = sweep(self.store, self.meta, self.default_days)
         self.deleted_total += result.deleted
         self.sweeps += 1
-        self.last = result
         if result.deleted:
             log.warning("retention deleted %d rows (%d -> %d bytes)", result.deleted,
                         result.bytes_before, result.bytes_after)

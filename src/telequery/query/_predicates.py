@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from telequery.query.errors import InvalidValue, OperatorNotAllowed
+from telequery.query.errors import OperatorNotAllowed
 from telequery.query.ir import (
     LIST_OPS,
     Condition,
@@ -108,9 +108,7 @@ class Predicates:
         texts = [exp.column(c, quoted=True) for c in self.ds.needle_columns]
         joined = [d.array_to_text(d.map_values(exp.column(m, quoted=True)))
                   for m in self.ds.needle_maps]
-        texts += joined
-        if not texts:
-            raise InvalidValue("needle", f"dataset {self.ds.name!r} has no text to search")
+        texts += joined  # not empty: the binder refuses a needle on a dataset without text
         if needle.regex:  # a valid RE2 pattern: checked by the binder
             pattern = needle.value
             if not needle.match_case:
