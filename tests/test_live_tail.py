@@ -93,14 +93,16 @@ def _table(n: int, org: str = ORG) -> pa.Table:
 
 def test_a_slow_reader_gets_a_dropped_notice_and_idle_tails_close() -> None:
     hub = TailHub(idle_seconds=0.5, queue_events=2, max_per_org=1)
-    tail = hub.open(ORG, None, None, None)
-    with pytest.raises(Exception, match="at most 1 live tails"):
-        hub.open(ORG, None, None, None)
+    abandoned = hub.open(ORG, None, None, None)
+    tail = hub.open(ORG, None, None, None)  # at the cap, a tail nobody reads makes room
+    assert abandoned.closed
     sent: list[dict] = []
 
     async def run() -> None:
         attached = hub.attach(tail.id, asyncio.get_running_loop())
         assert attached is tail
+        with pytest.raises(Exception, match="at most 1 live tails"):  # every tail is read
+            hub.open(ORG, None, None, None)
         hub.match(_table(5))  # 5 events into a queue of 2
         hub.match(_table(3, org=OTHER))  # another org's: never this tail's
 

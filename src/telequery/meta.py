@@ -22,6 +22,7 @@ import orjson
 
 SCOPES = ("ingest", "query", "admin")
 TOKEN_PREFIX = "tq_"
+MIN_IMPORTED = 24  # characters of an imported token: guessing one stays out of reach
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,10 @@ class Meta:
         return self.issue_token(org, scopes, name, expires)[0]
 
     def issue_token(self, org: str, scopes: list[str] | tuple[str, ...], name: str = "",
-                    expires: datetime | None = None) -> tuple[str, TokenInfo]:
-        """Create a token: (the token, shown once; what is stored about it)."""
+                    expires: datetime | None = None, *,
+                    value: str | None = None) -> tuple[str, TokenInfo]:
+        """Create a token: (the token, shown once; what is stored about it). ``value``
+        imports a key clients already hold (e.g. an ``X-Auth-Key`` baked into a config)."""
         bad = [s for s in scopes if s not in SCOPES]
         if bad or not scopes:
             raise ValueError(f"scopes must be among {', '.join(SCOPES)}; got {list(scopes)}")
@@ -136,7 +139,9 @@ class Meta:
             raise ValueError("org must not be empty")
         if expires is not None and expires <= _now():
             raise ValueError("expires must be in the future")
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        if value is not None and len(value) < MIN_IMPORTED:
+            raise ValueError(f"an imported token must have at least {MIN_IMPORTED} characters")
+        token = value or TOKEN_PREFIX + secrets.token_urlsafe(32)
         info = TokenInfo(uuid.uuid4().hex, org, name, tuple(sorted(set(scopes))), _now(),
                          expires, None, None)
         with self._lock:
@@ -264,6 +269,14 @@ class Meta:
             args += [limit, offset]
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
+        return [_doc(r) for r in rows]
+
+    def list_kind(self, kind: str) -> list[Document]:
+        """Every org's documents of ``kind`` (for server-side work such as exports)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, org, kind, name, body, created, updated FROM documents "
+                "WHERE kind = ? ORDER BY org, created", (kind,)).fetchall()
         return [_doc(r) for r in rows]
 
     def count(self, kind: str, org: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -12,6 +13,7 @@ from telequery import __version__
 from telequery.api import errors
 from telequery.api.deps import Services
 from telequery.api.guard import BodyGuard
+from telequery.destinations.exporter import DESTINATIONS_DIR, Exporter
 from telequery.ingest.writer import Writer, open_writer
 from telequery.retention import RetentionLoop
 from telequery.store.base import request_deadline
@@ -54,19 +56,25 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
     ``retention_days`` is the default window); without it, only on request.
     """
     own_writer = writer is None
+    # destinations' spools live beside the metadata that defines them
+    exporter = Exporter(Path(meta.path).parent / DESTINATIONS_DIR)
     services = Services(store, meta, writer or open_writer(store, apply_delay=apply_delay),
-                        RetentionLoop(store, meta, retention_days, retention_every or 3600.0))
+                        RetentionLoop(store, meta, retention_days, retention_every or 3600.0),
+                        exporter)
+    services.writer.outboxes.append(exporter.spool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if retention_every and services.retention:
             services.retention.start()
+        exporter.load(meta)
         yield
         if services.retention:
             services.retention.stop()
         app.state.stop_queries()  # queries still running past the grace period
         if own_writer:
             services.writer.close()
+        exporter.close()  # after the writer: what it acknowledged last is spooled
 
     app = FastAPI(title="telequery", version=__version__, lifespan=lifespan,
                   description="Telemetry query engine: OTLP ingest; Workers Observability, "

@@ -12,6 +12,7 @@ from telequery.api.errors import ApiError
 from telequery.store.base import StoreUnavailable, describe
 
 if TYPE_CHECKING:
+    from telequery.destinations.exporter import Exporter
     from telequery.ingest.writer import Writer
     from telequery.meta import Meta, Principal
     from telequery.retention import RetentionLoop
@@ -24,6 +25,7 @@ class Services:
     meta: Meta
     writer: Writer
     retention: RetentionLoop | None = None
+    exporter: Exporter | None = None
 
     def readiness(self) -> list[str]:
         """Why the server cannot serve now (empty when it can): the writer's problems,

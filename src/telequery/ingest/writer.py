@@ -58,6 +58,9 @@ class Writer:
         # Called in the writer thread with every table once it is acknowledged (live tail);
         # a tap must be quick and must not raise.
         self.taps: list[Callable[[pa.Table], None]] = []
+        # Called in the writer thread with each group's tables *before* they are
+        # acknowledged (destinations spool them); raising OSError fails the group.
+        self.outboxes: list[Callable[[list[pa.Table]], None]] = []
         # counters for /metrics (read without a lock: a scrape may be one batch behind)
         self.acked_rows = self.acked_bytes = self.applied_rows = self.rejected_batches = 0
         self._thread = threading.Thread(target=self._loop, name="telequery-writer",
@@ -125,10 +128,21 @@ class Writer:
                 with self._cond:
                     self._pending_rows -= sum(t.num_rows for t, _ in group)
 
+    def _outbox(self, tables: list[pa.Table]) -> None:
+        for outbox in self.outboxes:
+            outbox(tables)
+
     def _commit(self, group: list[tuple[pa.Table, Future[int]]]) -> None:
         try:
             table = pa.concat_tables([t for t, _ in group]) if len(group) > 1 else group[0][0]
             self.store.append(table)
+            # after the append (a group whose append fails is retried item by item, and
+            # must not reach a destination twice), before the acknowledgement; the rows
+            # are stored, so a spool that cannot be written is logged, not refused
+            try:
+                self._outbox([table])
+            except OSError:
+                log.exception("a destination could not spool a stored batch")
             self.commits += 1
             self.write_error = None
         except StoreUnavailable as e:  # the store, not the rows: fail the group at once
@@ -242,6 +256,7 @@ class LoggedWriter(Writer):
         # only this (logger) thread advances _acked, so reading it here needs no lock
         records = [(self._acked + i + 1, t) for i, (t, _) in enumerate(accepted)]
         try:
+            self._outbox([t for _, t in records])
             self.log.append(records)
         except OSError as e:
             self.write_error = f"the ingest log cannot be written: {e}"

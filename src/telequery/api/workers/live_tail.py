@@ -11,8 +11,9 @@ matches, ~14 ms when all 512 match (most of it rendering the events).
 
 Bounded: each tail queues at most ``QUEUE_EVENTS`` events; past that its reader gets
 ``{"type": "dropped", "count": N}`` instead of the events, never unbounded memory. At most
-``MAX_TAILS_PER_ORG`` open tails an org; a tail without a heartbeat for ``IDLE_SECONDS``
-is closed.
+``MAX_TAILS_PER_ORG`` open tails an org (at the cap, the oldest tail whose socket was
+never opened is closed to make room; with every tail being read, a new one is refused);
+a tail without a heartbeat for ``IDLE_SECONDS`` is closed.
 The tail id in the URL is 128 random bits, bound to the org that opened it.
 """
 
@@ -117,7 +118,14 @@ class TailHub:
         query = Query("events", _ALL_TIME, filter=flt, needle=needle, columns=EVENT_COLUMNS)
         with self._lock:
             self._expire(time.monotonic())
-            if sum(1 for t in self._tails.values() if t.org == org) >= self.max_per_org:
+            mine = [t for t in self._tails.values() if t.org == org]
+            unread = [t for t in mine if t.queue is None]
+            if len(mine) >= self.max_per_org and unread:
+                # a tail whose socket was never opened goes first (clients that open a
+                # tail and never read it must not lock the account out)
+                oldest = min(unread, key=lambda t: t.seen)
+                self._tails.pop(oldest.id).closed = True
+            elif len(mine) >= self.max_per_org:
                 raise ApiError(429, f"at most {self.max_per_org} live tails may be open for "
                                     "an account; close one first", None, "too_many_tails",
                                headers={"Retry-After": "5"})

@@ -15,11 +15,12 @@ from starlette.websockets import WebSocketState
 from telequery.api.deps import Services, require, services
 from telequery.api.errors import ApiError
 from telequery.api.openapi import raw_body
-from telequery.api.workers import dispatch, saved, shares
+from telequery.api.workers import destinations, dispatch, saved, shares
 from telequery.api.workers import keys as keys_api
 from telequery.api.workers import request as parse
 from telequery.api.workers.live_tail import TailHub, stream
 from telequery.api.workers.response import iso, ok
+from telequery.destinations.exporter import Exporter
 from telequery.meta import Document, Principal
 from telequery.store.base import Stats
 
@@ -28,9 +29,9 @@ router = APIRouter(prefix=PREFIX, tags=["workers-observability"])
 _RUNS = saved.RunHistory()
 
 
-def _principal(request: Request, account_id: str) -> Principal:
+def _principal(request: Request, account_id: str, scope: str = "query") -> Principal:
     """401 without a valid token; 403 when the token's org is not ``account_id``."""
-    principal = require(request, "query")
+    principal = require(request, scope)
     if principal.org != account_id:
         raise ApiError(403, "Forbidden: the token does not belong to this account",
                        "account_id", "forbidden")
@@ -226,3 +227,49 @@ async def delete_query(account_id: str, query_id: str, request: Request) -> Resp
     principal = _principal(request, account_id)
     doc = saved.delete(services(request).meta, principal.org, query_id)
     return ok(saved.query_json(doc))
+
+
+def _exporter(request: Request) -> Exporter:
+    exporter = services(request).exporter
+    assert exporter is not None  # create_app always makes one
+    return exporter
+
+
+@router.get("/destinations")
+async def list_destinations(account_id: str, request: Request) -> Response:
+    """The account's export destinations, each with its export status."""
+    principal = _principal(request, account_id)
+    dests, info = destinations.list_page(services(request).meta, principal.org,
+                                         dict(request.query_params))
+    return ok([destinations.as_json(d, _exporter(request)) for d in dests], result_info=info)
+
+
+@router.post("/destinations", openapi_extra=raw_body(
+    "A destination: name, enabled, configuration {type: logpush, logpushDataset, url, "
+    "headers}, skipPreflightCheck"))
+async def create_destination(account_id: str, request: Request) -> Response:
+    """Export the account's traces or logs to an OTLP/HTTP endpoint (admin scope)."""
+    principal = _principal(request, account_id, "admin")
+    body = await _json(request)
+    dest = await run_in_threadpool(destinations.create, services(request).meta,
+                                   _exporter(request), principal.org, body)
+    return ok(destinations.as_json(dest, _exporter(request)))
+
+
+@router.patch("/destinations/{slug}", openapi_extra=raw_body(
+    "enabled and configuration {type, url, headers} of the destination"))
+async def update_destination(account_id: str, slug: str, request: Request) -> Response:
+    principal = _principal(request, account_id, "admin")
+    body = await _json(request)
+    dest = await run_in_threadpool(destinations.update, services(request).meta,
+                                   _exporter(request), principal.org, slug, body)
+    return ok(destinations.as_json(dest, _exporter(request)))
+
+
+@router.delete("/destinations/{slug}")
+async def delete_destination(account_id: str, slug: str, request: Request) -> Response:
+    """Stop exporting and drop what was still queued."""
+    principal = _principal(request, account_id, "admin")
+    dest = await run_in_threadpool(destinations.delete, services(request).meta,
+                                   _exporter(request), principal.org, slug)
+    return ok(destinations.as_json(dest, _exporter(request)))

@@ -93,13 +93,20 @@ def delete(meta: Meta, org: str, query_id: str) -> Document:
     return doc
 
 
-def list_page(meta: Meta, org: str, args: dict[str, str]) -> tuple[list[Document], dict]:
-    """One page of saved queries; ``args`` are the query-string parameters."""
+def paging(args: dict[str, str]) -> tuple[int, int, bool, str]:
+    """``page``, ``perPage``, descending?, ``orderBy`` from a list's query string, with
+    the spec's bounds and defaults (newest ``updated`` first, 20 a page)."""
     page = _int_arg(args, "page", 1, 1, 10**6)
     per_page = _int_arg(args, "perPage", DEFAULT_PER_PAGE, MIN_PER_PAGE, MAX_PER_PAGE)
     order = parse.choice(args.get("order"), "order", ("asc", "desc")) or "desc"
     order_by = parse.choice(args.get("orderBy"), "orderBy", ("created", "updated")) or "updated"
-    docs = meta.list(KIND, org, order_by=order_by, descending=order == "desc", limit=per_page,
+    return page, per_page, order == "desc", order_by
+
+
+def list_page(meta: Meta, org: str, args: dict[str, str]) -> tuple[list[Document], dict]:
+    """One page of saved queries; ``args`` are the query-string parameters."""
+    page, per_page, descending, order_by = paging(args)
+    docs = meta.list(KIND, org, order_by=order_by, descending=descending, limit=per_page,
                      offset=(page - 1) * per_page)
     total = meta.count(KIND, org)
     info = {"page": page, "per_page": per_page, "count": len(docs), "total_count": total}
