@@ -254,7 +254,7 @@ def test_a_full_queue_and_a_refused_batch_are_reported(tmp_path: Path) -> None:
     from telequery.destinations.exporter import Exporter
 
     class Refuse(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers["content-length"]))
             self.send_response(400)
             self.end_headers()

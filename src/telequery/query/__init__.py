@@ -47,7 +47,8 @@ from telequery.query.ir import (
     to_us,
 )
 from telequery.query.keys import Key, discover_keys
-from telequery.query.parse import query_from_dict
+from telequery.query.parse import parse_time, query_from_dict
+from telequery.query.sql import SqlError, SqlResult, run_sql
 from telequery.query.values import as_text, coerce
 
 __all__ = [
@@ -80,6 +81,8 @@ __all__ = [
     "QueryError",
     "QueryTimeout",
     "Result",
+    "SqlError",
+    "SqlResult",
     "TimeRange",
     "UnknownDataset",
     "UnknownField",
@@ -94,9 +97,11 @@ __all__ = [
     "filter_depth",
     "instant_ms",
     "limits",
+    "parse_time",
     "query_from_dict",
     "run",
     "run_on_batch",
+    "run_sql",
     "to_us",
     "zero_fill",
 ]

@@ -42,7 +42,8 @@ T = TypeVar("T")
 _MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant datetime holds
 
 
-def _time(value: object, name: str) -> datetime:
+def parse_time(value: object, name: str) -> datetime:
+    """An instant as the IR takes it (ISO 8601 or epoch ms); ``name`` locates problems."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
         if not 0 <= value <= _MAX_MS:
             raise InvalidValue(name, f"epoch milliseconds must be between 0 and {_MAX_MS}")
@@ -191,7 +192,7 @@ def query_from_dict(d: object) -> Query:
     if "from" not in d or "to" not in d:
         raise InvalidValue("from", "'from' and 'to' are required")
     try:
-        tr = TimeRange(_time(d["from"], "from"), _time(d["to"], "to"))
+        tr = TimeRange(parse_time(d["from"], "from"), parse_time(d["to"], "to"))
     except (TypeError, ValueError) as e:  # naive vs aware, or start not before end
         raise InvalidValue("to", str(e)) from None
     return Query(

@@ -3,17 +3,54 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
 import orjson
 
 from telequery.api.errors import ApiError
-from telequery.query import Query, query_from_dict
+from telequery.query import Query, TimeRange, parse_time, query_from_dict
+
+SQL_DEFAULT_WINDOW = timedelta(hours=24)
+SQL_DEFAULT_ROWS, SQL_MAX_ROWS = 10_000, 100_000
 
 
-def parse_query(raw: bytes) -> Query:
+def _object(raw: bytes) -> dict:
     try:
         spec = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise ApiError(400, f"body is not valid JSON: {e}", "body", "invalid_json") from None
     if not isinstance(spec, dict):
         raise ApiError(400, "body must be a JSON object", "body", "invalid_json")
-    return query_from_dict(spec)
+    return spec
+
+
+def parse_query(raw: bytes) -> Query:
+    return query_from_dict(_object(raw))
+
+
+@dataclass(frozen=True)
+class SqlRequest:
+    sql: str
+    time_range: TimeRange
+    limit: int
+
+
+def parse_sql(raw: bytes) -> SqlRequest:
+    """``{"sql", "from"?, "to"?, "limit"?}``: the window defaults to the last 24 hours,
+    the limit to 10,000 rows (at most 100,000)."""
+    spec = _object(raw)
+    sql = spec.get("sql")
+    if not isinstance(sql, str) or not sql.strip():
+        raise ApiError(400, "a SELECT statement (a non-empty string) is required", "sql",
+                       "invalid_value")
+    end = parse_time(spec["to"], "to") if spec.get("to") is not None else datetime.now(UTC)
+    start = (parse_time(spec["from"], "from") if spec.get("from") is not None
+             else end - SQL_DEFAULT_WINDOW)
+    if start >= end:
+        raise ApiError(400, "'from' must be earlier than 'to'", "from", "invalid_value")
+    limit = spec.get("limit", SQL_DEFAULT_ROWS)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= SQL_MAX_ROWS:
+        raise ApiError(400, f"must be a whole number from 1 to {SQL_MAX_ROWS}", "limit",
+                       "invalid_value")
+    return SqlRequest(sql, TimeRange(start, end), limit)

@@ -1,4 +1,5 @@
-"""``POST /api/v1/query`` (the IR as JSON, for the caller's org) and ``GET /api/v1/whoami``."""
+"""``POST /api/v1/query`` (the IR as JSON), ``POST /api/v1/sql`` (tenant-safe SQL) and
+``GET /api/v1/whoami``; all for the caller's org."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from telequery.api.deps import require, services
-from telequery.api.native.request import parse_query
-from telequery.api.native.response import result_response
+from telequery.api.native.request import parse_query, parse_sql
+from telequery.api.native.response import result_response, sql_response
 from telequery.api.openapi import raw_body
 from telequery.query import run as run_ir
+from telequery.query import run_sql
 
 router = APIRouter(tags=["telequery"])
 
@@ -23,6 +25,18 @@ async def run_query(request: Request) -> Response:
     query = parse_query(await request.body())
     result = await run_in_threadpool(run_ir, services(request).store, query, principal.org)
     return result_response(result)
+
+
+@router.post("/api/v1/sql",
+             summary="Run a read-only SELECT over the caller's org's tables (docs/sql.md)",
+             openapi_extra=raw_body('{"sql": "SELECT ...", "from"?, "to"?, "limit"?}'))
+async def sql(request: Request) -> Response:
+    """JSON (columns + rows), or CSV / Arrow / Parquet by ``Accept``."""
+    principal = require(request, "query")
+    req = parse_sql(await request.body())
+    result = await run_in_threadpool(run_sql, services(request).store, req.sql,
+                                     principal.org, req.time_range, limit=req.limit)
+    return sql_response(result, req.time_range, request.headers.get("accept", ""))
 
 
 @router.get("/api/v1/whoami", summary="The org and scopes of the calling token")
