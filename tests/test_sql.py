@@ -305,3 +305,29 @@ def test_an_arrow_table_round_trips_every_column_type(live: LiveServer) -> None:
     table = pa.ipc.open_stream(r.content).read_all()
     assert table.num_rows == 3 and "attrs_string" in table.column_names
     assert set(table.column("org_id").to_pylist()) == {ME}
+
+
+def test_the_cli_runs_sql_against_a_server_and_locally(live: LiveServer,
+                                                       tmp_path_factory: pytest.TempPathFactory
+                                                       ) -> None:
+    from typer.testing import CliRunner
+
+    from telequery.cli import app
+
+    token = live.token(ME, ("query",))
+    r = CliRunner().invoke(app, ["sql", "SELECT count(*) AS n FROM spans", "--url", live.url,
+                                 "--token", token, "--since", "3h", "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    assert r.output.split() == ["n", "40"]
+    data = tmp_path_factory.mktemp("local")
+    s = make_store("duckdb", data)  # the CLI's data directory layout: <data>/duck is --store
+    _fill(s)
+    s.close()
+    r = CliRunner().invoke(app, ["sql", "SELECT count(*) AS n FROM logs", "--org", THEM,
+                                 "--data", str(data), "--store", str(data / "duck"),
+                                 "--since", "3h", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert '"rows": [[30]]' in r.output
+    bad = CliRunner().invoke(app, ["sql", "SELECT * FROM system.tables", "--org", ME,
+                                   "--data", str(data), "--store", str(data / "duck")])
+    assert bad.exit_code == 2 and "unqualified" in bad.output

@@ -322,6 +322,11 @@ def query(org: Annotated[str | None, typer.Option(help="org to query (local data
             raise typer.Exit(2) from None
         answer = {"columns": result.columns, "rows": result.rows,
                   "stats": result.stats.__dict__}
+    _print_answer(answer, fmt)
+
+
+def _print_answer(answer: dict, fmt: str) -> None:
+    """Columns and rows as a table (with what the query read), JSON or CSV."""
     rows = [[_whole(v) for v in row] for row in answer["rows"]]
     if fmt == "json":
         print(json.dumps({**answer, "rows": rows}, default=str))
@@ -338,8 +343,88 @@ def query(org: Annotated[str | None, typer.Option(help="org to query (local data
         table.add_row(*[_cell(v) for v in row])
     Console().print(table)
     stats = answer["stats"]
-    console.print(f"{len(answer['rows'])} rows; read {stats['rows_read']:,} rows in "
+    more = " (cut at the limit)" if answer.get("truncated") else ""
+    console.print(f"{len(answer['rows'])} rows{more}; read {stats['rows_read']:,} rows in "
                   f"{stats['elapsed'] * 1000:.1f} ms")
+
+
+@app.command()
+def sql(statement: Annotated[str, typer.Argument(help="a SELECT over events, spans, logs "
+                                                      "and the datasets (docs/sql.md)")],
+        org: Annotated[str | None, typer.Option(help="org to query (local data)")] = None,
+        data: DataDir = Path(".telequery"), store: StoreSpec = None,
+        url: Annotated[str | None, typer.Option(
+            help="query a running server instead, e.g. http://127.0.0.1:8080")] = None,
+        token: Annotated[str | None, typer.Option(
+            envvar="TELEQUERY_TOKEN", help="API token (with --url); its org is queried")
+        ] = None,
+        since: Annotated[str, typer.Option(help="look back, e.g. 1h, 7d")] = "1d",
+        limit: int = 1000,
+        fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+        ) -> None:
+    """Run a read-only SQL SELECT over one org's telemetry (tables scoped to the org and
+    to the last --since)."""
+    if fmt not in ("table", "json", "csv"):
+        raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
+    end = datetime.now(UTC)
+    start = end - _duration(since)
+    if url:
+        answer = _remote(url, token, {"sql": statement, "from": start.isoformat(),
+                                      "to": end.isoformat(), "limit": limit}, "/api/v1/sql")
+    else:
+        from telequery.query import QueryError, QueryTimeout, TimeRange, run_sql
+
+        if not org:
+            raise typer.BadParameter("--org is required without --url", param_hint="--org")
+        s, _ = _open(data, store)
+        try:
+            result = run_sql(s, statement, org, TimeRange(start, end), limit=limit)
+        except (QueryError, QueryTimeout) as e:
+            console.print(f"[red]{e.field}: {e.reason}[/]")
+            raise typer.Exit(2) from None
+        answer = {"columns": result.columns, "rows": result.rows,
+                  "truncated": result.truncated, "stats": result.stats.__dict__}
+    _print_answer(answer, fmt)
+
+
+@app.command()
+def export(target: Annotated[Path, typer.Argument(help="directory to write the files to")],
+           org: Annotated[str | None, typer.Option(help="org to export (local data)")] = None,
+           data: DataDir = Path(".telequery"), store: StoreSpec = None,
+           url: Annotated[str | None, typer.Option(
+               help="export from a running server instead, e.g. http://127.0.0.1:8080")
+           ] = None,
+           token: Annotated[str | None, typer.Option(
+               envvar="TELEQUERY_TOKEN", help="API token (with --url); its org is exported")
+           ] = None,
+           start: Annotated[str, typer.Option("--from", help="ISO time or epoch ms")] = EPOCH,
+           end: Annotated[str | None, typer.Option("--to", help="ISO time; default now")
+                          ] = None,
+           fmt: Annotated[str, typer.Option("--format", help="parquet")] = "parquet") -> None:
+    """Write an org's events as Parquet files, one per UTC day with data
+    (events-YYYY-MM-DD.parquet, the events schema), readable by DuckDB, pandas, polars."""
+    from telequery.export import export_events, local_source, remote_source
+    from telequery.query import QueryError, parse_time
+
+    if fmt != "parquet":
+        raise typer.BadParameter(f"{fmt!r}: only parquet is written", param_hint="--format")
+    try:
+        window = (parse_time(start, "--from"),
+                  parse_time(end, "--to") if end else datetime.now(UTC))
+    except QueryError as e:
+        raise typer.BadParameter(e.reason, param_hint=e.field) from None
+    if url:
+        if not token:
+            raise typer.BadParameter("--token (or TELEQUERY_TOKEN) is required with --url",
+                                     param_hint="--token")
+        source = remote_source(url, token)
+    else:
+        if not org:
+            raise typer.BadParameter("--org is required without --url", param_hint="--org")
+        source = local_source(_open(data, store)[0], org)
+    written = export_events(source, window[0], window[1], target)
+    rows = sum(n for _, n in written)
+    console.print(f"wrote {rows:,} events in {len(written)} files to {target}")
 
 
 def _whole(v: object) -> object:
@@ -357,14 +442,14 @@ def _cell(v: object) -> str:
     return str(v)
 
 
-def _remote(url: str, token: str | None, spec: dict) -> dict:
+def _remote(url: str, token: str | None, spec: dict, path: str = "/api/v1/query") -> dict:
     """Run the query on a running server (its data file is locked by that process)."""
     import httpx
 
     if not token:
         raise typer.BadParameter("--token (or TELEQUERY_TOKEN) is required with --url",
                                  param_hint="--token")
-    resp = httpx.post(url.rstrip("/") + "/api/v1/query", json=spec, timeout=120,
+    resp = httpx.post(url.rstrip("/") + path, json=spec, timeout=120,
                       headers={"Authorization": f"Bearer {token}"})
     if resp.status_code != 200:
         details = resp.json().get("error", {}).get("details", [])

@@ -95,7 +95,8 @@ def columns_of(table: str) -> list[str]:
     """The columns an exposed table has (``tables()`` spelling)."""
     if table in _KINDS:
         return list(COLUMN_NAMES)
-    return [f for f in catalog.dataset(table).fields if not f.startswith("__")]
+    fields = catalog.dataset(table).fields
+    return ["timestamp", *(f for f in fields if not f.startswith("__") and f != "timestamp")]
 
 
 @dataclass
@@ -245,9 +246,10 @@ def _view(name: str, org: str, time_range: TimeRange, dialect: Dialect,
                              expression=params.bind(kind, Logical.STRING))
             where = kind_is if where is None else exp.and_(where, kind_is, copy=False)
     else:
-        fields = compiler.ds.fields
-        cols = [exp.alias_(f.build(dialect, params), n, quoted=True, copy=False)
-                for n, f in fields.items() if not n.startswith("__")]
+        ds = compiler.ds
+        cols = [exp.alias_(exp.column(ds.time_column, quoted=True), "timestamp", quoted=True)]
+        cols += [exp.alias_(f.build(dialect, params), n, quoted=True, copy=False)
+                 for n, f in ds.fields.items() if not n.startswith("__") and n != "timestamp"]
     sel = exp.select(*cols).from_(rel, copy=False)
     return sel.where(where, copy=False) if where is not None else sel
 

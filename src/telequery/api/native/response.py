@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi.responses import Response
 
+from telequery.export import rows_to_arrow
 from telequery.query import Result, SqlResult, TimeRange
 
 ARROW = "application/vnd.apache.arrow.stream"
@@ -27,20 +28,6 @@ def _stats(result: Result | SqlResult) -> dict[str, object]:
             "elapsed": result.stats.elapsed}
 
 
-def _column(values: list[object]) -> pa.Array:
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: keep them as JSON text
-        return pa.array([None if v is None else orjson.dumps(v, default=str).decode()
-                         for v in values], pa.string())
-
-
-def as_arrow(result: SqlResult) -> pa.Table:
-    columns = list(zip(*result.rows, strict=True)) if result.rows else [[] for _ in
-                                                                      result.columns]
-    return pa.Table.from_arrays([_column(list(c)) for c in columns], names=result.columns)
-
-
 def sql_response(result: SqlResult, time_range: TimeRange, accept: str) -> Response:
     """JSON by default; CSV, Arrow IPC stream or Parquet when ``Accept`` asks. Whether the
     rows were cut at the limit is in the body (JSON) or the ``X-Telequery-Truncated``
@@ -48,7 +35,7 @@ def sql_response(result: SqlResult, time_range: TimeRange, accept: str) -> Respo
     headers = {"X-Telequery-Truncated": "true" if result.truncated else "false",
                "X-Telequery-Row-Limit": str(result.limit)}
     if ARROW in accept or PARQUET in accept:
-        table = as_arrow(result)
+        table = rows_to_arrow(result.columns, result.rows)
         sink = io.BytesIO()
         if PARQUET in accept:
             pq.write_table(table, sink)
