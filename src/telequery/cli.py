@@ -388,6 +388,44 @@ def sql(statement: Annotated[str, typer.Argument(help="a SELECT over events, spa
 
 
 @app.command()
+def mcp(data: DataDir = Path(".telequery"), store: StoreSpec = None,
+        org: Annotated[str | None, typer.Option(help="org to serve (local data)")] = None,
+        url: Annotated[str | None, typer.Option(
+            help="serve a running server's data instead, e.g. http://127.0.0.1:8080")] = None,
+        token: Annotated[str | None, typer.Option(
+            envvar="TELEQUERY_TOKEN", help="API token with the query scope (with --url)")
+        ] = None) -> None:
+    """Serve the MCP tools over stdio, for desktop clients (Claude Desktop, IDEs).
+
+    With --url the tools call that server with --token; otherwise they read the data
+    directory in-process for --org (a token for it is made for the session and revoked
+    when it ends).
+    """
+    from telequery.api.mcp import run_stdio
+
+    if url:
+        if not token:
+            raise typer.BadParameter("--token (or TELEQUERY_TOKEN) is required with --url",
+                                     param_hint="--token")
+        run_stdio(url.rstrip("/"), token)
+        return
+    if not org:
+        raise typer.BadParameter("--org is required without --url", param_hint="--org")
+    from telequery.api.app import create_app
+
+    s, meta = _open(data, store)
+    session, info = meta.issue_token(org, ["query"], "telequery mcp (stdio session)",
+                                     datetime.now(UTC) + timedelta(days=1))
+    app_ = create_app(s, meta)
+    try:
+        run_stdio(None, session, app_)
+    finally:
+        meta.revoke_token(info.id)
+        app_.state.services.writer.close()
+        s.close()
+
+
+@app.command()
 def export(target: Annotated[Path, typer.Argument(help="directory to write the files to")],
            org: Annotated[str | None, typer.Option(help="org to export (local data)")] = None,
            data: DataDir = Path(".telequery"), store: StoreSpec = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,7 +68,10 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
         if retention_every and services.retention:
             services.retention.start()
         exporter.load(meta)
-        yield
+        async with AsyncExitStack() as stack:
+            for enter in app.state.lifespan_contexts:  # what API packages run (MCP)
+                await stack.enter_async_context(enter())
+            yield
         if services.retention:
             services.retention.stop()
         app.state.stop_queries()  # queries still running past the grace period
@@ -80,6 +83,8 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
                   description="Telemetry query engine: OTLP ingest; Workers Observability, "
                               "gateway metrics and reports APIs.")
     app.state.services = services
+    # context-manager factories an API package needs open while serving (install adds)
+    app.state.lifespan_contexts = []
     # called by the server on SIGTERM (cli.run_server), before the grace period starts
     app.state.stop_queries = getattr(store, "interrupt_all", lambda: None)
     errors.install(app)

@@ -8,10 +8,11 @@ from telequery.api import (
     admin,
     gateway,
     ingest,
+    mcp,
     native,
     reports,
     ui,
     workers,
 )
 
-ALL: list[ModuleType] = [admin, gateway, native, ingest, reports, workers, ui]
+ALL: list[ModuleType] = [admin, gateway, native, ingest, reports, workers, mcp, ui]

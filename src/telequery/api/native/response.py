@@ -19,7 +19,10 @@ CSV = "text/csv"
 
 
 def result_response(result: Result) -> Response:
-    body = {"columns": result.columns, "rows": result.rows, "stats": _stats(result)}
+    body: dict[str, object] = {"columns": result.columns, "rows": result.rows,
+                               "stats": _stats(result)}
+    if result.previous is not None:  # "compare": the window just before, same shape
+        body["previous"] = {"columns": result.previous.columns, "rows": result.previous.rows}
     return Response(orjson.dumps(body, default=str), media_type="application/json")
 
 
