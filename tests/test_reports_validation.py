@@ -156,3 +156,22 @@ def test_overload_says_retry_later(env: ReportsEnv, monkeypatch: pytest.MonkeyPa
     assert p["code"] == "overloaded" and p["retry_after_seconds"] >= 1
     assert r.headers["retry-after"] == str(p["retry_after_seconds"])
     assert [a["rel"] for a in p["allowed_actions"]] == ["retry-later"]
+
+
+def test_every_problem_of_a_query_is_listed(env: ReportsEnv) -> None:
+    """One pass: the Reports API's own checks and the binder's, each at its request path,
+    all in one RFC 9457 answer (``errors``), in request order."""
+    body = {**BASE, "dimensions": ["model", "colour"],
+            "measures": ["input_tokens", "input_tokens"],
+            "filters": [{"field": "model", "op": "eq", "value": "gpt-4o"},
+                        {"field": "model", "op": "in", "value": []},
+                        {"field": "shoe", "op": "eq", "value": "x"}],
+            "order_by": [{"measure": "output_tokens"}]}
+    p = problem(env.client.post("/query", json=body), 400)
+    assert [e["field"] for e in p["errors"]] == [
+        "dimensions.1", "measures.1", "filters.1.value", "filters.2.field",
+        "order_by.0.measure"], p
+    big = {**BASE, "filters": [{"field": "model", "op": "in",
+                                "value": [f"m{i}" for i in range(1001)]}]}
+    p = problem(env.client.post("/query", json=big), 400)
+    assert p["errors"][0]["field"] == "filters" and "at most 1000" in p["detail"], p

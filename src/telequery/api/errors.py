@@ -28,7 +28,8 @@ class ApiError(Exception):
 
     def __init__(self, status: int, reason: str, field: str | None = None,
                  code: str | None = None, headers: dict[str, str] | None = None,
-                 extra: dict[str, object] | None = None) -> None:
+                 extra: dict[str, object] | None = None,
+                 more: list[tuple[str | None, str]] | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
@@ -36,6 +37,11 @@ class ApiError(Exception):
         self.code = code
         self.headers = headers or {}
         self.extra = extra or {}
+        self.more = more or []  # further problems, for envelopes that list them all
+
+    @property
+    def problems(self) -> list[tuple[str | None, str]]:
+        return [(self.field, self.reason), *self.more]
 
 
 # (status, problems [(field, reason)], code, headers, extra) -> Response
@@ -144,7 +150,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
-        return formatter_for(request.url.path)(exc.status, [(exc.field, exc.reason)], exc.code,
+        return formatter_for(request.url.path)(exc.status, exc.problems, exc.code,
                                                exc.headers, exc.extra)
 
     async def query_error(request: Request, exc: QueryError | StatementTimeout) -> Response:

@@ -1,17 +1,21 @@
 """Gateway ``metrics/query`` request -> IR, checking the whole request first.
 
-Every problem is collected (unknown field, refused operator, value of the wrong shape,
-bad interval, ...) and reported together, because gateway clients show the list to the
-user. Field names, allowed operators and types come from the catalog datasets
-(``query/datasets/gateway.py``); nothing from the request reaches SQL except as a bound
-value.
+Every problem is reported together, because gateway clients show the list to the user.
+This module checks the request's shape (JSON types, required members, the upstream
+spellings of operators, aggregations and intervals) and resolves upstream names
+case-insensitively; whether a field exists, takes an operator and a value, or can be
+measured is the binder's one validation pass (``telequery.query.bind``), whose located
+problems are translated here into the gateway's wording (``_translate``). What upstream
+is stricter about stays here: JSON values of exactly the field's type (no ``"12"`` for a
+number) and no aggregation over an array column. Nothing from the request reaches SQL
+except as a bound value.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from telequery.query import (
     Agg,
@@ -20,14 +24,16 @@ from telequery.query import (
     Dataset,
     Dimension,
     Field,
-    Filter,
     FilterGroup,
     Measure,
     Op,
+    Problem,
+    Problems,
     Query,
+    QueryError,
     TimeRange,
     ValueType,
-    to_us,
+    bind,
 )
 from telequery.query import dataset as catalog_dataset
 from telequery.query.datasets.gateway import METADATA_PREFIX, MONTHS_PREFIX
@@ -69,6 +75,8 @@ SUBJECT = "createdBySubjectSlug"
 # groupBy names answered under another key (the gateway's response naming).
 GROUP_ALIASES = {"useremail": SUBJECT, "virtualaccount": SUBJECT, "createdbysubjectslug": SUBJECT}
 MONTH_DIM = "__month"
+_STAND_IN = datetime(2000, 1, 1, tzinfo=UTC)
+_HOUR = timedelta(hours=1)
 TOTAL = "total"
 
 
@@ -164,14 +172,27 @@ def _scalar_fits(f: Field, v: object) -> bool:
     return isinstance(v, str)  # strings, and the elements of an array field
 
 
-def _filters(raw: object, ds: Dataset | None, problems: list[str]) -> Filter | None:
+@dataclass
+class _Item:
+    """Where an IR element came from in the request, for translating its problems."""
+
+    index: int
+    name: str  # as the request spelled it
+    operator: str = ""
+    column_type: str = ""
+
+
+def _filters(raw: object, ds: Dataset | None, problems: list[str]
+             ) -> tuple[list[Condition], list[_Item]]:
+    """Shape checks only; fields, operators and values are the binder's (see ``parse``)."""
     if raw is None:
-        return None
+        return [], []
     if not isinstance(raw, list):
         problems.append('"filters" must be an array')
-        return None
+        return [], []
     fields = _lookup(ds) if ds else {}
     out: list[Condition] = []
+    items: list[_Item] = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
             problems.append(f"filters[{i}] must be an object")
@@ -189,39 +210,31 @@ def _filters(raw: object, ds: Dataset | None, problems: list[str]) -> Filter | N
         if not isinstance(name, str) or not name:
             problems.append(f"filters[{i}]: field name must be a non-empty string")
             continue
-        if ds is None:
+        if ds is None or op is None:
             continue
-        if has_meta:
-            f: Field | None = ds.field(METADATA_PREFIX + name)
-        else:
-            f = fields.get(name.lower())
-            if f is None:
-                problems.append(f'Unknown field "{name}" for datasource "{ds.name}"')
-                continue
-        assert f is not None
-        if op is None:
-            continue
-        if op not in f.allowed_ops:
-            problems.append(f'Field "{name}" does not support operator "{opname}"')
-            continue
-        value = item.get("value")
-        problem = _value_problem(name, f, str(opname), op, value)
-        if problem:
-            problems.append(problem)
-            continue
-        out.append(Condition(f.name, op, value))
-    if not out:
-        return None
-    return out[0] if len(out) == 1 else FilterGroup("and", tuple(out))
+        f = fields.get(name.lower())  # upstream names are case-insensitive
+        field = METADATA_PREFIX + name if has_meta else (f.name if f else name)
+        out.append(Condition(field, op, item.get("value")))
+        items.append(_Item(i, name, str(opname)))
+    return out, items
 
 
-def _measures(raw: object, ds: Dataset | None, problems: list[str]) -> list[Measure]:
+def _strict(ds: Dataset, c: Condition, item: _Item) -> str | None:
+    """Upstream takes JSON types as they are (no "12" for 12): refuse what the binder
+    would coerce. Only asked of conditions the binder accepted."""
+    return _value_problem(item.name, ds.field(c.field), item.operator, c.op, c.value)
+
+
+def _measures(raw: object, ds: Dataset | None, problems: list[str]
+              ) -> tuple[list[Measure], dict[int, _Item]]:
+    """The measures (``total`` first) and, by IR position, the aggregation each came from."""
     measures = [Measure(Agg.COUNT, alias=TOTAL)]
+    items: dict[int, _Item] = {}
     if raw is None:
-        return measures
+        return measures, items
     if not isinstance(raw, list):
         problems.append('"aggregations" must be an array')
-        return measures
+        return measures, items
     fields = _lookup(ds) if ds else {}
     seen = {TOTAL}
     for i, item in enumerate(raw):
@@ -236,38 +249,32 @@ def _measures(raw: object, ds: Dataset | None, problems: list[str]) -> list[Meas
         if not isinstance(column, str) or not column:
             problems.append(f"aggregations[{i}]: column must be a non-empty string")
             continue
-        if ds is None:
+        if ds is None or agg is None:
             continue
         f = fields.get(column.lower())
-        if f is None:
-            problems.append(f'Unknown aggregation column "{column}" for datasource '
-                            f'"{ds.name}"')
-            continue
-        if agg is None:
-            continue
-        if f.type is ValueType.ARRAY:
+        if f is not None and f.type is ValueType.ARRAY:  # upstream: arrays are not measured
             problems.append(f'Column "{column}" is an array and cannot be aggregated')
             continue
-        if agg not in ANY_COLUMN_AGGS and f.type not in (ValueType.NUMBER, ValueType.BOOLEAN):
-            problems.append(f'Aggregation "{kind}" needs a numeric column; "{column}" is a '
-                            f"{f.type.value}")
-            continue
-        key = f"{kind}{f.name[0].upper()}{f.name[1:]}"
+        name = f.name if f else column
+        key = f"{kind}{name[0].upper()}{name[1:]}"
         if key not in seen:
             seen.add(key)
-            measures.append(Measure(agg, f.name, alias=key))
-    return measures
+            items[len(measures)] = _Item(i, column, str(kind),
+                                         f.type.value if f else "")
+            measures.append(Measure(agg, name, alias=key))
+    return measures, items
 
 
 def _group_by(raw: object, ds: Dataset | None, problems: list[str]
-              ) -> list[Dimension]:
+              ) -> tuple[list[Dimension], dict[int, _Item]]:
     if raw is None:
-        return []
+        return [], {}
     if not isinstance(raw, list):
         problems.append('"groupBy" must be an array of column names')
-        return []
+        return [], {}
     fields = _lookup(ds) if ds else {}
     dims: list[Dimension] = []
+    items: dict[int, _Item] = {}
     keys: set[str] = set()
     for i, name in enumerate(raw):
         if not isinstance(name, str) or not name:
@@ -277,14 +284,50 @@ def _group_by(raw: object, ds: Dataset | None, problems: list[str]
             continue
         target = GROUP_ALIASES.get(name.lower())
         f = fields.get((target or name).lower())
-        if f is None:
-            problems.append(f'Unknown groupBy column "{name}" for datasource "{ds.name}"')
-            continue
-        key = f.name  # catalog names are already lowerCamelCase
+        key = f.name if f else name  # catalog names are already lowerCamelCase
         if key not in keys:
             keys.add(key)
-            dims.append(Dimension(f.name, alias=key))
-    return dims
+            items[len(dims)] = _Item(i, name)
+            dims.append(Dimension(key, alias=key))
+    return dims, items
+
+
+_INDEX = re.compile(r"^(filter(?:\.children\[(\d+)\])?|measures\[(\d+)\]|group_by\[(\d+)\]"
+                    r"|bucket)")
+
+
+def _translate(p: Problem, ds: Dataset, conds: list[Condition], conditions: list[_Item],
+               measures: dict[int, _Item], dims: dict[int, _Item], interval: object
+               ) -> tuple[int, str]:
+    """A binder problem in the gateway's words, with its section's rank (the order the
+    problems are listed in: aggregations, groupBy, filters)."""
+    m = _INDEX.match(p.path)
+    where = m.group(0) if m else ""
+    if where.startswith("measures"):
+        item = measures[int(m.group(3))]  # type: ignore[union-attr]
+        if p.code == "unknown_field":
+            return 0, f'Unknown aggregation column "{item.name}" for datasource "{ds.name}"'
+        return 0, (f'Aggregation "{item.operator}" needs a numeric column; "{item.name}" is '
+                   f"a {item.column_type}")
+    if where.startswith("group_by"):
+        item = dims[int(m.group(4))]  # type: ignore[union-attr]
+        if p.code == "unknown_field":
+            return 1, f'Unknown groupBy column "{item.name}" for datasource "{ds.name}"'
+        return 1, f'Column "{item.name}" cannot be grouped by'
+    if where.startswith("filter"):
+        k = int(m.group(2) or 0)  # type: ignore[union-attr]
+        item = conditions[k]
+        if p.code == "unknown_field":
+            return 2, f'Unknown field "{item.name}" for datasource "{ds.name}"'
+        if p.code == "operator_not_allowed":
+            return 2, f'Field "{item.name}" does not support operator "{item.operator}"'
+        # the value: said as upstream says it when it is a shape it names
+        return 2, (_strict(ds, conds[k], item) or
+                   f'Filter on "{item.name}" with operator "{item.operator}": {p.reason}')
+    if where == "bucket":
+        return -1, (f"interval {interval} gives more than {MAX_BUCKETS} buckets between "
+                    "startTs and endTs")
+    return 2, p.reason
 
 
 def parse(body: object) -> Plan:
@@ -326,30 +369,47 @@ def parse(body: object) -> Plan:
                 step = int(raw)
         else:
             problems.append('"interval" is required for timeseries queries (e.g. "1 hour")')
-        if step and start and end and start < end:
-            step_us = step * 1_000_000
-            first = to_us(start) // step_us * step_us
-            if (to_us(end) - first) // step_us > MAX_BUCKETS:
-                problems.append(f"interval {body.get('interval') or step} gives more than "
-                                f"{MAX_BUCKETS} buckets between startTs and endTs")
 
-    measures = _measures(body.get("aggregations"), ds, problems)
-    dims = _group_by(body.get("groupBy"), ds, problems)
-    where = _filters(body.get("filters"), ds, problems)
-    if problems:
+    measures, measure_items = _measures(body.get("aggregations"), ds, problems)
+    dims, dim_items = _group_by(body.get("groupBy"), ds, problems)
+    conds, cond_items = _filters(body.get("filters"), ds, problems)
+    if ds is None:  # nothing to bind names against
         raise InvalidRequest(problems)
-    assert ds is not None and start is not None and end is not None
+    where = (None if not conds else conds[0] if len(conds) == 1
+             else FilterGroup("and", tuple(conds)))
+    timed = start is not None and end is not None and start < end
+    # with a bad window the rest is still checked (and listed), over a stand-in window
+    window = TimeRange(start, end) if timed else TimeRange(_STAND_IN, _STAND_IN + _HOUR)  # type: ignore[arg-type]
+    bucket = Bucketing(interval_seconds=step) if step and not months and timed else None
+    query = Query(dataset=ds.name, time_range=window, filter=where,
+                  measures=tuple(measures), group_by=tuple(dims), bucket=bucket)
+    try:  # one validation pass: fields, operators, values, bucket grid
+        bind(query, ds)
+        found: list[Problem] = []
+    except Problems as e:
+        found = e.problems
+    except QueryError as e:  # a request-size limit, checked before anything else
+        raise InvalidRequest([e.reason]) from None
+    ranked = [_translate(p, ds, conds, cond_items, measure_items, dim_items,
+                         body.get("interval") or step) for p in found]
+    refused = {int(m.group(1)) for p in found
+               if (m := re.match(r"filter\.children\[(\d+)\]", p.path))}
+    if len(conds) == 1 and any(p.path.startswith("filter") for p in found):
+        refused = {0}
+    for k, (c, item) in enumerate(zip(conds, cond_items, strict=True)):
+        if k not in refused and (problem := _strict(ds, c, item)):
+            ranked.append((2, problem))
+    if ranked or problems:
+        order = sorted(range(len(ranked)), key=lambda i: ranked[i][0])  # stable in a rank
+        raise InvalidRequest(problems + [ranked[i][1] for i in order])
+    assert start is not None and end is not None
     group_keys = [d.name for d in dims]
     # Engines spell a boolean result differently (ClickHouse: 0/1); answer true/false.
     booleans = frozenset(
         [d.name for d in dims if ds.field(d.field).type is ValueType.BOOLEAN]
         + [m.name for m in measures if m.field and m.agg in (Agg.MIN, Agg.MAX)
            and ds.field(m.field).type is ValueType.BOOLEAN])
-    bucket = None
     if months:
-        dims = [Dimension(f"{MONTHS_PREFIX}{months}", alias=MONTH_DIM), *dims]
-    elif step:
-        bucket = Bucketing(interval_seconds=step)
-    query = Query(dataset=ds.name, time_range=TimeRange(start, end), filter=where,
-                  measures=tuple(measures), group_by=tuple(dims), bucket=bucket)
+        query = replace(query, group_by=(Dimension(f"{MONTHS_PREFIX}{months}",
+                                                   alias=MONTH_DIM), *dims))
     return Plan(query, str(kind), step, months, group_keys, measures, booleans)
