@@ -108,8 +108,10 @@ def agent_traffic(seed: int, start: datetime, end: datetime, sessions: int = 30,
                   sc.BUDGET_CURRENCY: "EUR" if n % 4 == 0 else "USD"}
         t = t_lo + rng.randrange(span_ns)
         for k in range(1 + rng.randrange(3)):
+            # some sessions report their lifecycle; third turns were cancelled
+            lifecycle = ("started", "active", "idle")[k] if n % 5 == 1 else None
             t = _turn(b, rng, t, ctx, budget, f"turn_{seed}_{n:03d}_{k}",
-                      drop_root=(n + k) % 7 == 3)
+                      drop_root=(n + k) % 7 == 3, cancelled=k == 2, lifecycle=lifecycle)
             t += rng.randrange(5, 600) * NS
     for n in range(6):  # agent-less chats (no conversation, no turn)
         trace, root = b.ids()
@@ -121,8 +123,8 @@ def agent_traffic(seed: int, start: datetime, end: datetime, sessions: int = 30,
                 sc.GEN_AI_INPUT_TOKENS: 100 + n, sc.GEN_AI_OUTPUT_TOKENS: 10 * n,
                 sc.GEN_AI_FINISH_REASONS: "stop",  # a plain string, not an array
                 sc.SAMPLE_INTERVAL: 2 if n == 0 else None})
-    for n in range(3):  # credits (negative postings), no trace
-        b.posting(t_lo + rng.randrange(span_ns), -25.0 * (n + 1),
+    for n in range(3):  # credits (negative postings) and a posting of 0, no trace
+        b.posting(t_lo + rng.randrange(span_ns), -25.0 * n,
                   {sc.BUDGET_ID: "bud_org", sc.BUDGET_SUBJECT_TYPE: "org",
                    sc.BUDGET_SUBJECT: "acme", sc.BUDGET_CURRENCY: "USD",
                    sc.BUDGET_METER_SOURCE: "manual", sc.BUDGET_REF_TYPE: "topup"})
@@ -135,7 +137,8 @@ def agent_traffic(seed: int, start: datetime, end: datetime, sessions: int = 30,
 
 
 def _turn(b: _Builder, rng: random.Random, t: int, ctx: dict[str, object],
-          budget: dict[str, object], turn_id: str, drop_root: bool) -> int:
+          budget: dict[str, object], turn_id: str, drop_root: bool, cancelled: bool = False,
+          lifecycle: str | None = None) -> int:
     trace, root = b.ids()
     child = {**ctx, sc.TURN_ID: turn_id}
     cursor = t + 3 * 10**6
@@ -181,7 +184,9 @@ def _turn(b: _Builder, rng: random.Random, t: int, ctx: dict[str, object],
     if not drop_root:
         b.span(trace, root, None, f"invoke_agent {ctx[sc.GEN_AI_AGENT_NAME]}", t, end - t,
                {**child, sc.GEN_AI_OPERATION: sc.OP_INVOKE_AGENT,
-                sc.TURN_ITERATIONS: iterations}, failed)
+                sc.TURN_ITERATIONS: iterations,
+                sc.TURN_STATUS: "cancelled" if cancelled else None,
+                sc.SESSION_STATUS: lifecycle}, failed and not cancelled)
     return end
 
 
@@ -223,7 +228,8 @@ def _llm(e: dict) -> dict[str, object]:
             "input_tokens": inp, "output_tokens": out,
             "cache_read_tokens": _n(e, sc.GEN_AI_CACHE_READ_TOKENS),
             "cache_creation_tokens": _n(e, sc.GEN_AI_CACHE_CREATION_TOKENS),
-            "total_tokens": (inp or 0) + (out or 0), "duration_ms": e["duration_ms"],
+            "total_tokens": (inp or 0) + (out or 0) + (_n(e, sc.GEN_AI_CACHE_READ_TOKENS) or 0)
+            + (_n(e, sc.GEN_AI_CACHE_CREATION_TOKENS) or 0), "duration_ms": e["duration_ms"],
             "avg_duration_ms": e["duration_ms"],
             "time_to_first_token_ms": _n(e, sc.GEN_AI_TTFT_MS),
             "avg_time_to_first_token_ms": _n(e, sc.GEN_AI_TTFT_MS),
@@ -248,7 +254,8 @@ def _posting(e: dict) -> dict[str, object]:
             "budget_subject": _s(e, sc.BUDGET_SUBJECT), "currency": _s(e, sc.BUDGET_CURRENCY),
             "meter_source": _s(e, sc.BUDGET_METER_SOURCE), "ref_type": _s(e, sc.BUDGET_REF_TYPE),
             "w": e["sample_interval"], "amount": amount,
-            "debit_count": int((amount or 0) > 0), "credit_count": int((amount or 0) < 0)}
+            "debit_count": int(amount is not None and amount >= 0),  # 0 is a debit
+            "credit_count": int((amount or 0) < 0)}
 
 
 def _rollup(spans: list[dict]) -> dict[str, object]:
@@ -269,13 +276,20 @@ def _rollup(spans: list[dict]) -> dict[str, object]:
 
     inp = sum(s["input_tokens"] or 0 for s in chats)
     out = sum(s["output_tokens"] or 0 for s in chats)
+    cache = sum((_n(s, sc.GEN_AI_CACHE_READ_TOKENS) or 0)
+                + (_n(s, sc.GEN_AI_CACHE_CREATION_TOKENS) or 0) for s in chats)
+    outcome = "failed" if failed else "completed"
+    said = [_s(s, sc.TURN_STATUS) for s in roots if _s(s, sc.TURN_STATUS)]
+    states = [LIFECYCLE.index(_s(s, sc.SESSION_STATUS)) for s in spans
+              if _s(s, sc.SESSION_STATUS) in LIFECYCLE]
     return {
         "session": first("conversation_id"), "user": first("user_id"),
         "principal": first_attr(sc.PRINCIPAL), "agent": first("agent_id"),
         "agent_name": first("agent_name"), "harness": first_attr(sc.HARNESS_ID),
         "harness_name": first_attr(sc.HARNESS_NAME), "app": first_attr(sc.APP),
         "blueprint": first_attr(sc.BLUEPRINT), "day": _day(start),
-        "status": "error" if failed else "success", "w": 1,
+        "status": max(said) if said else outcome,
+        "session_state": LIFECYCLE[max(states)] if states else outcome, "w": 1,
         "span_ms": (end - start) / timedelta(milliseconds=1),
         "root_ms": max(s["duration_ms"] for s in roots) if roots else None,
         "root_iterations": max((_n(s, sc.TURN_ITERATIONS) for s in roots
@@ -284,7 +298,11 @@ def _rollup(spans: list[dict]) -> dict[str, object]:
         "tool_call_count": sum(1 for s in spans if s["operation"] == sc.OP_EXECUTE_TOOL),
         "turn_ids": {_s(s, sc.TURN_ID) for s in spans} - {None},
         "input_tokens": inp, "output_tokens": out, "total_tokens": inp + out,
+        "session_total_tokens": inp + out + cache,
     }
+
+
+LIFECYCLE = ["started", "active", "idle", "completed", "failed"]  # furthest last
 
 
 def _turn_row(spans: list[dict]) -> dict[str, object]:
@@ -293,13 +311,14 @@ def _turn_row(spans: list[dict]) -> dict[str, object]:
     return {**r, "turn": next(iter(r["turn_ids"])), "turn_status": r["status"],
             "turn_count": 1, "duration_ms": duration, "avg_duration_ms": duration,
             "iterations": r["root_iterations"] if r["root_iterations"] is not None
-            else r["chats"], "success_count": int(r["status"] == "success"),
-            "error_count": int(r["status"] == "error")}
+            else r["chats"], "success_count": int(r["status"] == "completed"),
+            "error_count": int(r["status"] in ("failed", "cancelled"))}
 
 
 def _session_row(spans: list[dict]) -> dict[str, object]:
     r = _rollup(spans)
-    return {**r, "session_status": r["status"], "session_count": 1,
+    return {**r, "session_status": r["session_state"], "session_count": 1,
+            "total_tokens": r["session_total_tokens"],
             "duration_ms": r["span_ms"], "avg_duration_ms": r["span_ms"],
             "turn_count": len(r["turn_ids"]) or r["roots"]}
 

@@ -130,7 +130,12 @@ def test_sessions_roll_up_their_turns(env: ReportsEnv) -> None:
     statuses = {r["session_status"] for r in query(env, {
         "dataset": "sessions", "time_range": QUERY_RANGE, "dimensions": ["session_status"],
         "measures": ["session_count"]})["rows"]}
-    assert statuses == {"success", "error"}
+    # reported lifecycles (the furthest state any span says) and derived outcomes
+    assert statuses == {"started", "active", "idle", "completed", "failed"}
+    turn_statuses = {r["turn_status"] for r in query(env, {
+        "dataset": "turns", "time_range": QUERY_RANGE, "dimensions": ["turn_status"],
+        "measures": ["turn_count"]})["rows"]}
+    assert turn_statuses == {"completed", "failed", "cancelled"}
 
 
 def test_a_narrow_window_rolls_up_only_its_events(env: ReportsEnv) -> None:

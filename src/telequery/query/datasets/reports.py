@@ -74,8 +74,11 @@ _LLM_FIELDS = {
         num("__output_tokens", col("output_tokens")),
         num("__cache_read_tokens", n_attr(sc.GEN_AI_CACHE_READ_TOKENS)),
         num("__cache_creation_tokens", n_attr(sc.GEN_AI_CACHE_CREATION_TOKENS)),
-        num("__total_tokens", lambda d, p: exp.Add(this=zero(c("input_tokens")),
-                                                   expression=zero(c("output_tokens")))),
+        # upstream: input + output + cache read + cache creation
+        num("__total_tokens", lambda d, p: exp.Add(
+            this=exp.Add(this=zero(c("input_tokens")), expression=zero(c("output_tokens"))),
+            expression=exp.Add(this=zero(n_attr(sc.GEN_AI_CACHE_READ_TOKENS)(d, p)),
+                               expression=zero(n_attr(sc.GEN_AI_CACHE_CREATION_TOKENS)(d, p))))),
         num("__duration_ms", col("duration_ms")),
         num("__ttft_ms", n_attr(sc.GEN_AI_TTFT_MS)),
         num("__success", lambda d, p: flag(exp.Not(this=zero_false(_is_error(d, p))))),
@@ -167,7 +170,8 @@ BUDGET_POSTINGS = Dataset(
             dim("meter_source", s_attr(sc.BUDGET_METER_SOURCE), sc.BUDGET_METER_SOURCE),
             dim("ref_type", s_attr(sc.BUDGET_REF_TYPE), sc.BUDGET_REF_TYPE),
             num("__amount", _AMOUNT),
-            num("__debit", lambda d, p: flag(exp.GT(this=_AMOUNT(d, p), expression=lit(0)))),
+            # upstream: a posting of 0 is a debit
+            num("__debit", lambda d, p: flag(exp.GTE(this=_AMOUNT(d, p), expression=lit(0)))),
             num("__credit", lambda d, p: flag(exp.LT(this=_AMOUNT(d, p), expression=lit(0)))),
         )},
     },

@@ -76,20 +76,23 @@ def _rollup(d: Dialect, p: Params, key: exp.Expression, key_name: str,
         this=exp.GT(this=roots.copy(), expression=lit(0)),
         true=exp.Max(this=flag(exp.and_(is_root.copy(), eq(c("status"), "error")))),
         false=exp.Max(this=flag(eq(c("status"), "error"))))
-    status = exp.If(this=exp.EQ(this=failed, expression=lit(1)), true=lit("error"),
-                    false=lit("success"))
+    outcome = exp.If(this=exp.EQ(this=failed, expression=lit(1)), true=lit("failed"),
+                     false=lit("completed"))
 
     def chat_sum(column: str) -> exp.Expression:
         return _sum(exp.If(this=is_chat.copy(), true=zero(c(column)), false=lit(0)))
 
+    def chat_attr(key: str) -> exp.Expression:
+        return _sum(exp.If(this=is_chat.copy(), true=zero(n_attr(key)(d, p)), false=lit(0)))
+
     parts = {
         "r_start": start, "r_last": exp.Max(this=c("timestamp")), "r_span_ms": span_ms,
-        "r_status": status, "r_roots": roots, "r_chats": _sum(flag(is_chat)),
+        "r_outcome": outcome, "r_roots": roots, "r_chats": _sum(flag(is_chat)),
         "r_tool_calls": _sum(flag(is_tool)),
         "r_input_tokens": chat_sum("input_tokens"), "r_output_tokens": chat_sum("output_tokens"),
+        "r_cache_read_tokens": chat_attr(sc.GEN_AI_CACHE_READ_TOKENS),
+        "r_cache_creation_tokens": chat_attr(sc.GEN_AI_CACHE_CREATION_TOKENS),
     }
-    parts["r_total_tokens"] = exp.Add(this=parts["r_input_tokens"].copy(),
-                                      expression=parts["r_output_tokens"].copy())
     cols = [_a(key, key_name)]
     cols += [_a(exp.Max(this=build(d, p)), f"r_{name}") for name, build, _ in _CONTEXT]
     cols += [_a(e.copy(), name) for name, e in parts.items()]
@@ -114,8 +117,14 @@ def _derive_turns(d: Dialect, p: Params, where: exp.Expression) -> exp.Select:
     # telequery.turn.iterations on the root; without it, the number of LLM calls.
     iterations = exp.Coalesce(this=root_value(n_attr(sc.TURN_ITERATIONS)(d, p)),
                               expressions=[parts["r_chats"].copy()])
+    # telequery.turn.status on the root when the framework sets it, else the outcome
+    status = exp.Coalesce(this=root_value(s_attr(sc.TURN_STATUS)(d, p)),
+                          expressions=[parts["r_outcome"].copy()])
+    total_tokens = exp.Add(this=parts["r_input_tokens"].copy(),
+                           expression=parts["r_output_tokens"].copy())  # upstream: no cache
     return sel.select(_a(exp.Max(this=c("conversation_id")), "r_session"),
-                      _a(duration, "r_duration_ms"), _a(iterations, "r_iterations"), copy=False)
+                      _a(duration, "r_duration_ms"), _a(iterations, "r_iterations"),
+                      _a(status, "r_status"), _a(total_tokens, "r_total_tokens"), copy=False)
 
 
 def _derive_sessions(d: Dialect, p: Params, where: exp.Expression) -> exp.Select:
@@ -124,8 +133,30 @@ def _derive_sessions(d: Dialect, p: Params, where: exp.Expression) -> exp.Select
     # Distinct telequery.turn.id; spans without turn ids count their invoke_agent spans.
     turns = exp.If(this=exp.GT(this=turn_ids, expression=lit(0)), true=turn_ids.copy(),
                    false=parts["r_roots"].copy())
+    total_tokens = exp.Add(this=exp.Add(this=parts["r_input_tokens"].copy(),
+                                        expression=parts["r_output_tokens"].copy()),
+                           expression=exp.Add(this=parts["r_cache_read_tokens"].copy(),
+                                              expression=parts["r_cache_creation_tokens"].copy()))
     return sel.select(_a(parts["r_span_ms"].copy(), "r_duration_ms"), _a(turns, "r_turn_count"),
-                      copy=False)
+                      _a(_session_status(d, p, parts), "r_status"),
+                      _a(total_tokens, "r_total_tokens"), copy=False)
+
+
+# Lifecycle states, furthest last: a session reports the furthest any of its spans says.
+SESSION_STATES = ("started", "active", "idle", "completed", "failed")
+
+
+def _session_status(d: Dialect, p: Params, parts: dict[str, exp.Expression]
+                    ) -> exp.Expression:
+    """``telequery.session.status`` when spans carry it (the furthest lifecycle state any
+    of them reports); otherwise ``failed`` or ``completed`` by the outcome rule."""
+    value = s_attr(sc.SESSION_STATUS)(d, p)
+    rank = exp.Case(ifs=[exp.If(this=eq(value.copy(), state), true=lit(i + 1))
+                         for i, state in enumerate(SESSION_STATES)])
+    furthest = exp.Max(this=rank)
+    named = exp.Case(ifs=[exp.If(this=exp.EQ(this=furthest.copy(), expression=lit(i + 1)),
+                                 true=lit(state)) for i, state in enumerate(SESSION_STATES)])
+    return exp.Coalesce(this=named, expressions=[parts["r_outcome"].copy()])
 
 
 def _context_fields(with_turn: bool) -> dict[str, Field]:
@@ -153,10 +184,12 @@ TURNS = Dataset(
     name="turns",
     fields={
         **_context_fields(with_turn=True),
-        "turn_status": dim("turn_status", col("r_status"), "success | error"),
+        "turn_status": dim("turn_status", col("r_status"), "completed | failed | cancelled"),
         "__iterations": num("__iterations", col("r_iterations")),
-        "__success": num("__success", lambda d, p: flag(eq(c("r_status"), "success"))),
-        "__error": num("__error", lambda d, p: flag(eq(c("r_status"), "error"))),
+        "__success": num("__success", lambda d, p: flag(eq(c("r_status"), "completed"))),
+        # upstream: failed and cancelled turns both count as errors
+        "__error": num("__error", lambda d, p: flag(exp.Not(this=eq(c("r_status"),
+                                                                     "completed")))),
     },
     predicate=gen_ai_spans(*_AGENT_OPS),
     derive=_derive_turns,
@@ -179,7 +212,8 @@ SESSIONS = Dataset(
     name="sessions",
     fields={
         **_context_fields(with_turn=False),
-        "session_status": dim("session_status", col("r_status"), "success | error"),
+        "session_status": dim("session_status", col("r_status"),
+                              "lifecycle: " + " | ".join(SESSION_STATES)),
         "__turn_count": num("__turn_count", col("r_turn_count")),
     },
     predicate=gen_ai_spans(*_AGENT_OPS),
