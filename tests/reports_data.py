@@ -428,8 +428,9 @@ def reports_server(path: Path, engine: str = "duckdb",
         load(store, OTHER, data(OTHER))  # type: ignore[arg-type]
     try:
         with serve(store, meta) as live:
-            headers = {"Authorization": f"Bearer {live.token(ORG, ('query',))}"}
-            other = {"Authorization": f"Bearer {live.token(OTHER, ('query',))}"}
+            viewer_and_manager = ("query", "reports:manage")
+            headers = {"Authorization": f"Bearer {live.token(ORG, viewer_and_manager)}"}
+            other = {"Authorization": f"Bearer {live.token(OTHER, viewer_and_manager)}"}
             with httpx.Client(base_url=live.url + "/api/v1/reports", headers=headers,
                               timeout=60) as client, \
                     httpx.Client(base_url=live.url + "/api/v1/reports", headers=other,

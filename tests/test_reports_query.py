@@ -13,11 +13,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import ENGINES
+from otlp_build import Log, logs_request
 from reports_data import (
     NOW,
+    ORG,
     QUERY_RANGE,
     ReportsEnv,
     close,
@@ -206,19 +209,35 @@ def test_order_by_and_limit(env: ReportsEnv) -> None:
 
 
 def test_result_envelope_and_freshness(env: ReportsEnv) -> None:
+    """freshness_lag_ms is over the org, not the range: how long ago its data was last
+    made queryable (its newest stored event, until this server acknowledges some)."""
     result = query(env, {"dataset": "llm_generations", "time_range": QUERY_RANGE,
                          "measures": ["input_tokens"]})
     as_of = datetime.fromisoformat(result["as_of"])
     assert abs(as_of - datetime.now(UTC)) < timedelta(minutes=1)
-    newest = max(e["timestamp"] for e in env.oracle.events
-                 if e["operation"] == "chat").replace(tzinfo=UTC)
+    newest = max(e["timestamp"] for e in env.oracle.events).replace(tzinfo=UTC)
     expected = (as_of - newest) / timedelta(milliseconds=1)
     assert abs(result["freshness_lag_ms"] - expected) < 2
     empty = query(env, {"dataset": "sessions", "measures": ["session_count"],
                         "time_range": {"from": "2001-01-01T00:00:00Z",
                                        "to": "2001-01-02T00:00:00Z"}})
     assert empty["rows"] == [{"session_count": 0}]
-    assert "freshness_lag_ms" not in empty
+    assert abs(empty["freshness_lag_ms"] - result["freshness_lag_ms"]) < 5_000  # the org's
+    # an acknowledged batch makes the org fresh again, whatever its events' times
+    token = env.live.token(ORG, ("ingest",))
+    old = [Log("svc", "late arrival", int((NOW - timedelta(days=30)).timestamp() * 1e9))]
+    r = httpx.post(env.live.url + "/v1/logs", content=logs_request(old).SerializeToString(),
+                   headers={"authorization": f"Bearer {token}",
+                            "content-type": "application/x-protobuf"})
+    assert r.status_code == 200
+    again = query(env, {"dataset": "sessions", "measures": ["session_count"],
+                        "time_range": QUERY_RANGE})
+    assert 0 <= again["freshness_lag_ms"] < 5_000
+    nobody = env.live.token("nobody", ("query",))
+    r = httpx.post(env.live.url + "/api/v1/reports/query", headers={
+        "authorization": f"Bearer {nobody}"}, json={
+        "dataset": "sessions", "measures": ["session_count"], "time_range": QUERY_RANGE})
+    assert r.status_code == 200 and "freshness_lag_ms" not in r.json()
 
 
 def test_tenancy(env: ReportsEnv) -> None:
@@ -248,12 +267,18 @@ def test_export_parses_back_to_the_same_rows(env: ReportsEnv, fmt: str) -> None:
     r = env.client.post("/query/export", json={"query": q, "format": fmt})
     assert r.status_code == 200, r.text
     out = r.json()
-    assert out["format"] == fmt and out["filename"].endswith("." + fmt)
-    assert out["content_type"] == {"csv": "text/csv", "json": "application/json"}[fmt]
+    assert out["format"] == fmt and out["filename"] == f"report.{fmt}"
+    assert out["content_type"] == {"csv": "text/csv; charset=utf-8",
+                                   "json": "application/json"}[fmt]
     assert "as_of" in out and out["freshness_lag_ms"] >= 0
-    if fmt == "json":
-        assert json.loads(out["content"]) == rows
+    if fmt == "json":  # the whole result, pretty-printed
+        whole = json.loads(out["content"])
+        assert whole["rows"] == rows and whole["as_of"] == out["as_of"]
+        assert [c["name"] for c in whole["columns"]] == q["dimensions"] + q["measures"]
+        assert out["content"].startswith("{\n  ")
         return
+    assert all(line.startswith('"') and line.endswith('"')
+               for line in out["content"].splitlines())  # every cell quoted
     parsed = list(csv.reader(io.StringIO(out["content"])))
     assert parsed[0] == ["model", "finish_reason", "input_tokens", "avg_duration_ms",
                          "error_count"]
@@ -270,4 +295,17 @@ def test_csv_is_the_default_export(env: ReportsEnv) -> None:
     header, value = list(csv.reader(io.StringIO(out["content"])))
     assert header == ["amount"]
     want = env.oracle.aggregate(env.oracle_rows("budget_postings"), [], ["amount"])
-    assert close(float(value[0]), want[()]["amount"])
+    assert close(float(value[0].lstrip("'")), want[()]["amount"])
+
+
+def test_csv_cells_cannot_run_as_formulas() -> None:
+    """Formula injection: a value a spreadsheet would evaluate gets a leading quote."""
+    from telequery.api.reports.response import export_file
+
+    evil = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "\nx", "ok"]
+    result = {"as_of": "2026-01-01T00:00:00Z", "columns": [{"name": "=name", "kind": "d"}],
+              "rows": [{"=name": v} for v in evil]}
+    out = export_file(result, "csv", "Tool usage")
+    assert out["filename"] == "tool-usage.csv"
+    cells = [r[0] for r in csv.reader(io.StringIO(out["content"]))]
+    assert cells == ["'=name", *("'" + v for v in evil[:-1]), "ok"]

@@ -1,4 +1,5 @@
-"""Saved reports: create, list, get, patch, run, export, delete; names unique per org."""
+"""Saved reports: create, list, get, patch, run, export, delete; duplicate names allowed,
+managing needs its own scope, and one org never sees another's."""
 
 from __future__ import annotations
 
@@ -56,19 +57,22 @@ def test_saved_report_lifecycle(env: ReportsEnv) -> None:
     assert ran["rows"] == adhoc["rows"] and ran["columns"] == adhoc["columns"]
     assert ran["rows"], "no tool calls in the test data"
     out = c.post(f"/saved/{rid}/export", json={"format": "csv"}).json()
-    assert out["filename"].startswith("Tool-health-") and out["filename"].endswith(".csv")
+    assert out["filename"] == "tool-health.csv"  # the slug of its name
     header, *lines = list(csv.reader(io.StringIO(out["content"])))
     assert header == ["tool", "call_count", "error_count"]
+    assert c.post(f"/saved/{rid}/export", json={"format": "json"}).json()["filename"] == \
+        "tool-health.json"
     assert [{"tool": t, "call_count": float(n), "error_count": float(e)}
             for t, n, e in lines] == ran["rows"]
     assert c.post(f"/saved/{rid}/export").json()["format"] == "csv"  # body optional
     assert c.post(f"/saved/{rid}/export", json={"format": "json"}).json()["format"] == "json"
 
-    # PATCH: only present fields change; null clears description and dashboard.
+    # PATCH: only present fields change; null clears description and dashboard, whose
+    # keys are then absent (as upstream answers)
     r = c.patch(f"/saved/{rid}", json={"description": None, "dashboard": None})
     assert r.status_code == 200, r.text
     patched = r.json()
-    assert patched["description"] is None and patched["dashboard"] is None
+    assert "description" not in patched and "dashboard" not in patched
     assert patched["name"] == "Tool health" and patched["query"] == saved["query"]
     assert patched["updated_at"] >= saved["updated_at"]
     new_query = {**QUERY, "measures": ["duration_ms"], "order_by": []}
@@ -77,7 +81,9 @@ def test_saved_report_lifecycle(env: ReportsEnv) -> None:
     assert [col["name"] for col in c.post(f"/saved/{rid}/run").json()["columns"]] == \
         ["tool", "duration_ms"]
     for bad in ({"name": None}, {"query": None}, {"name": ""},
-                {"query": {**QUERY, "measures": ["nope"]}}):
+                {"query": {**QUERY, "measures": ["nope"]}},
+                {"dashboard": {"title": "t" * 201}}, {"dashboard": {"section": "s" * 101}},
+                {"dashboard": {"chart_type": "c" * 65}}):
         r = c.patch(f"/saved/{rid}", json=bad)
         assert r.status_code == 400, (bad, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -89,24 +95,21 @@ def test_saved_report_lifecycle(env: ReportsEnv) -> None:
     assert [s["name"] for s in c.get("/saved").json()["data"]] == ["Spend"]
 
 
-def test_names_are_unique_per_org(env: ReportsEnv) -> None:
+def test_duplicate_names_are_allowed_and_orgs_stay_apart(env: ReportsEnv) -> None:
     c = env.client
-    first = c.post("/saved", json={"name": "Daily sessions", "query": {
+    body = {"name": "Daily sessions", "query": {
         "dataset": "sessions", "time_range": QUERY_RANGE, "dimensions": ["day"],
-        "measures": ["session_count"]}}).json()
-    r = c.post("/saved", json={"name": "Daily sessions", "query": QUERY})
-    assert r.status_code == 409
-    assert r.headers["content-type"].startswith("application/problem+json")
-    p = r.json()
-    assert p["code"] == "duplicate_name" and "name" in p["detail"]
-    action = p["allowed_actions"][0]
-    assert action["rel"] == "get-existing" and action["method"] == "GET"
-    assert action["href"] == f"/api/v1/reports/saved/{first['id']}"
-    other = c.post("/saved", json={"name": "Other", "query": QUERY}).json()
-    r = c.patch(f"/saved/{other['id']}", json={"name": "Daily sessions"})
-    assert r.status_code == 409 and r.json()["allowed_actions"][0]["rel"] == "get-existing"
-    # Renaming to its own name is fine.
-    assert c.patch(f"/saved/{other['id']}", json={"name": "Other"}).status_code == 200
+        "measures": ["session_count"]}}
+    first = c.post("/saved", json=body).json()
+    second = c.post("/saved", json=body)
+    assert second.status_code == 201 and second.json()["id"] != first["id"]  # as upstream
+    edge = c.post("/saved", json={**body, "name": "Edges", "dashboard": {
+        "title": "t" * 200, "section": "s" * 100, "chart_type": "c" * 64}})
+    assert edge.status_code == 201
+    # newest update first, then by name
+    c.patch(f"/saved/{first['id']}", json={"description": "touched"})
+    names = [s["name"] for s in c.get("/saved").json()["data"]]
+    assert names[0] == "Daily sessions" and names.count("Daily sessions") == 2
     # Another org may use the same name, and never sees acme's reports.
     r = env.other.post("/saved", json={"name": "Daily sessions", "query": QUERY})
     assert r.status_code == 201
@@ -120,3 +123,25 @@ def test_names_are_unique_per_org(env: ReportsEnv) -> None:
     acme = env.client.post(f"/saved/{first['id']}/run").json()["rows"]
     globex = env.other.post(f"/saved/{theirs['id']}/run").json()["rows"]
     assert acme != globex
+
+
+def test_managing_needs_its_own_scope(env: ReportsEnv) -> None:
+    """Viewing and running need ``query``; creating, changing and deleting need
+    ``reports:manage`` (``admin`` implies it)."""
+    import httpx
+
+    base = env.live.url + "/api/v1/reports"
+    made = env.client.post("/saved", json={"name": "Scoped", "query": QUERY}).json()
+    viewer = {"authorization": f"Bearer {env.live.token('acme', ('query',))}"}
+    admin = {"authorization": f"Bearer {env.live.token('acme', ('admin',))}"}
+    assert httpx.get(f"{base}/saved", headers=viewer).status_code == 200
+    assert httpx.post(f"{base}/saved/{made['id']}/run", headers=viewer).status_code == 200
+    for method, path, body in (("POST", "/saved", {"name": "x", "query": QUERY}),
+                               ("PATCH", f"/saved/{made['id']}", {"name": "y"}),
+                               ("DELETE", f"/saved/{made['id']}", None)):
+        r = httpx.request(method, base + path, json=body, headers=viewer)
+        assert r.status_code == 403, (method, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert httpx.patch(f"{base}/saved/{made['id']}", json={"name": "z"},
+                       headers=admin).status_code == 200
+    assert httpx.delete(f"{base}/saved/{made['id']}", headers=admin).status_code == 204

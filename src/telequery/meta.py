@@ -20,7 +20,9 @@ from pathlib import Path
 
 import orjson
 
-SCOPES = ("ingest", "query", "admin")
+# reports:manage creates, changes and deletes saved reports (viewing needs query); admin
+# implies every scope
+SCOPES = ("ingest", "query", "reports:manage", "admin")
 TOKEN_PREFIX = "tq_"
 MIN_IMPORTED = 24  # characters of an imported token: guessing one stays out of reach
 

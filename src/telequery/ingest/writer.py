@@ -61,6 +61,10 @@ class Writer:
         # Called in the writer thread with each group's tables *before* they are
         # acknowledged (destinations spool them); raising OSError fails the group.
         self.outboxes: list[Callable[[list[pa.Table]], None]] = []
+        # org -> wall-clock time (epoch s) its rows were last acknowledged: from then on
+        # every query sees them (reads wait for acknowledged rows), so this is when the
+        # org's data was last made queryable (Reports' freshness_lag_ms)
+        self.acked_at: dict[str, float] = {}
         # counters for /metrics (read without a lock: a scrape may be one batch behind)
         self.acked_rows = self.acked_bytes = self.applied_rows = self.rejected_batches = 0
         self._thread = threading.Thread(target=self._loop, name="telequery-writer",
@@ -165,7 +169,13 @@ class Writer:
             self.applied_rows += t.num_rows
             self.acked_bytes += t.nbytes
             fut.set_result(t.num_rows)
+            self._mark_acked(t)
             self._tap(t)
+
+    def _mark_acked(self, table: pa.Table) -> None:
+        now = time.time()
+        for org in table.column("org_id").unique().to_pylist():
+            self.acked_at[org] = now
 
     def _tap(self, table: pa.Table) -> None:
         for tap in self.taps:
@@ -279,6 +289,7 @@ class LoggedWriter(Writer):
             self.acked_rows += table.num_rows
             self.acked_bytes += table.nbytes
             fut.set_result(table.num_rows)
+            self._mark_acked(table)
             self._tap(table)
 
     def _due(self) -> float:

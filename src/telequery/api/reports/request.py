@@ -89,9 +89,9 @@ class SavedExportRequest(BaseModel):
 
 
 class Dashboard(BaseModel):
-    title: str | None = None
-    section: str | None = None
-    chart_type: str | None = None
+    title: str | None = Field(default=None, max_length=200)
+    section: str | None = Field(default=None, max_length=100)
+    chart_type: str | None = Field(default=None, max_length=64)
     position: int | None = None
 
 

@@ -43,20 +43,33 @@ def json_value(v: object) -> object:
     return v
 
 
-def export_file(result: dict[str, Any], fmt: str, base: str) -> dict[str, Any]:
+_FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def _cell(v: object) -> str:
+    """A CSV cell as upstream writes it: text, with a leading ``'`` on anything a
+    spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR, LF)."""
+    text = "" if v is None else str(v)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def export_file(result: dict[str, Any], fmt: str, name: str | None) -> dict[str, Any]:
+    """An export as upstream answers it. CSV: every cell double-quoted and
+    formula-escaped, ``text/csv; charset=utf-8``; JSON: the whole result, pretty-printed.
+    The file is ``report.<fmt>`` ad hoc, the slug of its name for a saved report."""
     names = [c["name"] for c in result["columns"]]
     if fmt == "csv":
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(names)
+        writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        writer.writerow([_cell(n) for n in names])
         for row in result["rows"]:
-            writer.writerow(["" if row[n] is None else row[n] for n in names])
-        content, content_type = buf.getvalue(), "text/csv"
+            writer.writerow([_cell(row[n]) for n in names])
+        content, content_type = buf.getvalue(), "text/csv; charset=utf-8"
     else:
-        content, content_type = orjson.dumps(result["rows"]).decode(), "application/json"
-    stamp = result["as_of"].replace("-", "").replace(":", "").split(".")[0]
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-") or "report"
-    out = {"format": fmt, "filename": f"{slug}-{stamp}.{fmt}", "content_type": content_type,
+        content = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
+        content_type = "application/json"
+    slug = re.sub(r"[^a-z0-9]+", "-", (name or "report").lower()).strip("-") or "report"
+    out = {"format": fmt, "filename": f"{slug}.{fmt}", "content_type": content_type,
            "content": content, "as_of": result["as_of"]}
     if "freshness_lag_ms" in result:
         out["freshness_lag_ms"] = result["freshness_lag_ms"]
@@ -64,9 +77,14 @@ def export_file(result: dict[str, Any], fmt: str, base: str) -> dict[str, Any]:
 
 
 def saved_json(doc: Document) -> dict[str, Any]:
-    return {"id": doc.id, "name": doc.name, "description": doc.body.get("description"),
-            "query": doc.body["query"], "dashboard": doc.body.get("dashboard"),
-            "created_at": iso(doc.created), "updated_at": iso(doc.updated)}
+    """A SavedReport; ``description`` and ``dashboard`` are absent when unset or cleared,
+    as upstream answers."""
+    out: dict[str, Any] = {"id": doc.id, "name": doc.name, "query": doc.body["query"],
+                           "created_at": iso(doc.created), "updated_at": iso(doc.updated)}
+    for key in ("description", "dashboard"):
+        if doc.body.get(key) is not None:
+            out[key] = doc.body[key]
+    return out
 
 
 def iso(t: datetime) -> str:

@@ -6,9 +6,9 @@ run with ``engine.run`` in a threadpool, and its rows shaped into a ReportResult
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
@@ -26,11 +26,12 @@ from telequery.api.reports.request import (
     to_query,
 )
 from telequery.api.reports.response import export_file, report_result, saved_json
-from telequery.query import Agg, Measure, Query, Result
+from telequery.query import Agg, Measure, Query, Result, TimeRange
 from telequery.query import run as run_ir
-from telequery.query.datasets.reports import REPORTS, TIME_MS
+from telequery.query.datasets.reports import REPORTS
 
 if TYPE_CHECKING:
+    from telequery.ingest.writer import Writer
     from telequery.meta import Document
     from telequery.store.base import Store
 
@@ -41,7 +42,6 @@ MAX_CONCURRENT_QUERIES = 8
 RETRY_AFTER_SECONDS = 1
 
 router = APIRouter(prefix=PREFIX, tags=["reports"])
-_names_lock = threading.Lock()  # name uniqueness: check and write as one step
 
 
 class _Gate:
@@ -89,31 +89,35 @@ async def run_query(request: Request, body: ReportQuery) -> dict[str, Any]:
 async def export_query(request: Request, body: ExportRequest) -> dict[str, Any]:
     principal = deps.require(request, "query")
     result = await _run(request, principal.org, body.query, "query.")
-    return export_file(result, body.format, body.query.dataset)
+    return export_file(result, body.format, None)
 
 
 # --- saved reports ----------------------------------------------------------------------
-@router.get("/saved", summary="Saved reports, newest first")
+MANAGE = "reports:manage"  # creating, changing, deleting; viewing and running need query
+
+
+@router.get("/saved", summary="Saved reports, most recently updated first, then by name")
 async def list_saved(request: Request) -> dict[str, Any]:
     principal = deps.require(request, "query")
-    meta = deps.services(request).meta
-    return {"data": [saved_json(d) for d in meta.list(KIND, principal.org)]}
+    docs = deps.services(request).meta.list(KIND, principal.org, order_by="name",
+                                            descending=False)
+    docs.sort(key=lambda d: d.updated, reverse=True)  # stable: name order within a time
+    return {"data": [saved_json(d) for d in docs]}
 
 
 @router.post("/saved", status_code=201, summary="Save a report")
 async def create_saved(request: Request, body: SavedReportCreate) -> dict[str, Any]:
-    principal = deps.require(request, "query")
+    """Names need not be unique (as upstream): a report is its id."""
+    principal = deps.require(request, MANAGE)
     to_query(body.query, "query.")  # reject what could never run
     meta = deps.services(request).meta
     name = body.name.strip()
     if not name:
         raise bad("name", "name must not be blank")
-    with _names_lock:
-        _unique(meta.find_by_name(KIND, principal.org, name), None)
-        doc = meta.put(KIND, principal.org, name, {
-            "description": body.description, "query": body.query.as_json(),
-            "dashboard": body.dashboard.model_dump(exclude_none=True) if body.dashboard
-            else None})
+    doc = meta.put(KIND, principal.org, name, {
+        "description": body.description, "query": body.query.as_json(),
+        "dashboard": body.dashboard.model_dump(exclude_none=True) if body.dashboard
+        else None})
     return saved_json(doc)
 
 
@@ -126,7 +130,7 @@ async def get_saved(request: Request, report_id: str) -> dict[str, Any]:
 @router.patch("/saved/{report_id}", summary="Change a saved report")
 async def patch_saved(request: Request, report_id: str, body: SavedReportPatch
                       ) -> dict[str, Any]:
-    principal = deps.require(request, "query")
+    principal = deps.require(request, MANAGE)
     meta = deps.services(request).meta
     present = body.model_fields_set
     for required in ("name", "query"):
@@ -134,23 +138,21 @@ async def patch_saved(request: Request, report_id: str, body: SavedReportPatch
             raise bad(required, f"{required} cannot be cleared")
     if body.query is not None:
         to_query(body.query, "query.")
-    with _names_lock:
-        doc = _load(request, principal.org, report_id)
-        name = None
-        if body.name is not None:
-            name = body.name.strip()
-            if not name:
-                raise bad("name", "name must not be blank")
-            _unique(meta.find_by_name(KIND, principal.org, name), doc.id)
-        new = dict(doc.body)
-        if "description" in present:
-            new["description"] = body.description
-        if "dashboard" in present:
-            new["dashboard"] = body.dashboard.model_dump(exclude_none=True) \
-                if body.dashboard else None
-        if body.query is not None:
-            new["query"] = body.query.as_json()
-        updated = meta.update(KIND, principal.org, doc.id, name=name, body=new)
+    doc = _load(request, principal.org, report_id)
+    name = None
+    if body.name is not None:
+        name = body.name.strip()
+        if not name:
+            raise bad("name", "name must not be blank")
+    new = dict(doc.body)
+    if "description" in present:
+        new["description"] = body.description
+    if "dashboard" in present:
+        new["dashboard"] = body.dashboard.model_dump(exclude_none=True) \
+            if body.dashboard else None
+    if body.query is not None:
+        new["query"] = body.query.as_json()
+    updated = meta.update(KIND, principal.org, doc.id, name=name, body=new)
     if updated is None:  # deleted meanwhile
         raise _not_found(report_id)
     return saved_json(updated)
@@ -158,7 +160,7 @@ async def patch_saved(request: Request, report_id: str, body: SavedReportPatch
 
 @router.delete("/saved/{report_id}", status_code=204, summary="Delete a saved report")
 async def delete_saved(request: Request, report_id: str) -> Response:
-    principal = deps.require(request, "query")
+    principal = deps.require(request, MANAGE)
     if not deps.services(request).meta.delete(KIND, principal.org, report_id):
         raise _not_found(report_id)
     return Response(status_code=204)
@@ -183,18 +185,35 @@ async def export_saved(request: Request, report_id: str,
 # --- helpers ----------------------------------------------------------------------------
 async def _run(request: Request, org: str, q: ReportQuery, prefix: str = "") -> dict[str, Any]:
     query = to_query(q, prefix)
-    store = deps.services(request).store
+    svc = deps.services(request)
     async with _GATE.enter():
-        result, newest = await run_in_threadpool(_execute, store, query, org)
+        result, newest = await run_in_threadpool(_execute, svc.store, svc.writer, query, org)
     return report_result(query, result, newest)
 
 
-def _execute(store: Store, query: Query, org: str) -> tuple[Result, object]:
-    """The report, and the newest event time (epoch ms) of its dataset for the org."""
-    result = run_ir(store, query, org)
-    fresh = run_ir(store, Query(query.dataset, query.time_range,
-                                    measures=(Measure(Agg.MAX, TIME_MS, alias="newest"),)), org)
-    return result, fresh.rows[0][0] if fresh.rows else None
+def _execute(store: Store, writer: Writer, query: Query, org: str
+             ) -> tuple[Result, float | None]:
+    """The report, and when the org's data was last made queryable (epoch ms)."""
+    return run_ir(store, query, org), _made_queryable(store, writer, org)
+
+
+def _made_queryable(store: Store, writer: Writer, org: str) -> float | None:
+    """When the org's newest acknowledged rows were acknowledged (queries see every
+    acknowledged row); before any since this process started, the newest event time the
+    org has stored (remembered, so it is asked once). None: the org has no data."""
+    at = writer.acked_at.get(org)
+    if at is not None:
+        return at * 1000
+    everything = TimeRange(datetime(1970, 1, 1, tzinfo=UTC),
+                           datetime.now(UTC) + timedelta(days=366))
+    newest = run_ir(store, Query("events", everything, measures=(
+        Measure(Agg.MAX, "$metadata.startTime", alias="newest"),)), org).rows
+    value = newest[0][0] if newest else None
+    # ClickHouse's max() over no rows is 0, not NULL: both mean "no data"
+    if not isinstance(value, (int, float)) or value <= 0:
+        return None
+    writer.acked_at.setdefault(org, value / 1000)
+    return float(value)
 
 
 def _load(request: Request, org: str, report_id: str) -> Document:
@@ -206,14 +225,6 @@ def _load(request: Request, org: str, report_id: str) -> Document:
 
 def _stored_query(doc: Document) -> ReportQuery:
     return ReportQuery.model_validate(doc.body["query"])
-
-
-def _unique(existing: Document | None, own_id: str | None) -> None:
-    if existing is not None and existing.id != own_id:
-        raise ApiError(409, f"a saved report named {existing.name!r} already exists", "name",
-                       "duplicate_name", extra={"allowed_actions": [{
-                           "rel": "get-existing", "operation_id": "get_saved_report",
-                           "method": "GET", "href": f"{PREFIX}/saved/{existing.id}"}]})
 
 
 def _not_found(report_id: str) -> ApiError:
