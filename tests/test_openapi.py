@@ -49,3 +49,30 @@ def test_schemathesis_finds_no_server_error_and_no_conformance_failure(tmp_path:
     # schemathesis' own generator can stop with "Runtime Error" (hypothesis reporting
     # inconsistent data in its coverage phase); anything else is ours to fix
     assert all(e["title"] == "Runtime Error" for e in result["errors"]), run.stdout[-6000:]
+
+
+def test_report_and_gateway_bodies_have_real_schemas_and_no_422(tmp_path: Path) -> None:
+    from telequery.api.app import create_app
+
+    store = make_store("duckdb", tmp_path)
+    meta = Meta(tmp_path / "meta.sqlite")
+    try:
+        spec = create_app(store, meta).openapi()
+    finally:
+        store.close()
+        meta.close()
+    assert '"422"' not in json.dumps(spec)  # never sent: bad bodies are 400s
+
+    def body(path: str) -> dict:
+        schema = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"][
+            "schema"]
+        if "$ref" in schema:
+            schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        return schema
+
+    gateway = body("/api/svc/v1/llm-gateway/metrics/query")
+    assert {"startTs", "endTs", "datasource", "type"} <= set(gateway["required"])
+    assert "EQUAL" in gateway["properties"]["filters"]["items"]["properties"]["operator"][
+        "enum"]
+    for path in ("/api/v1/reports/query", "/api/v1/reports/saved"):
+        assert body(path)["properties"], path

@@ -80,6 +80,37 @@ _HOUR = timedelta(hours=1)
 TOTAL = "total"
 
 
+def body_schema() -> dict[str, object]:
+    """The request body as a JSON schema, for the OpenAPI document (the body is checked
+    by ``parse``, which lists every problem, so the framework does not validate it)."""
+    string = {"type": "string"}
+    filter_value = {"description": "a string, number, boolean or array, as the operator "
+                                   "needs (IS_NULL: true or false)"}
+    return {
+        "type": "object",
+        "required": ["startTs", "endTs", "datasource", "type"],
+        "properties": {
+            "startTs": {**string, "format": "date-time"},
+            "endTs": {**string, "format": "date-time"},
+            "datasource": {"type": "string", "enum": list(DATASOURCES)},
+            "type": {"type": "string", "enum": list(TYPES)},
+            "interval": {**string, "description": '"<n> <unit>", e.g. "5 minute"; '
+                                                  "units: " + ", ".join(UNIT_SECONDS)},
+            "intervalInSeconds": {"type": "integer", "minimum": 1},
+            "aggregations": {"type": "array", "items": {
+                "type": "object", "required": ["type", "column"], "properties": {
+                    "type": {"type": "string", "enum": list(AGGREGATIONS)},
+                    "column": string}}},
+            "groupBy": {"type": "array", "items": string},
+            "filters": {"type": "array", "items": {
+                "type": "object", "required": ["operator"], "properties": {
+                    "fieldName": string, "metadataKey": string,
+                    "operator": {"type": "string", "enum": list(OPERATORS)},
+                    "value": filter_value}}},
+        },
+    }
+
+
 class InvalidRequest(Exception):
     """The request has problems; ``details`` lists every one, in request order."""
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from telequery.api.deps import require, services
 from telequery.api.errors import ApiError
-from telequery.api.gateway.request import InvalidRequest, Plan, parse
+from telequery.api.gateway.request import InvalidRequest, Plan, body_schema, parse
 from telequery.api.gateway.response import data_points
 from telequery.query import run as run_query
 
@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 router = APIRouter(prefix="/api/svc/v1/llm-gateway", tags=["gateway metrics"])
 
 
-@router.post("/metrics/query", summary="Query agent, model or MCP metrics")
+@router.post("/metrics/query", summary="Query agent, model or MCP metrics",
+             openapi_extra={"requestBody": {"content": {"application/json": {
+                 "schema": body_schema()}}}})
 async def metrics_query(request: Request,
                         body: Any = Body(None, openapi_examples={"agents": {"value": {
                             "startTs": "2026-04-21T00:00:00.000Z",
