@@ -116,6 +116,16 @@ def _c(column: str) -> Callable[[dict], object]:
     return lambda r: r[column]
 
 
+def _per_token(r: dict, attribute: str, less: int) -> object:
+    """The documented rule: the attribute, else (duration - ttft) / (output tokens - less)."""
+    if attribute in r["attrs_number"]:
+        return r["attrs_number"][attribute]
+    out, ttft = r["output_tokens"], r["attrs_number"].get(sc.GEN_AI_TTFT_MS)
+    if out is None or out - less <= 0 or ttft is None or r["duration_ms"] is None:
+        return None
+    return (r["duration_ms"] - ttft) / (out - less)
+
+
 CALLER: dict[str, Callable[[dict], object]] = {
     "userEmail": _a(sc.USER_EMAIL),
     "virtualAccount": _a(sc.VIRTUAL_ACCOUNT),
@@ -137,14 +147,27 @@ FIELDS: dict[str, dict[str, Callable[[dict], object]]] = {
         "agentName": _c("agent_name"), "errorType": _a(sc.ERROR_TYPE),
         "inputTokens": _c("input_tokens"), "outputTokens": _c("output_tokens"),
         "costInUSD": _c("cost"),
-        "timeToFirstTokenMs": lambda r: r["attrs_number"].get(sc.GEN_AI_TTFT_MS), **CALLER},
+        "timeToFirstTokenMs": lambda r: r["attrs_number"].get(sc.GEN_AI_TTFT_MS),
+        "virtualModelName": _a(sc.GATEWAY_VIRTUAL_MODEL),
+        "virtualModel": _a(sc.GATEWAY_VIRTUAL_MODEL),
+        "providerModelName": _a(sc.GEN_AI_RESPONSE_MODEL),
+        "errorCode": _a(sc.GATEWAY_ERROR_CODE),
+        "providerAccountType": _a(sc.GATEWAY_PROVIDER_ACCOUNT_TYPE),
+        "createdBySubjectType": lambda r: "user" if r["attrs_string"].get(sc.USER_EMAIL)
+        else "virtualaccount" if r["attrs_string"].get(sc.VIRTUAL_ACCOUNT) else None,
+        "traceId": _c("trace_id"),
+        "httpStatusCode": _c("status_code"),
+        "interTokenLatencyMs": lambda r: _per_token(r, sc.GATEWAY_INTER_TOKEN_MS, 1),
+        "timePerOutputTokenLatencyMs":
+            lambda r: _per_token(r, sc.GATEWAY_TIME_PER_OUTPUT_TOKEN_MS, 0),
+        **CALLER},
     "mcpMetrics": {
         "mcpServerName": _a(sc.MCP_SERVER_NAME), "toolName": _c("tool_name"),
         "method": _a(sc.MCP_METHOD_NAME), "agentName": _c("agent_name"),
         "errorType": _a(sc.ERROR_TYPE), **CALLER},
 }
 NUMERIC = {"httpStatusCode", "latencyMs", "inputTokens", "outputTokens", "costInUSD",
-           "timeToFirstTokenMs"}
+           "timeToFirstTokenMs", "interTokenLatencyMs", "timePerOutputTokenLatencyMs"}
 
 
 def dataset_rows(rows: list[dict], datasource: str, start: datetime = START,
@@ -252,6 +275,8 @@ def response_key(name: str) -> str:
 
 
 def getter(datasource: str, name: str) -> Callable[[dict], object]:
+    if name.startswith("metadata."):  # custom request metadata: a string span attribute
+        return _a(name[len("metadata."):])
     if name.lower() in SUBJECT_NAMES:
         return FIELDS[datasource]["createdBySubjectSlug"]
     return FIELDS[datasource][name]

@@ -127,8 +127,13 @@ def test_every_problem_is_listed(live: tuple[str, str, str]) -> None:
 def test_shape_problems(live: tuple[str, str, str]) -> None:
     dist = {**WINDOW, "datasource": "modelMetrics", "type": "distribution"}
     cases = [
-        ({"fieldName": "inputTokens", "operator": "IN", "value": ["100"]}, "wrong type"),
-        ({"fieldName": "inputTokens", "operator": "IS_NULL", "value": "yes"}, "true or false"),
+        ({"fieldName": "timeToFirstTokenMs", "operator": "IN", "value": ["100"]},
+         "wrong type"),
+        ({"fieldName": "timeToFirstTokenMs", "operator": "IS_NULL", "value": "yes"},
+         "true or false"),
+        # upstream: token and cost columns take ranges only
+        ({"fieldName": "inputTokens", "operator": "IN", "value": [100]},
+         'does not support operator "IN"'),
         ({"fieldName": "inputTokens", "operator": "BETWEEN", "value": [1, 2, 3]}, "[low, high]"),
         ({"fieldName": "modelName", "operator": "IN", "value": []}, "non-empty array"),
         ({"fieldName": "modelName", "operator": "STRING_CONTAINS", "value": ["a"]}, "string"),

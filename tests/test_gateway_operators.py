@@ -43,13 +43,22 @@ CALLER = {"userEmail": FULL_STRING, "virtualAccount": FULL_STRING,
 ALLOWED: dict[str, dict[str, set[str]]] = {
     "agentMetrics": {"agentName": AGENT_STRING, "agentFramework": AGENT_STRING,
                      "agentServerType": AGENT_STRING, "httpStatusCode": STATUS, **CALLER},
-    "modelMetrics": {"modelName": NULLABLE_STRING, "requestModel": NULLABLE_STRING,
+    # upstream's model table: modelName without IS_NULL, virtualModelName with it, tokens
+    # and cost by range only
+    "modelMetrics": {"modelName": FULL_STRING, "requestModel": NULLABLE_STRING,
                      "provider": NULLABLE_STRING, "requestType": NULLABLE_STRING,
                      "agentName": NULLABLE_STRING, "errorType": NULLABLE_STRING,
-                     "inputTokens": NUMBER, "outputTokens": NUMBER, "costInUSD": NUMBER,
-                     "timeToFirstTokenMs": NUMBER, **CALLER},
-    "mcpMetrics": {"mcpServerName": NULLABLE_STRING, "toolName": NULLABLE_STRING,
-                   "method": NULLABLE_STRING, "agentName": NULLABLE_STRING,
+                     "virtualModelName": NULLABLE_STRING, "virtualModel": NULLABLE_STRING,
+                     "providerModelName": NULLABLE_STRING, "errorCode": NULLABLE_STRING,
+                     "providerAccountType": NULLABLE_STRING,
+                     "createdBySubjectType": NULLABLE_STRING, "traceId": NULLABLE_STRING,
+                     "httpStatusCode": STATUS,
+                     "inputTokens": LATENCY, "outputTokens": LATENCY, "costInUSD": LATENCY,
+                     "timeToFirstTokenMs": NUMBER, "interTokenLatencyMs": NUMBER,
+                     "timePerOutputTokenLatencyMs": NUMBER, **CALLER},
+    # upstream's MCP table: IN, NOT_IN and the positive STRING_* only
+    "mcpMetrics": {"mcpServerName": AGENT_STRING, "toolName": AGENT_STRING,
+                   "method": AGENT_STRING, "agentName": NULLABLE_STRING,
                    "errorType": NULLABLE_STRING, **CALLER},
 }
 
@@ -121,9 +130,50 @@ def test_negations_and_is_null_false(env: Env) -> None:
               {"fieldName": "errorType", "operator": "NOT_IN", "value": ["rate_limit"]},
               {"fieldName": "userEmail", "operator": "STRING_NOT_ENDS_WITH",
                "value": "acme.dev"},
-              {"fieldName": "inputTokens", "operator": "NOT_EQUAL", "value": 1000}):
+              {"fieldName": "timeToFirstTokenMs", "operator": "NOT_EQUAL", "value": 1000},
+              {"fieldName": "virtualModelName", "operator": "IS_NULL", "value": True},
+              {"fieldName": "virtualModelName", "operator": "IS_NULL", "value": False}):
         body = {**base, "filters": [f]}
         assert_same_points(env.points(body), expected_points(env.rows, body))
+
+
+def test_the_documented_model_examples_answer_with_their_keys(env: Env) -> None:
+    """The shapes of upstream's model-metrics examples: the model side pinned with
+    virtualModelName IS_NULL true, the virtual-model side with false and groupBy
+    virtualModel; hourly series and distributions, the documented keys in each point."""
+    model_side = {"fieldName": "virtualModelName", "operator": "IS_NULL", "value": True}
+    virtual_side = {**model_side, "value": False}
+    series = {**WINDOW, "datasource": "modelMetrics", "type": "timeseries",
+              "interval": "1 hour", "aggregations": [{"type": "count", "column": "modelName"}],
+              "filters": [model_side]}
+    points = env.points(series)
+    assert points and all({"total", "countModelName", "startTimestamp", "endTimestamp"}
+                          <= set(p) for p in points)
+    assert_same_points(points, expected_points(env.rows, series, step_s=3600))
+    by_model = {**WINDOW, "datasource": "modelMetrics", "type": "distribution",
+                "groupBy": ["modelName"], "filters": [model_side],
+                "aggregations": [{"type": "p99", "column": "timeToFirstTokenMs"},
+                                 {"type": "avg", "column": "interTokenLatencyMs"},
+                                 {"type": "sum", "column": "costInUSD"}]}
+    points = env.points(by_model)
+    assert {"modelName", "p99TimeToFirstTokenMs", "avgInterTokenLatencyMs",
+            "sumCostInUSD"} <= set(points[0])
+    assert_same_points(points, expected_points(env.rows, by_model))
+    by_virtual = {**by_model, "groupBy": ["virtualModel"], "filters": [virtual_side],
+                  "aggregations": [{"type": "avg", "column": "timePerOutputTokenLatencyMs"}]}
+    points = env.points(by_virtual)
+    assert {p["virtualModel"] for p in points} == {"prod/chat-default", "prod/chat-fast"}
+    assert_same_points(points, expected_points(env.rows, by_virtual))
+
+
+def test_groupby_custom_metadata(env: Env) -> None:
+    body = {**WINDOW, "datasource": "modelMetrics", "type": "distribution",
+            "groupBy": ["metadata.telequery.gateway.provider_account_type"],
+            "aggregations": [{"type": "sum", "column": "inputTokens"}]}
+    points = env.points(body)
+    assert {p["metadata.telequery.gateway.provider_account_type"] for p in points} >= {
+        "openai", "anthropic"}
+    assert_same_points(points, expected_points(env.rows, body))
 
 
 def test_metadata_keys_take_the_string_operators(env: Env) -> None:

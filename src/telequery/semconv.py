@@ -69,6 +69,12 @@ TEAM = "telequery.team"  # array of team names; the gateway unnests it
 VIRTUAL_ACCOUNT = "telequery.virtual_account"
 AGENT_FRAMEWORK = "telequery.agent.framework"  # langgraph, crewai, openai-agents, ...
 AGENT_SERVER_TYPE = "telequery.agent.server_type"  # a2a, mcp, http
+# AI-gateway attributes with no GenAI semconv (docs/datasets.md "Gateway metrics")
+GATEWAY_VIRTUAL_MODEL = "telequery.gateway.virtual_model"  # the routing alias called
+GATEWAY_ERROR_CODE = "telequery.gateway.error_code"  # provider error code, e.g. rate_limited
+GATEWAY_PROVIDER_ACCOUNT_TYPE = "telequery.gateway.provider_account_type"
+GATEWAY_INTER_TOKEN_MS = "telequery.gateway.inter_token_latency_ms"
+GATEWAY_TIME_PER_OUTPUT_TOKEN_MS = "telequery.gateway.time_per_output_token_ms"
 MCP_SERVER_NAME = "mcp.server.name"
 MCP_METHOD_NAME = "mcp.method.name"
 

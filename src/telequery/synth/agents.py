@@ -197,7 +197,8 @@ class AgentTraffic:
                 dur_ms = 60_000.0 if code == 504 else env.lognormal_ms(150.0, 0.6)
                 msg = f"Error code: {code} - {etype}"
                 cursor = c_start + int(dur_ms * NS_PER_MS)
-                attrs = blob + A.S_ERROR_TYPE(etype)
+                # the gateway's own code for the failure, beside the provider's error.type
+                attrs = blob + A.S_ERROR_TYPE(etype) + A.S_ERROR_CODE(f"{etype}.{code}")
                 emit(
                     chat_id,
                     "chat " + model.request,
@@ -351,6 +352,13 @@ class AgentTraffic:
         chat = self.model_blob[model.request] + who + A.S_INPUT_TOKENS(in_tok)
         chat += A.S_OUTPUT_TOKENS(out_tok) + A.S_COST(round(cost, 8)) + A.S_FINISH(("stop",))
         chat += A.S_TTFT_MS(round(ttft, 1))
+        # through the gateway: a routing alias for some calls (no extra random draws, so
+        # the rest of the data stays as it was), and the provider account it used
+        virtual = gd.VIRTUAL_MODELS[in_tok % len(gd.VIRTUAL_MODELS)]
+        if virtual:
+            chat += A.S_VIRTUAL_MODEL(virtual)
+        chat += A.S_PROVIDER_ACCOUNT_TYPE(gd.PROVIDER_ACCOUNT_TYPES.get(model.provider,
+                                                                        model.provider))
         route = "/v1/chat/completions"
         root = A.S_METHOD("POST") + A.S_ROUTE(route) + A.S_STATUS(200)
         root += A.S_URL(f"https://{cd.SERVICES[svc_i].host}{route}") + who

@@ -70,6 +70,9 @@ S_CAPABILITY_ID = cached(str_attr(sc.CAPABILITY_ID))
 S_CAPABILITY_NAME = cached(str_attr(sc.CAPABILITY_NAME))
 S_MCP_SERVER = cached(str_attr(sc.MCP_SERVER_NAME))
 S_MCP_METHOD = cached(str_attr(sc.MCP_METHOD_NAME))
+S_VIRTUAL_MODEL = cached(str_attr(sc.GATEWAY_VIRTUAL_MODEL))
+S_ERROR_CODE = cached(str_attr(sc.GATEWAY_ERROR_CODE))
+S_PROVIDER_ACCOUNT_TYPE = cached(str_attr(sc.GATEWAY_PROVIDER_ACCOUNT_TYPE))
 
 # --- caller and reporting context (span) ---------------------------------------------
 S_USER_ID = cached(str_attr(sc.USER_ID))

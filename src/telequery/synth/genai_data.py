@@ -55,6 +55,11 @@ MODELS: tuple[Model, ...] = (
 )
 MODEL_BY_NAME = {m.request: m for m in MODELS}
 PROVIDERS = tuple(sorted({m.provider for m in MODELS}))
+# The gateway's routing aliases a direct (agent-less) call may name instead of a model;
+# index 0 is a direct call to the model itself.
+VIRTUAL_MODELS = (None, "prod/chat-default", "prod/chat-fast")
+PROVIDER_ACCOUNT_TYPES = {"openai": "openai", "anthropic": "anthropic",
+                          "gcp.gemini": "google-vertex", "aws.bedrock": "aws-bedrock"}
 CHAT_ERRORS = {  # error.type per provider failure, the agent server's resulting status
     "rate_limit": ("rate_limit_exceeded", 429),
     "overloaded": ("overloaded_error", 503),

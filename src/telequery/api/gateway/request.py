@@ -94,15 +94,18 @@ def body_schema() -> dict[str, object]:
             "endTs": {**string, "format": "date-time"},
             "datasource": {"type": "string", "enum": list(DATASOURCES)},
             "type": {"type": "string", "enum": list(TYPES)},
-            "interval": {**string, "description": '"<n> <unit>", e.g. "5 minute"; '
-                                                  "units: " + ", ".join(UNIT_SECONDS)},
-            "intervalInSeconds": {"type": "integer", "minimum": 1},
-            "aggregations": {"type": "array", "items": {
+            # optional members: null means absent, as the parser reads them
+            "interval": {"type": ["string", "null"],
+                         "description": '"<n> <unit>", e.g. "5 minute"; units: '
+                                        + ", ".join(UNIT_SECONDS)},
+            "intervalInSeconds": {"type": ["integer", "null"], "description": "deprecated: "
+                                  "positive seconds per bucket (timeseries only)"},
+            "aggregations": {"type": ["array", "null"], "items": {
                 "type": "object", "required": ["type", "column"], "properties": {
                     "type": {"type": "string", "enum": list(AGGREGATIONS)},
                     "column": string}}},
-            "groupBy": {"type": "array", "items": string},
-            "filters": {"type": "array", "items": {
+            "groupBy": {"type": ["array", "null"], "items": string},
+            "filters": {"type": ["array", "null"], "items": {
                 "type": "object", "required": ["operator"], "properties": {
                     "fieldName": string, "metadataKey": string,
                     "operator": {"type": "string", "enum": list(OPERATORS)},
@@ -386,20 +389,23 @@ def parse(body: object) -> Plan:
         problems.append(f'"type" must be "distribution" or "timeseries", got {kind!r}')
 
     step = months = None
-    if kind == "timeseries":
-        if body.get("interval") is not None:
-            step, months, problem = parse_interval(body["interval"])
-            if problem:
-                problems.append(problem)
-        elif body.get("intervalInSeconds") is not None:
-            raw = body["intervalInSeconds"]
-            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw <= 0 or \
-                    raw != int(raw):
-                problems.append(f'"intervalInSeconds" must be a positive integer, got {raw!r}')
-            else:
-                step = int(raw)
+    # a bucket size is checked when sent (a distribution does not use it), required for
+    # a timeseries
+    if body.get("interval") is not None:
+        step, months, problem = parse_interval(body["interval"])
+        if problem:
+            problems.append(problem)
+    elif body.get("intervalInSeconds") is not None:
+        raw = body["intervalInSeconds"]
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw <= 0 or \
+                raw != int(raw):
+            problems.append(f'"intervalInSeconds" must be a positive integer, got {raw!r}')
         else:
-            problems.append('"interval" is required for timeseries queries (e.g. "1 hour")')
+            step = int(raw)
+    elif kind == "timeseries":
+        problems.append('"interval" is required for timeseries queries (e.g. "1 hour")')
+    if kind != "timeseries":
+        step = months = None
 
     measures, measure_items = _measures(body.get("aggregations"), ds, problems)
     dims, dim_items = _group_by(body.get("groupBy"), ds, problems)

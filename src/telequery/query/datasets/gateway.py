@@ -34,6 +34,7 @@ NULLABLE_STRING_OPS = STRING_OPS | {Op.IS_NULL}
 STATUS_CODE_OPS = frozenset({Op.EQ, Op.NEQ, Op.IN, Op.NOT_IN, Op.GT, Op.LT, Op.GTE, Op.LTE,
                              Op.IS_NULL})
 LATENCY_OPS = frozenset({Op.GT, Op.LT, Op.GTE, Op.LTE, Op.BETWEEN})
+"""latencyMs, and (upstream's model table) the token and cost columns: ranges only."""
 NUMBER_OPS = frozenset({Op.EQ, Op.NEQ, Op.IN, Op.NOT_IN, Op.GT, Op.LT, Op.GTE, Op.LTE,
                         Op.BETWEEN, Op.IS_NULL})
 BOOL_OPS = frozenset({Op.EQ})
@@ -57,6 +58,31 @@ def _n(key: str) -> Builder:
 def _subject(d: Dialect, p: Params) -> exp.Expression:
     """Who made the call: the user's email, else the virtual account (gateway subject)."""
     return exp.Coalesce(this=_s(sc.USER_EMAIL)(d, p), expressions=[_s(sc.VIRTUAL_ACCOUNT)(d, p)])
+
+
+def _subject_type(d: Dialect, p: Params) -> exp.Expression:
+    """``user`` when a user.email is known, ``virtualaccount`` for a virtual account."""
+    return exp.Case(ifs=[
+        exp.If(this=exp.Not(this=exp.Is(this=_s(sc.USER_EMAIL)(d, p), expression=exp.null())),
+               true=lit("user")),
+        exp.If(this=exp.Not(this=exp.Is(this=_s(sc.VIRTUAL_ACCOUNT)(d, p),
+                                        expression=exp.null())),
+               true=lit("virtualaccount"))])
+
+
+def _per_token(attribute: str, tokens_less: int) -> Builder:
+    """The gateway attribute when set; else from the span: generation time after the
+    first token (duration - time to first token) over output tokens (- ``tokens_less``)."""
+    def build(d: Dialect, p: Params) -> exp.Expression:
+        out = exp.Sub(this=exp.column("output_tokens", quoted=True),
+                      expression=lit(tokens_less))
+        after_first = exp.Sub(this=exp.column("duration_ms", quoted=True),
+                              expression=_n(sc.GEN_AI_TTFT_MS)(d, p))
+        derived = exp.Case(ifs=[exp.If(this=exp.GT(this=out.copy(), expression=lit(0)),
+                                       true=exp.Div(this=exp.paren(after_first),
+                                                    expression=d.to_double(out)))])
+        return exp.Coalesce(this=_n(attribute)(d, p), expressions=[derived])
+    return build
 
 
 def _is_failure(d: Dialect, p: Params) -> exp.Expression:
@@ -162,8 +188,24 @@ def _llm_calls(d: Dialect, p: Params) -> exp.Expression:
 MODEL_METRICS = Dataset(
     name="modelMetrics",
     fields=_fields([
-        _f("modelName", ValueType.STRING, col("model"), NULLABLE_STRING_OPS,
-           "gen_ai.response.model, else gen_ai.request.model"),
+        _f("modelName", ValueType.STRING, col("model"), STRING_OPS,
+           "gen_ai.response.model, else gen_ai.request.model (upstream: no IS_NULL)"),
+        _f("virtualModelName", ValueType.STRING, _s(sc.GATEWAY_VIRTUAL_MODEL),
+           NULLABLE_STRING_OPS, "telequery.gateway.virtual_model: the routing alias called "
+                                "(null for a direct model call)"),
+        _f("virtualModel", ValueType.STRING, _s(sc.GATEWAY_VIRTUAL_MODEL),
+           NULLABLE_STRING_OPS, "the groupBy name of virtualModelName"),
+        _f("providerModelName", ValueType.STRING, _s(sc.GEN_AI_RESPONSE_MODEL),
+           NULLABLE_STRING_OPS, "gen_ai.response.model: the model the provider served"),
+        _f("errorCode", ValueType.STRING, _s(sc.GATEWAY_ERROR_CODE), NULLABLE_STRING_OPS,
+           "telequery.gateway.error_code"),
+        _f("providerAccountType", ValueType.STRING, _s(sc.GATEWAY_PROVIDER_ACCOUNT_TYPE),
+           NULLABLE_STRING_OPS, "telequery.gateway.provider_account_type"),
+        _f("createdBySubjectType", ValueType.STRING, _subject_type, NULLABLE_STRING_OPS,
+           "user when user.email is set, else virtualaccount"),
+        _f("traceId", ValueType.STRING, col("trace_id"), NULLABLE_STRING_OPS, "trace id"),
+        _f("httpStatusCode", ValueType.NUMBER, col("status_code"), STATUS_CODE_OPS,
+           "http.response.status_code"),
         _f("requestModel", ValueType.STRING, _s(sc.GEN_AI_REQUEST_MODEL), NULLABLE_STRING_OPS,
            "gen_ai.request.model"),
         _f("provider", ValueType.STRING, col("provider"), NULLABLE_STRING_OPS,
@@ -174,13 +216,21 @@ MODEL_METRICS = Dataset(
            "gen_ai.agent.name of the calling agent"),
         _f("errorType", ValueType.STRING, _s(sc.ERROR_TYPE), NULLABLE_STRING_OPS,
            "error.type"),
-        _f("inputTokens", ValueType.NUMBER, col("input_tokens"), NUMBER_OPS,
+        _f("inputTokens", ValueType.NUMBER, col("input_tokens"), LATENCY_OPS,
            "gen_ai.usage.input_tokens"),
-        _f("outputTokens", ValueType.NUMBER, col("output_tokens"), NUMBER_OPS,
+        _f("outputTokens", ValueType.NUMBER, col("output_tokens"), LATENCY_OPS,
            "gen_ai.usage.output_tokens"),
-        _f("costInUSD", ValueType.NUMBER, col("cost"), NUMBER_OPS, "gen_ai.usage.cost"),
+        _f("costInUSD", ValueType.NUMBER, col("cost"), LATENCY_OPS, "gen_ai.usage.cost"),
         _f("timeToFirstTokenMs", ValueType.NUMBER, _n(sc.GEN_AI_TTFT_MS), NUMBER_OPS,
            "gen_ai.response.time_to_first_token_ms"),
+        _f("interTokenLatencyMs", ValueType.NUMBER,
+           _per_token(sc.GATEWAY_INTER_TOKEN_MS, 1), NUMBER_OPS,
+           "telequery.gateway.inter_token_latency_ms, else (duration - time to first "
+           "token) / (output tokens - 1)"),
+        _f("timePerOutputTokenLatencyMs", ValueType.NUMBER,
+           _per_token(sc.GATEWAY_TIME_PER_OUTPUT_TOKEN_MS, 0), NUMBER_OPS,
+           "telequery.gateway.time_per_output_token_ms, else (duration - time to first "
+           "token) / output tokens"),
         *_caller_fields(STRING_OPS),
     ]),
     predicate=_llm_calls,
@@ -198,11 +248,12 @@ def _mcp_calls(d: Dialect, p: Params) -> exp.Expression:
 MCP_METRICS = Dataset(
     name="mcpMetrics",
     fields=_fields([
-        _f("mcpServerName", ValueType.STRING, _s(sc.MCP_SERVER_NAME), NULLABLE_STRING_OPS,
+        # upstream: IN, NOT_IN and STRING_CONTAINS / STARTS_WITH / ENDS_WITH only
+        _f("mcpServerName", ValueType.STRING, _s(sc.MCP_SERVER_NAME), AGENT_STRING_OPS,
            "mcp.server.name"),
-        _f("toolName", ValueType.STRING, col("tool_name"), NULLABLE_STRING_OPS,
+        _f("toolName", ValueType.STRING, col("tool_name"), AGENT_STRING_OPS,
            "gen_ai.tool.name"),
-        _f("method", ValueType.STRING, _s(sc.MCP_METHOD_NAME), NULLABLE_STRING_OPS,
+        _f("method", ValueType.STRING, _s(sc.MCP_METHOD_NAME), AGENT_STRING_OPS,
            "mcp.method.name"),
         _f("agentName", ValueType.STRING, col("agent_name"), NULLABLE_STRING_OPS,
            "gen_ai.agent.name of the calling agent"),
