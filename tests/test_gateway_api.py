@@ -17,11 +17,14 @@ from test_gateway_common import (
     open_env,
 )
 
-DATASOURCES = ("agentMetrics", "modelMetrics", "mcpMetrics")
+DATASOURCES = ("agentMetrics", "modelMetrics", "mcpMetrics", "guardrailMetrics",
+               "cacheMetrics", "configMetrics")
 MAIN_GROUP = {"agentMetrics": "agentName", "modelMetrics": "modelName",
-              "mcpMetrics": "mcpServerName"}
+              "mcpMetrics": "mcpServerName", "guardrailMetrics": "guardrailName",
+              "cacheMetrics": "modelName", "configMetrics": "ruleId"}
 STRING_COLUMN = {"agentMetrics": "agentFramework", "modelMetrics": "provider",
-                 "mcpMetrics": "toolName"}
+                 "mcpMetrics": "toolName", "guardrailMetrics": "guardrailResult",
+                 "cacheMetrics": "cacheType", "configMetrics": "targetModel"}
 ALL_AGGS = ("count", "countDistinct", "sum", "avg", "min", "max", "p50", "p75", "p90",
             "p95", "p99")
 

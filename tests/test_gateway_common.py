@@ -76,7 +76,14 @@ def weighted_spans(prefix: str) -> ExportTraceServiceRequest:
             sc.GEN_AI_OPERATION: "chat", sc.GEN_AI_REQUEST_MODEL: f"{prefix}-model",
             sc.GEN_AI_PROVIDER: "openai", sc.GEN_AI_INPUT_TOKENS: 1000,
             sc.GEN_AI_OUTPUT_TOKENS: 10, sc.GEN_AI_COST: 0.5, sc.GEN_AI_TTFT_MS: 40.0,
+            sc.CACHE_LOOKUP_STATUS: "miss", sc.CACHE_TYPE: "exact",
             sc.SAMPLE_INTERVAL: 2, **who}),
+        _span(f"guardrail {prefix}-guard", 1, t, 3.0, {
+            sc.GUARDRAIL_NAME: f"{prefix}-guard", sc.GUARDRAIL_SCOPE: "output",
+            sc.GUARDRAIL_RESULT: "fail", sc.SAMPLE_INTERVAL: 5, **who}),
+        _span("routing rule", 1, t, 1.0, {
+            sc.RULE_TYPE: "ratelimit", sc.RULE_ID: f"{prefix}-limit",
+            sc.RULE_RESULT: "throttled", **who}),
         _span("execute_tool lookup", 3, t, 77.0, {
             sc.GEN_AI_OPERATION: "execute_tool", sc.GEN_AI_TOOL_NAME: f"{prefix}.lookup",
             sc.MCP_SERVER_NAME: f"{prefix}-mcp", sc.MCP_METHOD_NAME: "tools/call",
@@ -165,9 +172,25 @@ FIELDS: dict[str, dict[str, Callable[[dict], object]]] = {
         "mcpServerName": _a(sc.MCP_SERVER_NAME), "toolName": _c("tool_name"),
         "method": _a(sc.MCP_METHOD_NAME), "agentName": _c("agent_name"),
         "errorType": _a(sc.ERROR_TYPE), **CALLER},
+    "guardrailMetrics": {
+        "guardrailName": _a(sc.GUARDRAIL_NAME), "appliedOnEntityScope": _a(sc.GUARDRAIL_SCOPE),
+        "guardrailResult": _a(sc.GUARDRAIL_RESULT), "modelName": _a(sc.GEN_AI_REQUEST_MODEL),
+        **CALLER},
+    "configMetrics": {
+        "configType": _a(sc.RULE_TYPE), "ruleId": _a(sc.RULE_ID),
+        "configResult": _a(sc.RULE_RESULT), "targetModel": _a(sc.RULE_TARGET_MODEL),
+        "modelName": _a(sc.GEN_AI_REQUEST_MODEL), **CALLER},
 }
+FIELDS["cacheMetrics"] = {
+    **FIELDS["modelMetrics"],
+    "cacheType": _a(sc.CACHE_TYPE), "cacheNamespace": _a(sc.CACHE_NAMESPACE),
+    "cacheLookupStatus": _a(sc.CACHE_LOOKUP_STATUS),
+    "savedInputTokens": lambda r: r["attrs_number"].get(sc.CACHE_SAVED_INPUT_TOKENS),
+    "savedOutputTokens": lambda r: r["attrs_number"].get(sc.CACHE_SAVED_OUTPUT_TOKENS),
+    "savedCostInUSD": lambda r: r["attrs_number"].get(sc.CACHE_SAVED_COST)}
 NUMERIC = {"httpStatusCode", "latencyMs", "inputTokens", "outputTokens", "costInUSD",
-           "timeToFirstTokenMs", "interTokenLatencyMs", "timePerOutputTokenLatencyMs"}
+           "timeToFirstTokenMs", "interTokenLatencyMs", "timePerOutputTokenLatencyMs",
+           "savedInputTokens", "savedOutputTokens", "savedCostInUSD"}
 
 
 def dataset_rows(rows: list[dict], datasource: str, start: datetime = START,
@@ -179,6 +202,13 @@ def dataset_rows(rows: list[dict], datasource: str, start: datetime = START,
         return [r for r in win if r["kind"] == "span" and r["operation"] in LLM_OPS]
     if datasource == "mcpMetrics":
         return [r for r in win if r["kind"] == "span" and sc.MCP_SERVER_NAME in r["attrs_string"]]
+    if datasource == "cacheMetrics":  # the model rows with a cache lookup
+        return [r for r in win if r["kind"] == "span" and r["operation"] in LLM_OPS
+                and sc.CACHE_LOOKUP_STATUS in r["attrs_string"]]
+    if datasource == "guardrailMetrics":
+        return [r for r in win if r["kind"] == "span" and sc.GUARDRAIL_NAME in r["attrs_string"]]
+    if datasource == "configMetrics":
+        return [r for r in win if r["kind"] == "span" and sc.RULE_TYPE in r["attrs_string"]]
     agent_services = {r["service"] for r in win if r["operation"] == "invoke_agent"
                       and r["service"] is not None}
     return [r for r in win if r["kind"] == "span" and (

@@ -147,7 +147,7 @@ def test_shape_problems(live: tuple[str, str, str]) -> None:
 
 def test_request_level_problems(live: tuple[str, str, str]) -> None:
     for body, fragment in (
-        ({**BASE, "datasource": "guardrailMetrics", "interval": "1 hour"}, "not supported"),
+        ({**BASE, "datasource": "routingMetrics", "interval": "1 hour"}, "not supported"),
         ({**BASE, "datasource": "bogus", "interval": "1 hour"}, "Unknown datasource"),
         ({**BASE, "type": "table"}, '"type" must be'),
         ({**BASE, "type": "distribution", "endTs": WINDOW["startTs"]}, "after"),

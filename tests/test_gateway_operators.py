@@ -56,11 +56,23 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
                      "inputTokens": LATENCY, "outputTokens": LATENCY, "costInUSD": LATENCY,
                      "timeToFirstTokenMs": NUMBER, "interTokenLatencyMs": NUMBER,
                      "timePerOutputTokenLatencyMs": NUMBER, **CALLER},
+    "guardrailMetrics": {"guardrailName": AGENT_STRING, "appliedOnEntityScope": AGENT_STRING,
+                         "guardrailResult": AGENT_STRING, "modelName": NULLABLE_STRING,
+                         **CALLER},
+    "configMetrics": {"configType": AGENT_STRING, "ruleId": AGENT_STRING,
+                      "configResult": AGENT_STRING, "targetModel": NULLABLE_STRING,
+                      "modelName": NULLABLE_STRING, **CALLER},
     # upstream's MCP table: IN, NOT_IN and the positive STRING_* only
     "mcpMetrics": {"mcpServerName": AGENT_STRING, "toolName": AGENT_STRING,
                    "method": AGENT_STRING, "agentName": NULLABLE_STRING,
                    "errorType": NULLABLE_STRING, **CALLER},
 }
+
+
+ALLOWED["cacheMetrics"] = {**ALLOWED["modelMetrics"], "cacheType": {"IN", "NOT_IN"},
+                           "cacheNamespace": AGENT_STRING, "cacheLookupStatus": FULL_STRING,
+                           "savedInputTokens": LATENCY, "savedOutputTokens": LATENCY,
+                           "savedCostInUSD": LATENCY}
 
 
 @pytest.fixture(scope="module", params=ENGINE_PARAMS)

@@ -75,6 +75,23 @@ GATEWAY_ERROR_CODE = "telequery.gateway.error_code"  # provider error code, e.g.
 GATEWAY_PROVIDER_ACCOUNT_TYPE = "telequery.gateway.provider_account_type"
 GATEWAY_INTER_TOKEN_MS = "telequery.gateway.inter_token_latency_ms"
 GATEWAY_TIME_PER_OUTPUT_TOKEN_MS = "telequery.gateway.time_per_output_token_ms"
+# guardrail evaluations (a span per evaluation)
+GUARDRAIL_NAME = "telequery.guardrail.name"
+GUARDRAIL_SCOPE = "telequery.guardrail.scope"  # input | output
+GUARDRAIL_RESULT = "telequery.guardrail.result"  # pass | fail | error
+# cache lookups (on the LLM call span the gateway served or forwarded)
+CACHE_LOOKUP_STATUS = "telequery.cache.lookup_status"  # hit | miss | error
+CACHE_TYPE = "telequery.cache.type"  # exact | semantic
+CACHE_NAMESPACE = "telequery.cache.namespace"
+CACHE_SAVED_INPUT_TOKENS = "telequery.cache.saved_input_tokens"
+CACHE_SAVED_OUTPUT_TOKENS = "telequery.cache.saved_output_tokens"
+CACHE_SAVED_COST = "telequery.cache.saved_cost"  # USD
+# routing / rate-limit / budget rule applications (a span per rule applied)
+RULE_TYPE = "telequery.gateway.rule.type"  # routing | ratelimit | budget
+RULE_ID = "telequery.gateway.rule.id"
+# routed | fallback | retried | allowed | throttled | blocked
+RULE_RESULT = "telequery.gateway.rule.result"
+RULE_TARGET_MODEL = "telequery.gateway.rule.target_model"
 MCP_SERVER_NAME = "mcp.server.name"
 MCP_METHOD_NAME = "mcp.method.name"
 

@@ -359,6 +359,15 @@ class AgentTraffic:
             chat += A.S_VIRTUAL_MODEL(virtual)
         chat += A.S_PROVIDER_ACCOUNT_TYPE(gd.PROVIDER_ACCOUNT_TYPES.get(model.provider,
                                                                         model.provider))
+        # the gateway's cache: most proxied calls are looked up, a fifth of those hit
+        if in_tok % 4:
+            hit = in_tok % 5 == 0
+            chat += A.S_CACHE_STATUS("hit" if hit else "miss")
+            chat += A.S_CACHE_TYPE("semantic" if in_tok % 3 else "exact")
+            chat += A.S_CACHE_NAMESPACE(f"ns-{svc_i}")
+            if hit:
+                chat += A.S_CACHE_SAVED_IN(in_tok) + A.S_CACHE_SAVED_OUT(out_tok)
+                chat += A.S_CACHE_SAVED_COST(round(cost, 8))
         route = "/v1/chat/completions"
         root = A.S_METHOD("POST") + A.S_ROUTE(route) + A.S_STATUS(200)
         root += A.S_URL(f"https://{cd.SERVICES[svc_i].host}{route}") + who
@@ -384,10 +393,31 @@ class AgentTraffic:
             c_end,
             chat,
         )
+        # the gateway's own work around the call: a guardrail on the prompt and the
+        # routing rule that picked the model (a fallback now and then)
+        guard_end = min(c_start, start + int(NS_PER_MS * (1 + out_tok % 7)))
+        guardrail = wire.span(
+            trace_id, env.span_id(), root_id, span_name("guardrail pii-detector"),
+            wire.KIND_INTERNAL, start, guard_end,
+            A.S_GUARDRAIL_NAME("pii-detector" if in_tok % 2 else "prompt-injection")
+            + A.S_GUARDRAIL_SCOPE("input" if out_tok % 3 else "output")
+            + A.S_GUARDRAIL_RESULT("fail" if out_tok % 10 == 0 else "pass")
+            + A.S_REQUEST_MODEL(model.request) + who,
+        )
+        fallback = out_tok % 7 == 0
+        rule = wire.span(
+            trace_id, env.span_id(), root_id, span_name("routing rule"),
+            wire.KIND_INTERNAL, start, start + NS_PER_MS,
+            A.S_RULE_TYPE("routing") + A.S_RULE_ID("route-by-model")
+            + A.S_RULE_RESULT("fallback" if fallback else "routed")
+            + A.S_RULE_TARGET(model.request) + A.S_REQUEST_MODEL(model.request) + who,
+        )
         log_ctx = A.L_USER_ID(user.id) + A.L_PRINCIPAL(f"user:{user.id}")
         return [
             (slot, root_span, None),
             (slot, chat_span, None),
+            (slot, guardrail, None),
+            (slot, rule, None),
             budget.posting(
                 env, slot, c_end, acct, cost, "llm", "generation", log_ctx, trace_id, chat_id
             ),

@@ -39,8 +39,9 @@ from telequery.query import dataset as catalog_dataset
 from telequery.query.datasets.gateway import METADATA_PREFIX, MONTHS_PREFIX
 from telequery.query.limits import MAX_BUCKETS
 
-DATASOURCES = ("agentMetrics", "modelMetrics", "mcpMetrics")
-UPSTREAM_ONLY = ("guardrailMetrics", "configMetrics", "cacheMetrics", "routingMetrics")
+DATASOURCES = ("agentMetrics", "modelMetrics", "mcpMetrics", "guardrailMetrics",
+               "cacheMetrics", "configMetrics")
+UPSTREAM_ONLY = ("routingMetrics",)  # the UI's name; the API's literal is configMetrics
 TYPES = ("distribution", "timeseries")
 
 AGGREGATIONS: dict[str, Agg] = {

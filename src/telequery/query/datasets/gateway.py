@@ -265,3 +265,83 @@ MCP_METRICS = Dataset(
     resolver=_resolver,
     description="MCP calls (spans carrying mcp.server.name)",
 )
+
+
+# -- guardrailMetrics ---------------------------------------------------------------------
+def _has(key: str) -> Builder:
+    return lambda d, p: exp.and_(_eq("kind", "span"), exp.Not(this=exp.Is(
+        this=_s(key)(d, p), expression=exp.null())))
+
+
+GUARDRAIL_METRICS = Dataset(
+    name="guardrailMetrics",
+    fields=_fields([
+        # upstream: the guardrail fields take IN, NOT_IN and the positive STRING_* only
+        _f("guardrailName", ValueType.STRING, _s(sc.GUARDRAIL_NAME), AGENT_STRING_OPS,
+           "telequery.guardrail.name"),
+        _f("appliedOnEntityScope", ValueType.STRING, _s(sc.GUARDRAIL_SCOPE),
+           AGENT_STRING_OPS, "telequery.guardrail.scope: input | output"),
+        _f("guardrailResult", ValueType.STRING, _s(sc.GUARDRAIL_RESULT), AGENT_STRING_OPS,
+           "telequery.guardrail.result: pass | fail | error"),
+        _f("modelName", ValueType.STRING, _s(sc.GEN_AI_REQUEST_MODEL), NULLABLE_STRING_OPS,
+           "gen_ai.request.model of the guarded call"),
+        *_caller_fields(STRING_OPS),
+    ]),
+    predicate=_has(sc.GUARDRAIL_NAME),
+    resolver=_resolver,
+    description="guardrail evaluations (spans carrying telequery.guardrail.name)",
+)
+
+
+# -- cacheMetrics: modelMetrics rows with a cache lookup -----------------------------------
+def _cache_lookups(d: Dialect, p: Params) -> exp.Expression:
+    return exp.and_(_llm_calls(d, p), exp.Not(this=exp.Is(
+        this=_s(sc.CACHE_LOOKUP_STATUS)(d, p), expression=exp.null())))
+
+
+CACHE_METRICS = Dataset(
+    name="cacheMetrics",
+    fields={
+        **MODEL_METRICS.fields,  # upstream: the model table's rows, so its fields too
+        **_fields([
+            _f("cacheType", ValueType.STRING, _s(sc.CACHE_TYPE), frozenset({Op.IN, Op.NOT_IN}),
+               "telequery.cache.type: exact | semantic"),
+            _f("cacheNamespace", ValueType.STRING, _s(sc.CACHE_NAMESPACE), AGENT_STRING_OPS,
+               "telequery.cache.namespace"),
+            _f("cacheLookupStatus", ValueType.STRING, _s(sc.CACHE_LOOKUP_STATUS), STRING_OPS,
+               "telequery.cache.lookup_status: hit | miss | error"),
+            _f("savedInputTokens", ValueType.NUMBER, _n(sc.CACHE_SAVED_INPUT_TOKENS),
+               LATENCY_OPS, "telequery.cache.saved_input_tokens (a hit's tokens not sent)"),
+            _f("savedOutputTokens", ValueType.NUMBER, _n(sc.CACHE_SAVED_OUTPUT_TOKENS),
+               LATENCY_OPS, "telequery.cache.saved_output_tokens"),
+            _f("savedCostInUSD", ValueType.NUMBER, _n(sc.CACHE_SAVED_COST), LATENCY_OPS,
+               "telequery.cache.saved_cost (USD)"),
+        ]),
+    },
+    predicate=_cache_lookups,
+    resolver=_resolver,
+    description="cache lookups: LLM calls carrying telequery.cache.lookup_status",
+)
+
+
+# -- configMetrics: routing, rate-limit and budget rule applications -----------------------
+CONFIG_METRICS = Dataset(
+    name="configMetrics",
+    fields=_fields([
+        _f("configType", ValueType.STRING, _s(sc.RULE_TYPE), AGENT_STRING_OPS,
+           "telequery.gateway.rule.type: routing | ratelimit | budget"),
+        _f("ruleId", ValueType.STRING, _s(sc.RULE_ID), AGENT_STRING_OPS,
+           "telequery.gateway.rule.id"),
+        _f("configResult", ValueType.STRING, _s(sc.RULE_RESULT), AGENT_STRING_OPS,
+           "telequery.gateway.rule.result: routed | fallback | retried | allowed | "
+           "throttled | blocked"),
+        _f("targetModel", ValueType.STRING, _s(sc.RULE_TARGET_MODEL), NULLABLE_STRING_OPS,
+           "telequery.gateway.rule.target_model: where the request was routed"),
+        _f("modelName", ValueType.STRING, _s(sc.GEN_AI_REQUEST_MODEL), NULLABLE_STRING_OPS,
+           "gen_ai.request.model: the model the caller asked for"),
+        *_caller_fields(STRING_OPS),
+    ]),
+    predicate=_has(sc.RULE_TYPE),
+    resolver=_resolver,
+    description="routing, rate-limit and budget rule applications (telequery.gateway.rule.*)",
+)
