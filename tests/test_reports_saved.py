@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ENGINES
 from reports_data import QUERY_RANGE, ReportsEnv, reports_server
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReportsEnv]:
-    with reports_server(Path(tmp_path_factory.mktemp("reports_saved"))) as e:
+@pytest.fixture(scope="module", params=ENGINES)
+def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[ReportsEnv]:
+    with reports_server(Path(tmp_path_factory.mktemp("reports_saved")), request.param) as e:
         yield e
 
 

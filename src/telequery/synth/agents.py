@@ -199,6 +199,7 @@ class AgentTraffic:
                 cursor = c_start + int(dur_ms * NS_PER_MS)
                 # the gateway's own code for the failure, beside the provider's error.type
                 attrs = blob + A.S_ERROR_TYPE(etype) + A.S_ERROR_CODE(f"{etype}.{code}")
+                attrs += A.S_STATUS(code)
                 emit(
                     chat_id,
                     "chat " + model.request,
@@ -351,7 +352,7 @@ class AgentTraffic:
         who = A.S_USER_ID(user.id) + A.S_USER_EMAIL(user.email) + A.S_TEAM(user.teams)
         chat = self.model_blob[model.request] + who + A.S_INPUT_TOKENS(in_tok)
         chat += A.S_OUTPUT_TOKENS(out_tok) + A.S_COST(round(cost, 8)) + A.S_FINISH(("stop",))
-        chat += A.S_TTFT_MS(round(ttft, 1))
+        chat += A.S_TTFT_MS(round(ttft, 1)) + A.S_STATUS(200)
         # through the gateway: a routing alias for some calls (no extra random draws, so
         # the rest of the data stays as it was), and the provider account it used
         virtual = gd.VIRTUAL_MODELS[in_tok % len(gd.VIRTUAL_MODELS)]
