@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from telequery.api.errors import ApiError
+from telequery.prices import PriceBook
 from telequery.store.base import StoreUnavailable, describe
 
 if TYPE_CHECKING:
@@ -26,6 +27,11 @@ class Services:
     writer: Writer
     retention: RetentionLoop | None = None
     exporter: Exporter | None = None
+    prices: PriceBook = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.prices is None:
+            self.prices = PriceBook(self.meta)
 
     def readiness(self) -> list[str]:
         """Why the server cannot serve now (empty when it can): the writer's problems,

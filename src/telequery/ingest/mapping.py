@@ -63,6 +63,8 @@ class Batch:
         self.reasons: list[str] = []
         self.truncated = 0
         self.limits = limits or Limits()
+        # org -> negotiated prices, applied when the rows are priced (ingest.enrich)
+        self.overrides: Callable[[str], dict[str, dict[str, float]]] | None = None
 
     @property
     def rows(self) -> int:
@@ -91,11 +93,15 @@ class Batch:
             self.reasons.append(reason)
 
     def table(self) -> pa.Table:
-        """The rows as an Arrow table of the ``events`` schema."""
+        """The rows as an Arrow table of the ``events`` schema, every GenAI dialect read
+        and LLM calls priced (``ingest.enrich``)."""
+        from telequery.ingest.enrich import enrich
+
         if not self.parts:
-            return self._rows_table()
+            return enrich(self._rows_table(), self.overrides)
         parts = [*self.parts, self._rows_table()] if self.row_list else self.parts
-        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+        return enrich(parts[0] if len(parts) == 1 else pa.concat_tables(parts),
+                      self.overrides)
 
     def _rows_table(self) -> pa.Table:
         n = len(self.row_list)

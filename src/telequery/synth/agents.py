@@ -10,8 +10,10 @@ child spans by it. Every priced chat (and metered tool call) also posts a budget
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 from telequery import semconv as sc
+from telequery.ingest.enrich import price_of
 from telequery.synth import attrs as A
 from telequery.synth import budget, wire
 from telequery.synth import catalog_data as cd
@@ -38,6 +40,19 @@ def _tool_blob(t: gd.Tool) -> bytes:
     if t.mcp_server:
         parts += (A.S_MCP_SERVER(t.mcp_server), A.S_MCP_METHOD("tools/call"))
     return b"".join(parts)
+
+
+def _price(m: gd.Model, t_ns: int, in_tok: int, out_tok: int, cache_read: int,
+           cache_write: int) -> float:
+    """What the call cost, as ingest will price it (the spans carry no cost: the demo's
+    cost charts come from the price table); the budget ledger posts the same amount."""
+    at = datetime.fromtimestamp(t_ns / 1e9, UTC)
+    for name in (m.response, m.request):
+        usd = price_of(name, m.provider, at, in_tok, out_tok, cache_read, cache_write)
+        if usd is not None:
+            return usd
+    return ((in_tok - cache_read) * m.price_in + cache_read * m.price_cache_read
+            + cache_write * m.price_cache_write + out_tok * m.price_out) / 1e6
 
 
 def _model_blob(m: gd.Model) -> bytes:
@@ -221,12 +236,7 @@ class AgentTraffic:
                 cache_read = int(in_tok * (0.3 + 0.6 * rnd()))
             if model.price_cache_write and i == 0 and rnd() < 0.5:
                 cache_write = int(in_tok * (0.1 + 0.4 * rnd()))
-            cost = (
-                (in_tok - cache_read) * model.price_in
-                + cache_read * model.price_cache_read
-                + cache_write * model.price_cache_write
-                + out_tok * model.price_out
-            ) / 1e6
+            cost = _price(model, c_start, in_tok, out_tok, cache_read, cache_write)
             ttft = model.ttft_ms * math.exp(0.5 * r.gauss(0.0, 1.0))
             gen_ms = out_tok * 1000.0 / model.tokens_per_s * math.exp(0.3 * r.gauss(0.0, 1.0))
             if final:
@@ -237,7 +247,6 @@ class AgentTraffic:
                 blob,
                 A.S_INPUT_TOKENS(in_tok),
                 A.S_OUTPUT_TOKENS(out_tok),
-                A.S_COST(round(cost, 8)),
                 A.S_FINISH(finish),
                 A.S_TTFT_MS(round(ttft, 1)),
             ]
@@ -345,13 +354,13 @@ class AgentTraffic:
         start = env.clamp(t0)
         in_tok = int(env.lognormal_ms(900.0, 1.0)) + 1
         out_tok = min(16_000, int(env.lognormal_ms(250.0, 1.0)) + 1)
-        cost = (in_tok * model.price_in + out_tok * model.price_out) / 1e6
+        cost = _price(model, start, in_tok, out_tok, 0, 0)
         ttft = model.ttft_ms * math.exp(0.5 * r.gauss(0.0, 1.0))
         c_start = env.clamp(start + int(NS_PER_MS * (2 + 5 * rnd())))
         c_end = c_start + int((ttft + out_tok * 1000.0 / model.tokens_per_s) * NS_PER_MS)
         who = A.S_USER_ID(user.id) + A.S_USER_EMAIL(user.email) + A.S_TEAM(user.teams)
         chat = self.model_blob[model.request] + who + A.S_INPUT_TOKENS(in_tok)
-        chat += A.S_OUTPUT_TOKENS(out_tok) + A.S_COST(round(cost, 8)) + A.S_FINISH(("stop",))
+        chat += A.S_OUTPUT_TOKENS(out_tok) + A.S_FINISH(("stop",))
         chat += A.S_TTFT_MS(round(ttft, 1)) + A.S_STATUS(200)
         # through the gateway: a routing alias for some calls (no extra random draws, so
         # the rest of the data stays as it was), and the provider account it used

@@ -26,3 +26,13 @@ class RetentionRule(BaseModel):
     kind: Literal["*", "log", "span"] = ANY
     days: float | None = Field(..., gt=0, le=MAX_DAYS,
                                description="window in days; null removes the rule")
+
+
+class ModelPrices(BaseModel):
+    """USD per 1M tokens; cache tokens fall back to the input rate when left out."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    input: float = Field(..., ge=0, le=100_000)
+    output: float = Field(..., ge=0, le=100_000)
+    cache_read: float | None = Field(None, ge=0, le=100_000)
+    cache_write: float | None = Field(None, ge=0, le=100_000)

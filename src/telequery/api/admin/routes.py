@@ -1,4 +1,5 @@
-"""``/api/v1/tokens`` and ``/api/v1/retention`` (``admin`` scope, the caller's org)."""
+"""``/api/v1/tokens``, ``/api/v1/retention`` and ``/api/v1/prices`` (``admin`` scope, the
+caller's org)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from telequery.api.admin.request import RetentionRule, TokenCreate
+from telequery.api.admin.request import ModelPrices, RetentionRule, TokenCreate
 from telequery.api.admin.response import retention_json
 from telequery.api.deps import require, services
 from telequery.api.errors import ApiError
@@ -72,3 +73,31 @@ async def run_sweep(request: Request) -> dict[str, object]:
             "compacted": result.compacted}
 
 
+
+
+@router.get("/api/v1/prices", summary="The org's negotiated prices, per model")
+def list_prices(request: Request) -> dict[str, object]:
+    principal = require(request, "admin")
+    book = services(request).prices.for_org(principal.org)
+    return {"prices": [{"model": m, **p} for m, p in sorted(book.items())]}
+
+
+@router.put("/api/v1/prices/{model}",
+            summary="Set the org's price for a model (USD per 1M tokens, per token kind)")
+def set_price(request: Request, model: str, body: ModelPrices) -> dict[str, object]:
+    """Calls of this model ingested from now on are priced with it (a cost the sender
+    provided still wins); rows already stored keep their cost and its source."""
+    principal = require(request, "admin")
+    if not model.strip() or len(model) > 300:
+        raise ApiError(400, "a model name of 1 to 300 characters", "model", "invalid_value")
+    prices = body.model_dump(exclude_none=True)
+    services(request).prices.set(principal.org, model, prices)
+    return {"model": model, **prices}
+
+
+@router.delete("/api/v1/prices/{model}", summary="Drop the org's price for a model")
+def delete_price(request: Request, model: str) -> dict[str, object]:
+    principal = require(request, "admin")
+    if not services(request).prices.remove(principal.org, model):
+        raise ApiError(404, f"no price set for {model!r}", "model", "not_found")
+    return {"model": model, "deleted": True}

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from telequery.api.deps import services
 from telequery.api.ingest.errors import JSON, PROTOBUF, IngestError, events_error, status_response
 from telequery.api.ingest.request import (
     EVENTS_MEDIA,
@@ -52,7 +53,8 @@ async def _export(request: Request, signal: Signal) -> Response:
         check_capacity(request, limits)
         body = await read_body(request, limits)
         batch, table = await run_in_threadpool(decode_signal, signal, body, protobuf,
-                                               principal.org, limits)
+                                               principal.org, limits,
+                                               services(request).prices.for_org)
         if batch.rows:
             await commit(request, table, limits)
     except IngestError as e:
@@ -98,7 +100,8 @@ async def ingest_events(request: Request) -> Response:
         check_capacity(request, limits)
         body = await read_body(request, limits)
         parsed, batch, table = await run_in_threadpool(decode_lines, body, principal.org,
-                                                       limits)
+                                                       limits,
+                                                       services(request).prices.for_org)
         if batch.rows == 0 and parsed.rejected:
             raise IngestError(400, f"no valid line: {parsed.rejected} line(s) rejected",
                               lines=line_errors(parsed))

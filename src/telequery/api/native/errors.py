@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from telequery.api.errors import DEFAULT_ENVELOPE, native_envelope
 
-PREFIXES = ("/api/v1/query", "/api/v1/sql", "/api/v1/whoami")
+PREFIXES = ("/api/v1/query", "/api/v1/sql", "/api/v1/cost", "/api/v1/whoami")
 ENVELOPE = DEFAULT_ENVELOPE
 envelope = native_envelope

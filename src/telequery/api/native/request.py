@@ -54,3 +54,23 @@ def parse_sql(raw: bytes) -> SqlRequest:
         raise ApiError(400, f"must be a whole number from 1 to {SQL_MAX_ROWS}", "limit",
                        "invalid_value")
     return SqlRequest(sql, TimeRange(start, end), limit)
+
+
+UNPRICED_SOURCE = "unpriced"  # telequery.cost.source of a call no price was found for
+
+
+def unpriced_query(since_hours: float) -> Query:
+    if not 0 < since_hours <= 24 * 400:
+        raise ApiError(400, "must be more than 0 and at most 9600", "since_hours",
+                       "invalid_value")
+    end = datetime.now(UTC)
+    return query_from_dict({
+        "dataset": "events", "from": (end - timedelta(hours=since_hours)).isoformat(),
+        "to": end.isoformat(), "limit": 1000,
+        "filter": {"and": [{"field": "telequery.cost.source", "op": "eq",
+                            "value": UNPRICED_SOURCE}]},
+        "group_by": ["$metadata.provider", "$metadata.model"],
+        "measures": [{"agg": "count", "alias": "calls"},
+                     {"agg": "sum", "field": "$metadata.inputTokens", "alias": "input"},
+                     {"agg": "sum", "field": "$metadata.outputTokens", "alias": "output"}],
+        "order_by": [{"key": "calls", "desc": True}]})

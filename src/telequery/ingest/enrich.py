@@ -1,0 +1,382 @@
+"""After decoding, before storing: one GenAI reading of every dialect, and cost from prices.
+
+Both decoders (``mapping`` and the compiled one) fill the columns from the current OTel
+GenAI conventions; ``enrich`` then, on the Arrow table of a request:
+
+1. **Reads the other dialects** into the same columns where they are still empty: the
+   older GenAI names (``gen_ai.usage.prompt_tokens``...), OpenInference
+   (``llm.token_count.*``, ``llm.model_name``, ``openinference.span.kind``),
+   OpenLLMetry/Traceloop (``llm.usage.*``, ``traceloop.span.kind``), the Vercel AI SDK
+   (``ai.usage.*``, ``ai.model.*``, ``ai.operationId``) and logfire/pydantic-ai
+   (``operation.cost``). Every attribute also stays in the maps. ``ALIASES`` is the table
+   docs/semconv.md prints.
+2. **Counts tokens and cost once per LLM call**: on agent, workflow, chain and tool spans
+   the token and cost *columns* are cleared (several frameworks put their children's
+   totals there; the attributes keep them), so every sum over the columns adds each LLM
+   call once.
+3. **Prices LLM calls without a cost** from ``genai-prices``: input, output, cache-read
+   and cache-write tokens each at their own rate, at the price in effect at the call's
+   time, for the response model (else the request model). A provided cost is kept. The
+   row records how its cost came to be in ``telequery.cost.source``
+   (``provided`` | ``genai-prices <version>`` | ``unpriced``); unknown models stay null
+   and are listed by ``GET /api/v1/cost/unpriced``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from importlib.metadata import version
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from telequery import semconv as sc
+
+COST_SOURCE = "telequery.cost.source"
+PROVIDED, UNPRICED = "provided", "unpriced"
+LLM_OPERATIONS = ("chat", "text_completion", "generate_content", "embeddings")
+TOTALS_OPERATIONS = ("invoke_agent", "create_agent", "execute_tool", "workflow")
+
+# column -> attribute keys read, in order, when the column is empty (map, key)
+ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
+    "input_tokens": (
+        ("attrs_number", "gen_ai.usage.prompt_tokens"),  # GenAI semconv before 1.27
+        ("attrs_number", "llm.token_count.prompt"),  # OpenInference
+        ("attrs_number", "llm.usage.prompt_tokens"),  # OpenLLMetry
+        ("attrs_number", "ai.usage.inputTokens"),  # Vercel AI SDK 5
+        ("attrs_number", "ai.usage.promptTokens"),  # Vercel AI SDK 4
+    ),
+    "output_tokens": (
+        ("attrs_number", "gen_ai.usage.completion_tokens"),
+        ("attrs_number", "llm.token_count.completion"),
+        ("attrs_number", "llm.usage.completion_tokens"),
+        ("attrs_number", "ai.usage.outputTokens"),
+        ("attrs_number", "ai.usage.completionTokens"),
+    ),
+    "model": (
+        ("attrs_string", "llm.model_name"),  # OpenInference
+        ("attrs_string", "ai.response.model"),  # Vercel AI SDK
+        ("attrs_string", "ai.model.id"),
+    ),
+    "provider": (
+        ("attrs_string", "llm.provider"),  # OpenInference
+        ("attrs_string", "llm.system"),
+        ("attrs_string", "ai.model.provider"),  # Vercel: "openai.chat" (see _provider)
+    ),
+    "cost": (
+        ("attrs_number", "operation.cost"),  # logfire / pydantic-ai
+        ("attrs_number", "llm.cost.total"),  # OpenInference cost processors
+    ),
+}
+CACHE_READ = (sc.GEN_AI_CACHE_READ_TOKENS, "gen_ai.usage.cache_read.input_tokens",
+              "llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens")
+CACHE_WRITE = (sc.GEN_AI_CACHE_CREATION_TOKENS, "gen_ai.usage.cache_creation.input_tokens",
+               "llm.token_count.prompt_details.cache_write")
+# span kinds of other dialects -> gen_ai.operation.name
+OPERATION_FROM: tuple[tuple[str, dict[str, str]], ...] = (
+    ("openinference.span.kind", {"LLM": "chat", "EMBEDDING": "embeddings",
+                                 "AGENT": "invoke_agent", "TOOL": "execute_tool",
+                                 "CHAIN": "workflow"}),
+    ("traceloop.span.kind", {"workflow": "workflow", "task": "workflow",
+                             "agent": "invoke_agent", "tool": "execute_tool"}),
+    ("llm.request.type", {"chat": "chat", "completion": "text_completion",
+                          "embedding": "embeddings"}),  # OpenLLMetry LLM spans
+    ("ai.operationId", {"ai.generateText.doGenerate": "chat",
+                        "ai.streamText.doStream": "chat",
+                        "ai.generateObject.doGenerate": "chat",
+                        "ai.streamObject.doStream": "chat", "ai.embed.doEmbed": "embeddings",
+                        "ai.embedMany.doEmbed": "embeddings", "ai.toolCall": "execute_tool",
+                        "ai.generateText": "workflow", "ai.streamText": "workflow"}),
+)
+# gen_ai.provider.name values -> genai-prices provider ids, where they differ
+PRICE_PROVIDERS = {"gcp.gemini": "google", "gcp.vertex_ai": "google", "gemini": "google",
+                   "aws.bedrock": "aws", "azure.ai.openai": "azure", "az.ai.openai": "azure",
+                   "azure.ai.inference": "azure", "x_ai": "x-ai", "mistral_ai": "mistral"}
+PRICES_VERSION = f"genai-prices {version('genai-prices')}"
+
+
+def _lookup(table: pa.Table, column: str, key: str) -> pa.ChunkedArray:
+    return pc.map_lookup(table.column(column), pa.scalar(key), "first")
+
+
+def _fill(table: pa.Table, column: str, sources: list[pa.ChunkedArray]) -> pa.Table:
+    target = table.column(column)
+    filled = pc.coalesce(target, *[s.cast(target.type) for s in sources])
+    return table.set_column(table.schema.get_field_index(column), column, filled)
+
+
+_NUMBER_KEYS = pa.array(sorted({k for keys in ALIASES.values() for m, k in keys
+                                 if m == "attrs_number"}))
+_STRING_KEYS = pa.array(sorted({k for keys in ALIASES.values() for m, k in keys
+                                 if m == "attrs_string"} | {k for k, _ in OPERATION_FROM}))
+
+
+def _mentions(table: pa.Table, column: str, keys: pa.Array) -> bool:
+    """Whether any row's map has one of ``keys`` (one pass over the keys)."""
+    names = [chunk.keys for chunk in table.column(column).chunks]  # every entry's key
+    return any(len(k) > 0 and pc.any(pc.is_in(k, value_set=keys)).as_py() is True
+               for k in names)
+
+
+def _provider(value: str | None) -> str | None:
+    """Vercel writes ``openai.chat``/``anthropic.messages``: the provider is the prefix."""
+    if value and "." in value and value.split(".", 1)[1] in ("chat", "messages",
+                                                              "completion", "responses"):
+        return value.split(".", 1)[0]
+    return value
+
+
+def normalize(table: pa.Table) -> pa.Table:
+    """Steps 1 and 2: other dialects into the columns; totals off non-LLM spans."""
+    if table.num_rows == 0:
+        return table
+    if not (_mentions(table, "attrs_number", _NUMBER_KEYS)
+            or _mentions(table, "attrs_string", _STRING_KEYS)):
+        return _clear_totals(table, table.column("operation"))  # the common case
+    for column, keys in ALIASES.items():
+        sources = [_lookup(table, m, k) for m, k in keys]
+        if any(s.null_count < table.num_rows for s in sources):
+            table = _fill(table, column, sources)
+    if table.column("provider").null_count < table.num_rows:
+        providers = [_provider(v) for v in table.column("provider").to_pylist()]
+        table = table.set_column(table.schema.get_field_index("provider"), "provider",
+                                 pa.array(providers, pa.string()))
+    operation = table.column("operation")
+    for key, mapping in OPERATION_FROM:
+        raw = _lookup(table, "attrs_string", key)
+        if raw.null_count == table.num_rows:
+            continue
+        mapped = pa.array([mapping.get(v) if v is not None else None
+                           for v in raw.to_pylist()], pa.string())
+        operation = pc.coalesce(operation, mapped)
+    table = table.set_column(table.schema.get_field_index("operation"), "operation",
+                             operation)
+    return _clear_totals(table, operation)
+
+
+def _clear_totals(table: pa.Table, operation: pa.ChunkedArray) -> pa.Table:
+    """Token and cost columns of agent, workflow and tool spans emptied (step 2)."""
+    totals = pc.fill_null(pc.is_in(operation, value_set=pa.array(TOTALS_OPERATIONS)), False)
+    if not pc.any(totals).as_py():
+        return table
+    for column in ("input_tokens", "output_tokens", "cost"):
+        c = table.column(column)
+        if c.null_count == table.num_rows:
+            continue
+        cleared = pc.if_else(totals, pa.scalar(None, c.type), c)
+        table = table.set_column(table.schema.get_field_index(column), column, cleared)
+    return table
+
+
+@lru_cache(maxsize=4096)
+def _model(model: str, provider: str | None) -> tuple[object, object] | None:
+    """genai-prices' (provider, model) for a model name, or None when it has no price."""
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    for pid in dict.fromkeys((PRICE_PROVIDERS.get(provider or "", provider), None)):
+        try:
+            return snapshot.find_provider_model(model, None, pid, None)
+        except LookupError:
+            continue
+    return None
+
+
+def _slow_price(found: tuple[object, object], at: datetime, input_tokens: int,
+                output_tokens: int, cache_read: int, cache_write: int) -> float | None:
+    """One call through genai-prices (about 100 µs)."""
+    from genai_prices import Usage
+
+    prov, mod = found
+    usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens,
+                  cache_read_tokens=cache_read or None, cache_write_tokens=cache_write or None)
+    try:
+        calc = mod.calc_price(usage, prov, genai_request_timestamp=at)  # type: ignore[attr-defined]
+    except (LookupError, ValueError):
+        return None
+    return float(calc.total_price)
+
+
+def _thresholds(found: tuple[object, object], day: date) -> tuple[int, ...]:
+    """Where a model's tiered prices change (by total input tokens), on ``day``."""
+    from genai_prices.types import TieredPrices
+
+    _, mod = found
+    prices = mod.get_prices(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))  # type: ignore[attr-defined]
+    starts = {t.start for v in vars(prices).values() if isinstance(v, TieredPrices)
+              for t in v.tiers}
+    return tuple(sorted(starts))
+
+
+@lru_cache(maxsize=8192)
+def _rates(model: str, provider: str | None, day: date, tier: int
+           ) -> tuple[float, float, float, float] | None:
+    """USD per fresh input, cache-read, cache-write and output token for calls whose
+    input falls in ``tier`` on ``day``: prices are linear within a tier (genai-prices'
+    tiers are cliffs on the total input), so four library calls price every such call."""
+    found = _model(model, provider)
+    if found is None:
+        return None
+    limits = _thresholds(found, day)
+    n = 1_000 if tier == 0 else limits[tier - 1] + 1_000
+    at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    base = _slow_price(found, at, n, 0, 0, 0)
+    read = _slow_price(found, at, n, 0, n, 0)
+    write = _slow_price(found, at, n, 0, 0, n)
+    out = _slow_price(found, at, n, 1_000_000, 0, 0)
+    if None in (base, read, write, out):
+        return None
+    return base / n, read / n, write / n, (out - base) / 1e6  # type: ignore[operator]
+
+
+def price_of(model: str, provider: str | None, at: datetime, input_tokens: int,
+             output_tokens: int, cache_read: int, cache_write: int) -> float | None:
+    """USD for one call at ``at``, or None when the model has no known price.
+    ``input_tokens`` counts every input token, cached ones included (the GenAI
+    convention); a sender whose cache tokens exceed it (Anthropic's native counts)
+    reported them apart."""
+    return _price_on(model, provider, at.astimezone(UTC).date(), input_tokens,
+                     output_tokens, cache_read, cache_write)
+
+
+@lru_cache(maxsize=4096)
+def _day(micros: int | None) -> date:
+    return (datetime.fromtimestamp(micros / 1e6, UTC) if micros is not None
+            else datetime.now(UTC)).date()
+
+
+def _price_on(model: str, provider: str | None, day: date, input_tokens: int,
+              output_tokens: int, cache_read: int, cache_write: int) -> float | None:
+    """``price_of`` for a call on ``day`` (prices are looked up at noon UTC)."""
+    found = _model(model, provider)
+    if found is None:
+        return None
+    if cache_read + cache_write > input_tokens:
+        input_tokens += cache_read + cache_write
+    limits = _thresholds_cached(model, provider, day)
+    if input_tokens in limits:  # on a tier's edge: let the library decide
+        at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+        return _slow_price(found, at, input_tokens, output_tokens, cache_read, cache_write)
+    rates = _rates(model, provider, day, sum(1 for t in limits if input_tokens > t))
+    if rates is None:
+        at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+        return _slow_price(found, at, input_tokens, output_tokens, cache_read, cache_write)
+    fresh = input_tokens - cache_read - cache_write
+    p_in, p_read, p_write, p_out = rates
+    return fresh * p_in + cache_read * p_read + cache_write * p_write + output_tokens * p_out
+
+
+@lru_cache(maxsize=8192)
+def _thresholds_cached(model: str, provider: str | None, day: date) -> tuple[int, ...]:
+    found = _model(model, provider)
+    return _thresholds(found, day) if found is not None else ()
+
+
+Overrides = Callable[[str], dict[str, dict[str, float]]]
+"""org -> {model: {"input"|"output"|"cache_read"|"cache_write": USD per 1M tokens}}."""
+
+
+def price(table: pa.Table, overrides: Overrides | None = None) -> pa.Table:
+    """Step 3: cost for the LLM calls that came without one, and where each cost came
+    from. Only rows that are LLM calls with tokens and a model are looked at."""
+    if table.num_rows == 0:
+        return table
+    is_llm = pc.is_in(table.column("operation"), value_set=pa.array(LLM_OPERATIONS))
+    has_tokens = pc.or_(pc.is_valid(table.column("input_tokens")),
+                        pc.is_valid(table.column("output_tokens")))
+    candidates = pc.and_(pc.and_(is_llm, has_tokens), pc.is_valid(table.column("model")))
+    indices = pc.indices_nonzero(pc.fill_null(candidates, False)).to_pylist()
+    if not indices:
+        return table
+    part = table.select(["org_id", "model", "provider", "input_tokens", "output_tokens",
+                         "cost"]).take(indices).to_pydict()
+    micros = table.column("timestamp").cast(pa.int64()).take(indices).to_pylist()
+    requested = _lookup(table, "attrs_string", sc.GEN_AI_REQUEST_MODEL).take(
+        indices).to_pylist()
+    reads = _first_number(table, CACHE_READ, indices)
+    writes = _first_number(table, CACHE_WRITE, indices)
+    costs: list[float | None] = []
+    sources: list[str] = []
+    for k, (org, model, provider, tin, tout, given) in enumerate(zip(
+            part["org_id"], part["model"], part["provider"], part["input_tokens"],
+            part["output_tokens"], part["cost"], strict=True)):
+        if given is not None:
+            costs.append(given)
+            sources.append(PROVIDED)
+            continue
+        counts = (int(tin or 0), int(tout or 0), int(reads[k] or 0), int(writes[k] or 0))
+        custom = overrides(org).get(model) if overrides else None
+        if custom is not None:
+            costs.append(_override_price(custom, *counts))
+            sources.append("override")
+            continue
+        day = _day(micros[k])
+        value = _price_on(model, provider, day, *counts)
+        asked = requested[k]
+        if value is None and asked and asked != model:  # a dated name the table lacks
+            value = _price_on(asked, provider, day, *counts)
+        costs.append(value)
+        sources.append(PRICES_VERSION if value is not None else UNPRICED)
+    cost = table.column("cost").combine_chunks()
+    mask = np.zeros(table.num_rows, dtype=bool)
+    mask[indices] = True
+    scattered = np.full(table.num_rows, np.nan)
+    scattered[indices] = [np.nan if c is None else c for c in costs]
+    new_cost = pc.if_else(pa.array(mask), pa.array(scattered, from_pandas=True), cost)
+    table = table.set_column(table.schema.get_field_index("cost"), "cost", new_cost)
+    strings = _with_entry(table.column("attrs_string").combine_chunks(), indices, COST_SOURCE,
+                          sources)
+    return table.set_column(table.schema.get_field_index("attrs_string"), "attrs_string",
+                            strings)
+
+
+def _with_entry(maps: pa.MapArray, rows: list[int], key: str, values: list[str]
+                ) -> pa.MapArray:
+    """``maps`` with ``(key, values[k])`` appended to row ``rows[k]``, built with array
+    operations (no Python object per entry of the other rows)."""
+    n = len(maps)
+    offsets = maps.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    start = offsets[0]
+    counts = np.diff(offsets)
+    add = np.zeros(n, dtype=np.int64)
+    add[rows] = 1
+    new_offsets = np.concatenate([[0], np.cumsum(counts + add)])
+    old_total = int(offsets[-1] - start)
+    owner = np.repeat(np.arange(n), counts)
+    old_pos = new_offsets[owner] + (np.arange(old_total) + start - offsets[owner])
+    added_pos = new_offsets[rows] + counts[rows]
+    gather = np.empty(old_total + len(rows), dtype=np.int64)
+    gather[old_pos] = np.arange(old_total)
+    gather[added_pos] = old_total + np.arange(len(rows))
+    keys = pa.concat_arrays([maps.keys.slice(start, old_total),
+                             pa.array([key] * len(rows), pa.string())]).take(pa.array(gather))
+    items = pa.concat_arrays([maps.items.slice(start, old_total),
+                              pa.array(values, pa.string())]).take(pa.array(gather))
+    return pa.MapArray.from_arrays(pa.array(new_offsets, pa.int32()), keys, items,
+                                   mask=maps.is_null())
+
+
+def _first_number(table: pa.Table, keys: tuple[str, ...], rows: list[int]
+                  ) -> list[float | None]:
+    return pc.coalesce(*[_lookup(table, "attrs_number", k) for k in keys]).take(
+        rows).to_pylist()
+
+
+def _override_price(prices: dict[str, float], input_tokens: int, output_tokens: int,
+                    cache_read: int, cache_write: int) -> float:
+    """An org's negotiated rates (USD per 1M tokens); cache tokens fall back to the input
+    rate when no rate of their own is set."""
+    if cache_read + cache_write > input_tokens:
+        input_tokens += cache_read + cache_write
+    rate_in = prices.get("input", 0.0)
+    fresh = max(0, input_tokens - cache_read - cache_write)
+    return (fresh * rate_in + cache_read * prices.get("cache_read", rate_in)
+            + cache_write * prices.get("cache_write", rate_in)
+            + output_tokens * prices.get("output", 0.0)) / 1e6
+
+
+def enrich(table: pa.Table, overrides: Overrides | None = None) -> pa.Table:
+    return price(normalize(table), overrides)
