@@ -96,7 +96,7 @@ def test_llm_calls_are_priced_by_provider_model_and_token_kind(native: bool) -> 
     for name, want in cases.items():
         assert rows[name]["cost"] == pytest.approx(want, rel=1e-9), name
         assert _source(rows[name]) == PRICES_VERSION
-    assert rows["provided"]["cost"] == 1.25 and _source(rows["provided"]) == "provided"
+    assert rows["provided"]["cost"] == 1.25 and _source(rows["provided"]) is None  # kept
     assert rows["unknown"]["cost"] is None and _source(rows["unknown"]) == "unpriced"
 
 

@@ -16,10 +16,10 @@ GenAI conventions; ``enrich`` then, on the Arrow table of a request:
    call once.
 3. **Prices LLM calls without a cost** from ``genai-prices``: input, output, cache-read
    and cache-write tokens each at their own rate, at the price in effect at the call's
-   time, for the response model (else the request model). A provided cost is kept. The
-   row records how its cost came to be in ``telequery.cost.source``
-   (``provided`` | ``genai-prices <version>`` | ``unpriced``); unknown models stay null
-   and are listed by ``GET /api/v1/cost/unpriced``.
+   time, for the response model (else the request model). A provided cost is kept as
+   it is (and carries no source attribute). A priced row records how in
+   ``telequery.cost.source`` (``genai-prices <version>`` | ``override`` | ``unpriced``);
+   unknown models stay null and are listed by ``GET /api/v1/cost/unpriced``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 from telequery import semconv as sc
 
 COST_SOURCE = "telequery.cost.source"
-PROVIDED, UNPRICED = "provided", "unpriced"
+UNPRICED = "unpriced"
 LLM_OPERATIONS = ("chat", "text_completion", "generate_content", "embeddings")
 TOTALS_OPERATIONS = ("invoke_agent", "create_agent", "execute_tool", "workflow")
 
@@ -281,56 +281,109 @@ Overrides = Callable[[str], dict[str, dict[str, float]]]
 
 def price(table: pa.Table, overrides: Overrides | None = None) -> pa.Table:
     """Step 3: cost for the LLM calls that came without one, and where each cost came
-    from. Only rows that are LLM calls with tokens and a model are looked at."""
+    from. Rows with a cost of their own are left as they are (a cost with no
+    ``telequery.cost.source`` is the sender's); the others are priced per (model,
+    provider, day) group with array arithmetic."""
     if table.num_rows == 0:
         return table
     is_llm = pc.is_in(table.column("operation"), value_set=pa.array(LLM_OPERATIONS))
     has_tokens = pc.or_(pc.is_valid(table.column("input_tokens")),
                         pc.is_valid(table.column("output_tokens")))
-    candidates = pc.and_(pc.and_(is_llm, has_tokens), pc.is_valid(table.column("model")))
-    indices = pc.indices_nonzero(pc.fill_null(candidates, False)).to_pylist()
-    if not indices:
+    candidates = pc.and_(pc.and_(is_llm, has_tokens),
+                         pc.and_(pc.is_valid(table.column("model")),
+                                 pc.is_null(table.column("cost"))))
+    indices = pc.indices_nonzero(pc.fill_null(candidates, False)).to_numpy()
+    if len(indices) == 0:
         return table
-    part = table.select(["org_id", "model", "provider", "input_tokens", "output_tokens",
-                         "cost"]).take(indices).to_pydict()
-    micros = table.column("timestamp").cast(pa.int64()).take(indices).to_pylist()
-    requested = _lookup(table, "attrs_string", sc.GEN_AI_REQUEST_MODEL).take(
-        indices).to_pylist()
-    reads = _first_number(table, CACHE_READ, indices)
-    writes = _first_number(table, CACHE_WRITE, indices)
-    costs: list[float | None] = []
-    sources: list[str] = []
-    for k, (org, model, provider, tin, tout, given) in enumerate(zip(
-            part["org_id"], part["model"], part["provider"], part["input_tokens"],
-            part["output_tokens"], part["cost"], strict=True)):
-        if given is not None:
-            costs.append(given)
-            sources.append(PROVIDED)
-            continue
-        counts = (int(tin or 0), int(tout or 0), int(reads[k] or 0), int(writes[k] or 0))
+    take = pa.array(indices)
+    n = len(indices)
+    tin = _ints(table.column("input_tokens").take(take))
+    tout = _ints(table.column("output_tokens").take(take))
+    reads = _ints(_first(table, CACHE_READ).take(take))
+    writes = _ints(_first(table, CACHE_WRITE).take(take))
+    tin = np.where(reads + writes > tin, tin + reads + writes, tin)  # counted apart
+    models = table.column("model").take(take).to_pylist()
+    providers = table.column("provider").take(take).to_pylist()
+    orgs = table.column("org_id").take(take).to_pylist()
+    asked = _lookup(table, "attrs_string", sc.GEN_AI_REQUEST_MODEL).take(take).to_pylist()
+    days = table.column("timestamp").take(take).cast(pa.date32()).to_pylist()
+    costs = np.full(n, np.nan)
+    sources = np.full(n, UNPRICED, dtype=object)
+    groups: dict[tuple, list[int]] = {}
+    for k in range(n):
+        groups.setdefault((orgs[k], models[k], providers[k], asked[k], days[k]), []).append(k)
+    for (org, model, provider, requested, day), rows in groups.items():
+        at = np.array(rows)
         custom = overrides(org).get(model) if overrides else None
         if custom is not None:
-            costs.append(_override_price(custom, *counts))
-            sources.append("override")
+            costs[at] = _override_prices(custom, tin[at], tout[at], reads[at], writes[at])
+            sources[at] = "override"
             continue
-        day = _day(micros[k])
-        value = _price_on(model, provider, day, *counts)
-        asked = requested[k]
-        if value is None and asked and asked != model:  # a dated name the table lacks
-            value = _price_on(asked, provider, day, *counts)
-        costs.append(value)
-        sources.append(PRICES_VERSION if value is not None else UNPRICED)
-    cost = table.column("cost").combine_chunks()
+        name = model if _model(model, provider) is not None else requested
+        if not name or _model(name, provider) is None:
+            continue  # unpriced
+        costs[at] = _group_prices(name, provider, day, tin[at], tout[at], reads[at],
+                                  writes[at])
+        sources[at] = PRICES_VERSION
     mask = np.zeros(table.num_rows, dtype=bool)
     mask[indices] = True
     scattered = np.full(table.num_rows, np.nan)
-    scattered[indices] = [np.nan if c is None else c for c in costs]
-    new_cost = pc.if_else(pa.array(mask), pa.array(scattered, from_pandas=True), cost)
-    table = table.set_column(table.schema.get_field_index("cost"), "cost", new_cost)
-    strings = _with_entry(table.column("attrs_string").combine_chunks(), indices, COST_SOURCE,
-                          sources)
+    scattered[indices] = costs
+    cost = pc.if_else(pa.array(mask), pa.array(scattered, from_pandas=True),
+                      table.column("cost").combine_chunks())
+    table = table.set_column(table.schema.get_field_index("cost"), "cost", cost)
+    strings = _with_entry(table.column("attrs_string").combine_chunks(), indices.tolist(),
+                          COST_SOURCE, sources.tolist())
     return table.set_column(table.schema.get_field_index("attrs_string"), "attrs_string",
                             strings)
+
+
+def _ints(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.nan_to_num(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+                         ).astype(np.int64)
+
+
+def _first(table: pa.Table, keys: tuple[str, ...]) -> pa.ChunkedArray:
+    return pc.coalesce(*[_lookup(table, "attrs_number", k) for k in keys])
+
+
+def _group_prices(model: str, provider: str | None, day: date, tin: np.ndarray,
+                  tout: np.ndarray, reads: np.ndarray, writes: np.ndarray) -> np.ndarray:
+    """Prices of one model's calls on one day: per-token rates per tier, and the library
+    itself for a call exactly on a tier's edge."""
+    limits = _thresholds_cached(model, provider, day)
+    tiers = np.searchsorted(np.array(limits, dtype=np.int64), tin, side="left") \
+        if limits else np.zeros(len(tin), dtype=np.int64)
+    out = np.full(len(tin), np.nan)
+    for tier in np.unique(tiers):
+        rows = tiers == tier
+        rates = _rates(model, provider, day, int(tier))
+        if rates is None:
+            continue
+        p_in, p_read, p_write, p_out = rates
+        fresh = tin[rows] - reads[rows] - writes[rows]
+        out[rows] = (fresh * p_in + reads[rows] * p_read + writes[rows] * p_write
+                     + tout[rows] * p_out)
+    edge = np.isin(tin, np.array(limits, dtype=np.int64)) if limits else None
+    if edge is not None and edge.any():
+        found = _model(model, provider)
+        at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+        for k in np.nonzero(edge)[0]:
+            value = _slow_price(found, at, int(tin[k]), int(tout[k]), int(reads[k]),  # type: ignore[arg-type]
+                                int(writes[k]))
+            out[k] = np.nan if value is None else value
+    return out
+
+
+def _override_prices(prices: dict[str, float], tin: np.ndarray, tout: np.ndarray,
+                     reads: np.ndarray, writes: np.ndarray) -> np.ndarray:
+    """An org's negotiated rates (USD per 1M tokens); cache tokens fall back to the input
+    rate when no rate of their own is set."""
+    rate_in = prices.get("input", 0.0)
+    fresh = np.maximum(0, tin - reads - writes)
+    return (fresh * rate_in + reads * prices.get("cache_read", rate_in)
+            + writes * prices.get("cache_write", rate_in) + tout * prices.get("output", 0.0)
+            ) / 1e6
 
 
 def _with_entry(maps: pa.MapArray, rows: list[int], key: str, values: list[str]
@@ -357,25 +410,6 @@ def _with_entry(maps: pa.MapArray, rows: list[int], key: str, values: list[str]
                               pa.array(values, pa.string())]).take(pa.array(gather))
     return pa.MapArray.from_arrays(pa.array(new_offsets, pa.int32()), keys, items,
                                    mask=maps.is_null())
-
-
-def _first_number(table: pa.Table, keys: tuple[str, ...], rows: list[int]
-                  ) -> list[float | None]:
-    return pc.coalesce(*[_lookup(table, "attrs_number", k) for k in keys]).take(
-        rows).to_pylist()
-
-
-def _override_price(prices: dict[str, float], input_tokens: int, output_tokens: int,
-                    cache_read: int, cache_write: int) -> float:
-    """An org's negotiated rates (USD per 1M tokens); cache tokens fall back to the input
-    rate when no rate of their own is set."""
-    if cache_read + cache_write > input_tokens:
-        input_tokens += cache_read + cache_write
-    rate_in = prices.get("input", 0.0)
-    fresh = max(0, input_tokens - cache_read - cache_write)
-    return (fresh * rate_in + cache_read * prices.get("cache_read", rate_in)
-            + cache_write * prices.get("cache_write", rate_in)
-            + output_tokens * prices.get("output", 0.0)) / 1e6
 
 
 def enrich(table: pa.Table, overrides: Overrides | None = None) -> pa.Table:
