@@ -248,3 +248,16 @@ def test_an_orgs_negotiated_prices_win_over_the_table(live: LiveServer) -> None:
         _oracle("gpt-4o", "openai", 10_000, 1_000))
     assert httpx.delete(live.url + "/api/v1/prices/gpt-4o", headers=headers).status_code == 200
     assert httpx.delete(live.url + "/api/v1/prices/gpt-4o", headers=headers).status_code == 404
+
+
+def test_sql_counts_once_per_call_too(live: LiveServer) -> None:
+    token = live.token(ORG)
+    agent = _span("invoke_agent sql", {sc.GEN_AI_OPERATION: "invoke_agent",
+                                       sc.GEN_AI_INPUT_TOKENS: 500}, trace=9)
+    parent = int.from_bytes(agent.span_id, "big")
+    _post(live, token, [agent, _span("chat sql", _chat("gpt-4o", "openai", 500, 5), parent, 9)])
+    r = httpx.post(live.url + "/api/v1/sql", headers={"authorization": f"Bearer {token}"},
+                   json={"sql": "SELECT sum(input_tokens) FROM spans WHERE trace_id = "
+                                f"'{(9).to_bytes(16, 'big').hex()}'"})
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == [[500]]

@@ -14,16 +14,10 @@ import os
 import threading
 from pathlib import Path
 
+from telequery.store.base import fsync_dir
+
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _SUFFIX = ".pb"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Spool:
@@ -63,7 +57,7 @@ class Spool:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)
-            _fsync_dir(self.path)
+            fsync_dir(self.path)
             self._files.append(final)
             self._bytes += len(payload)
             return True

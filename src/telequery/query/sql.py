@@ -31,6 +31,7 @@ from sqlglot.optimizer.scope import traverse_scope
 from telequery.dialect import Dialect, Params, lit
 from telequery.query import catalog
 from telequery.query._compile import _Compiler
+from telequery.query.datasets.events import ONCE_PER_CALL, once_per_call
 from telequery.query.errors import QueryError
 from telequery.query.ir import Query, TimeRange
 from telequery.schema import COLUMN_NAMES, COLUMNS, Logical
@@ -239,8 +240,10 @@ def _view(name: str, org: str, time_range: TimeRange, dialect: Dialect,
                          org, dialect)
     compiler.p = params
     rel, where = compiler._relation()
-    if kind is not False:
-        cols: list[exp.Expression] = [exp.column(c, quoted=True) for c in COLUMN_NAMES]
+    if kind is not False:  # tokens and cost counted once per LLM call, as in the catalog
+        cols: list[exp.Expression] = [
+            exp.alias_(once_per_call(c), c, quoted=True) if c in ONCE_PER_CALL
+            else exp.column(c, quoted=True) for c in COLUMN_NAMES]
         if kind is not None:
             kind_is = exp.EQ(this=exp.column("kind", quoted=True),
                              expression=params.bind(kind, Logical.STRING))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from telequery.dialect import Dialect, Params
+from telequery.dialect import Dialect, Params, lit
 from telequery.query.catalog import Dataset, Field, attr, column_field
 from telequery.query.ir import ValueType
 from telequery.schema import Logical
@@ -66,10 +66,30 @@ WORKERS_COLUMNS: dict[str, str] = {
     "coldStart": "cold_start",
 }
 
+# Spans that may repeat their children's token and cost totals (agent runs, workflows,
+# chains, tools): their token and cost columns are read as null, so every measure adds
+# each LLM call once (docs/semconv.md).
+TOTALS_OPERATIONS = ("invoke_agent", "create_agent", "execute_tool", "workflow")
+ONCE_PER_CALL = ("input_tokens", "output_tokens", "cost")
+
+
+def once_per_call(column: str) -> exp.Expression:
+    """``column`` as counted: null on spans that may carry their children's totals."""
+    return exp.If(this=exp.In(this=exp.column("operation", quoted=True),
+                              expressions=[lit(op) for op in TOTALS_OPERATIONS]),
+                  true=exp.null(), false=exp.column(column, quoted=True))
+
+
 SAMPLE_RATE = "$metadata.sampleRate"
 _FIELDS: dict[str, Field] = {}
 for key, column in METADATA_COLUMNS.items():
     _FIELDS[f"$metadata.{key}"] = column_field(f"$metadata.{key}", column)
+for key, column in (("inputTokens", "input_tokens"), ("outputTokens", "output_tokens"),
+                    ("cost", "cost")):
+    _FIELDS[f"$metadata.{key}"] = Field(
+        f"$metadata.{key}", ValueType.NUMBER,
+        lambda d, p, c=column: once_per_call(c),
+        description=_FIELDS[f"$metadata.{key}"].description + " (once per LLM call)")
 for key, column in WORKERS_COLUMNS.items():
     _FIELDS[f"$workers.{key}"] = column_field(f"$workers.{key}", column)
 _FIELDS["$workers.cpuTimeMs"] = Field("$workers.cpuTimeMs", ValueType.NUMBER,
