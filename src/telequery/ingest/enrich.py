@@ -17,8 +17,8 @@ GenAI conventions; ``enrich`` then, on the Arrow table of a request:
    children's totals. (Clearing them here instead cost a third of the end-to-end ingest
    rate: stored nulls made DuckDB's commits slower.)
 3. **Prices LLM calls without a cost** from ``genai-prices``: input, output, cache-read
-   and cache-write tokens each at their own rate, at the price in effect at the call's
-   time, for the response model (else the request model). A provided cost is kept as
+   and cache-write tokens each at their own rate, at the price in effect on the call's
+   UTC day, for the response model (else the request model). A provided cost is kept as
    it is (and carries no source attribute). A priced row records how in
    ``telequery.cost.source`` (``genai-prices <version>`` | ``override`` | ``unpriced``);
    unknown models stay null and are listed by ``GET /api/v1/cost/unpriced``.
@@ -227,12 +227,6 @@ def price_of(model: str, provider: str | None, at: datetime, input_tokens: int,
     reported them apart."""
     return _price_on(model, provider, at.astimezone(UTC).date(), input_tokens,
                      output_tokens, cache_read, cache_write)
-
-
-@lru_cache(maxsize=4096)
-def _day(micros: int | None) -> date:
-    return (datetime.fromtimestamp(micros / 1e6, UTC) if micros is not None
-            else datetime.now(UTC)).date()
 
 
 def _price_on(model: str, provider: str | None, day: date, input_tokens: int,
