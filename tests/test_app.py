@@ -36,3 +36,25 @@ def test_meta_trim_keeps_the_newest_of_one_kind_and_org(tmp_path: Path) -> None:
         assert meta.trim("run", "a", 0) == 3 and meta.count("run", "a") == 0
     finally:
         meta.close()
+
+
+def test_the_api_docs_need_no_internet(tmp_path: Path) -> None:
+    """/docs and /redoc load their scripts and styles from the package, not a CDN."""
+    store = make_store("duckdb", tmp_path)
+    meta = Meta(tmp_path / "meta.sqlite")
+    try:
+        with serve(store, meta) as live:
+            for page, assets in (
+                    ("/docs", ["/ui/vendor/swagger-ui/swagger-ui-bundle.js",
+                               "/ui/vendor/swagger-ui/swagger-ui.css"]),
+                    ("/redoc", ["/ui/vendor/redoc/redoc.standalone.js"])):
+                html = httpx.get(live.url + page).text
+                assert "https://" not in html and "http://" not in html, page
+                for asset in assets:
+                    assert asset in html
+                    r = httpx.get(live.url + asset)
+                    assert r.status_code == 200 and len(r.content) > 10_000, asset
+            assert httpx.get(live.url + "/openapi.json").status_code == 200
+    finally:
+        store.close()
+        meta.close()

@@ -80,6 +80,7 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
         exporter.close()  # after the writer: what it acknowledged last is spooled
 
     app = FastAPI(title="telequery", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # served by api/ui.py from local assets
                   description="Telemetry query engine: OTLP ingest; Workers Observability, "
                               "gateway metrics and reports APIs.")
     app.state.services = services

@@ -1,4 +1,6 @@
-"""The web UI: one static page (``telequery/ui/index.html``) over the public APIs."""
+"""The web UI: one static page (``telequery/ui/index.html``) over the public APIs, and the
+API documentation pages (``/docs``, ``/redoc``) with their assets served from the package
+(``telequery/ui/vendor``, from npm), so they work without internet."""
 
 from __future__ import annotations
 
@@ -6,10 +8,14 @@ from functools import cache
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 router = APIRouter(include_in_schema=False)
 PAGE = Path(__file__).resolve().parent.parent / "ui" / "index.html"
+VENDOR = PAGE.parent / "vendor"
+ASSETS = "/ui/vendor"
 
 
 @cache
@@ -27,5 +33,23 @@ async def root() -> RedirectResponse:
     return RedirectResponse("/ui")
 
 
+@router.get("/docs")
+async def swagger_ui() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json", title="telequery API",
+        swagger_js_url=f"{ASSETS}/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url=f"{ASSETS}/swagger-ui/swagger-ui.css",
+        swagger_favicon_url=f"{ASSETS}/swagger-ui/favicon-32x32.png")
+
+
+@router.get("/redoc")
+async def redoc() -> HTMLResponse:
+    return get_redoc_html(openapi_url="/openapi.json", title="telequery API",
+                          redoc_js_url=f"{ASSETS}/redoc/redoc.standalone.js",
+                          redoc_favicon_url=f"{ASSETS}/swagger-ui/favicon-32x32.png",
+                          with_google_fonts=False)
+
+
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    app.mount(ASSETS, StaticFiles(directory=VENDOR), name="vendor")
