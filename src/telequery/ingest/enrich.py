@@ -187,15 +187,23 @@ def _slow_price(found: tuple[object, object], at: datetime, input_tokens: int,
     return float(calc.total_price)
 
 
-def _thresholds(found: tuple[object, object], day: date) -> tuple[int, ...]:
+@lru_cache(maxsize=8192)
+def _thresholds(model: str, provider: str | None, day: date) -> tuple[int, ...]:
     """Where a model's tiered prices change (by total input tokens), on ``day``."""
     from genai_prices.types import TieredPrices
 
-    _, mod = found
-    prices = mod.get_prices(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))  # type: ignore[attr-defined]
+    found = _model(model, provider)
+    if found is None:
+        return ()
+    prices = found[1].get_prices(_noon(day))  # type: ignore[attr-defined]
     starts = {t.start for v in vars(prices).values() if isinstance(v, TieredPrices)
               for t in v.tiers}
     return tuple(sorted(starts))
+
+
+def _noon(day: date) -> datetime:
+    """The instant a day's prices are looked up at."""
+    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
 
 
 @lru_cache(maxsize=8192)
@@ -207,9 +215,9 @@ def _rates(model: str, provider: str | None, day: date, tier: int
     found = _model(model, provider)
     if found is None:
         return None
-    limits = _thresholds(found, day)
+    limits = _thresholds(model, provider, day)
     n = 1_000 if tier == 0 else limits[tier - 1] + 1_000
-    at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    at = _noon(day)
     base = _slow_price(found, at, n, 0, 0, 0)
     read = _slow_price(found, at, n, 0, n, 0)
     write = _slow_price(found, at, n, 0, 0, n)
@@ -219,41 +227,23 @@ def _rates(model: str, provider: str | None, day: date, tier: int
     return base / n, read / n, write / n, (out - base) / 1e6  # type: ignore[operator]
 
 
+def _all_input(tin: np.ndarray, reads: np.ndarray, writes: np.ndarray) -> np.ndarray:
+    """Input tokens counting cached ones (the GenAI convention); a sender whose cache
+    tokens exceed them (Anthropic's native counts) reported them apart: add them."""
+    return np.where(reads + writes > tin, tin + reads + writes, tin)
+
+
 def price_of(model: str, provider: str | None, at: datetime, input_tokens: int,
              output_tokens: int, cache_read: int, cache_write: int) -> float | None:
-    """USD for one call at ``at``, or None when the model has no known price.
-    ``input_tokens`` counts every input token, cached ones included (the GenAI
-    convention); a sender whose cache tokens exceed it (Anthropic's native counts)
-    reported them apart."""
-    return _price_on(model, provider, at.astimezone(UTC).date(), input_tokens,
-                     output_tokens, cache_read, cache_write)
-
-
-def _price_on(model: str, provider: str | None, day: date, input_tokens: int,
-              output_tokens: int, cache_read: int, cache_write: int) -> float | None:
-    """``price_of`` for a call on ``day`` (prices are looked up at noon UTC)."""
-    found = _model(model, provider)
-    if found is None:
+    """USD for one call on ``at``'s UTC day, or None when the model has no known price
+    (``price`` for a single call)."""
+    if _model(model, provider) is None:
         return None
-    if cache_read + cache_write > input_tokens:
-        input_tokens += cache_read + cache_write
-    limits = _thresholds_cached(model, provider, day)
-    if input_tokens in limits:  # on a tier's edge: let the library decide
-        at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-        return _slow_price(found, at, input_tokens, output_tokens, cache_read, cache_write)
-    rates = _rates(model, provider, day, sum(1 for t in limits if input_tokens > t))
-    if rates is None:
-        at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-        return _slow_price(found, at, input_tokens, output_tokens, cache_read, cache_write)
-    fresh = input_tokens - cache_read - cache_write
-    p_in, p_read, p_write, p_out = rates
-    return fresh * p_in + cache_read * p_read + cache_write * p_write + output_tokens * p_out
-
-
-@lru_cache(maxsize=8192)
-def _thresholds_cached(model: str, provider: str | None, day: date) -> tuple[int, ...]:
-    found = _model(model, provider)
-    return _thresholds(found, day) if found is not None else ()
+    tin, tout, reads, writes = (np.array([v], dtype=np.int64) for v in (
+        input_tokens, output_tokens, cache_read, cache_write))
+    value = _group_prices(model, provider, at.astimezone(UTC).date(),
+                          _all_input(tin, reads, writes), tout, reads, writes)[0]
+    return None if np.isnan(value) else float(value)
 
 
 Overrides = Callable[[str], dict[str, dict[str, float]]]
@@ -282,7 +272,7 @@ def price(table: pa.Table, overrides: Overrides | None = None) -> pa.Table:
     tout = _ints(table.column("output_tokens").take(take))
     reads = _ints(_first(table, CACHE_READ).take(take))
     writes = _ints(_first(table, CACHE_WRITE).take(take))
-    tin = np.where(reads + writes > tin, tin + reads + writes, tin)  # counted apart
+    tin = _all_input(tin, reads, writes)
     models = table.column("model").take(take).to_pylist()
     providers = table.column("provider").take(take).to_pylist()
     orgs = table.column("org_id").take(take).to_pylist()
@@ -330,28 +320,28 @@ def _first(table: pa.Table, keys: tuple[str, ...]) -> pa.ChunkedArray:
 
 def _group_prices(model: str, provider: str | None, day: date, tin: np.ndarray,
                   tout: np.ndarray, reads: np.ndarray, writes: np.ndarray) -> np.ndarray:
-    """Prices of one model's calls on one day: per-token rates per tier, and the library
-    itself for a call exactly on a tier's edge."""
-    limits = _thresholds_cached(model, provider, day)
-    tiers = np.searchsorted(np.array(limits, dtype=np.int64), tin, side="left") \
-        if limits else np.zeros(len(tin), dtype=np.int64)
+    """Prices of one (priced) model's calls on one day (``tin`` counts all input): the
+    per-token rates of each call's tier, and the library itself for a call exactly on a
+    tier's edge or when the rates could not be derived."""
+    limits = np.array(_thresholds(model, provider, day), dtype=np.int64)
+    tiers = np.searchsorted(limits, tin, side="left")  # thresholds below each input
     out = np.full(len(tin), np.nan)
+    slow = np.isin(tin, limits)
     for tier in np.unique(tiers):
-        rows = tiers == tier
+        rows = (tiers == tier) & ~slow
         rates = _rates(model, provider, day, int(tier))
         if rates is None:
+            slow |= tiers == tier
             continue
         p_in, p_read, p_write, p_out = rates
         fresh = tin[rows] - reads[rows] - writes[rows]
         out[rows] = (fresh * p_in + reads[rows] * p_read + writes[rows] * p_write
                      + tout[rows] * p_out)
-    edge = np.isin(tin, np.array(limits, dtype=np.int64)) if limits else None
-    if edge is not None and edge.any():
+    if slow.any():
         found = _model(model, provider)
-        at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-        for k in np.nonzero(edge)[0]:
-            value = _slow_price(found, at, int(tin[k]), int(tout[k]), int(reads[k]),  # type: ignore[arg-type]
-                                int(writes[k]))
+        for k in np.nonzero(slow)[0]:
+            value = _slow_price(found, _noon(day), int(tin[k]), int(tout[k]),  # type: ignore[arg-type]
+                                int(reads[k]), int(writes[k]))
             out[k] = np.nan if value is None else value
     return out
 
