@@ -81,11 +81,14 @@ _STORED = frozenset(COLUMN_NAMES)
 _CACHE: dict[tuple, Compiled] = {}
 
 
-def compile_relation(query: Query, org: str, dialect: Dialect
+def compile_relation(query: Query, org: str, dialect: Dialect, params: Params | None = None
                      ) -> tuple[exp.Expression, exp.Expression | None, Params]:
     """FROM and WHERE of ``query`` (tenant, time, datasets, filter, needle) and the params
-    bound so far, for query/ modules that build their own SELECT on top (key discovery)."""
+    bound so far, for query/ modules that build their own SELECT on top (key discovery,
+    SQL); ``params`` binds into a statement's shared set."""
     c = _Compiler(query, org, dialect)
+    if params is not None:
+        c.p = params
     rel, where = c._relation()
     return rel, where, c.p
 

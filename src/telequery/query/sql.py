@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 
 import sqlglot
 from sqlglot import exp
@@ -30,7 +31,7 @@ from sqlglot.optimizer.scope import traverse_scope
 
 from telequery.dialect import Dialect, Params, lit
 from telequery.query import catalog
-from telequery.query._compile import _Compiler
+from telequery.query._compile import compile_relation
 from telequery.query.datasets.events import ONCE_PER_CALL, once_per_call
 from telequery.query.errors import QueryError
 from telequery.query.ir import Query, TimeRange
@@ -85,19 +86,12 @@ _SELECT_ARGS = frozenset({"expressions", "from", "from_", "joins", "where", "gro
 _TABLE_ARGS = frozenset({"this", "alias"})
 
 
+@cache
 def tables() -> dict[str, str]:
     """Exposed table name (lower case) -> the name as documented."""
     names = {n: n for n in _KINDS}
     names.update({n.lower(): n for n in catalog.all_datasets() if n != "events"})
     return names
-
-
-def columns_of(table: str) -> list[str]:
-    """The columns an exposed table has (``tables()`` spelling)."""
-    if table in _KINDS:
-        return list(COLUMN_NAMES)
-    fields = catalog.dataset(table).fields
-    return ["timestamp", *(f for f in fields if not f.startswith("__") and f != "timestamp")]
 
 
 @dataclass
@@ -236,10 +230,8 @@ def _view(name: str, org: str, time_range: TimeRange, dialect: Dialect,
     """The org's rows of one exposed table in the time range, as the compiler scopes a
     query (tenant, time, the dataset's own predicate), values bound in ``params``."""
     kind = _KINDS.get(name, False)
-    compiler = _Compiler(Query("events" if kind is not False else name, time_range),
-                         org, dialect)
-    compiler.p = params
-    rel, where = compiler._relation()
+    dataset = "events" if kind is not False else name
+    rel, where, _ = compile_relation(Query(dataset, time_range), org, dialect, params)
     if kind is not False:  # tokens and cost counted once per LLM call, as in the catalog
         cols: list[exp.Expression] = [
             exp.alias_(once_per_call(c), c, quoted=True) if c in ONCE_PER_CALL
@@ -249,7 +241,7 @@ def _view(name: str, org: str, time_range: TimeRange, dialect: Dialect,
                              expression=params.bind(kind, Logical.STRING))
             where = kind_is if where is None else exp.and_(where, kind_is, copy=False)
     else:
-        ds = compiler.ds
+        ds = catalog.dataset(name)
         cols = [exp.alias_(exp.column(ds.time_column, quoted=True), "timestamp", quoted=True)]
         cols += [exp.alias_(f.build(dialect, params), n, quoted=True, copy=False)
                  for n, f in ds.fields.items() if not n.startswith("__") and n != "timestamp"]
@@ -301,5 +293,5 @@ def run_sql(store: Store, text: str, org: str, time_range: TimeRange, *, limit: 
     return SqlResult(raw.columns, rows, len(raw.rows) > limit, limit, raw.stats)
 
 
-__all__ = ["FUNCTIONS", "CompiledSql", "SqlError", "SqlResult", "columns_of", "compile_sql",
-           "run_sql", "tables"]
+__all__ = ["FUNCTIONS", "CompiledSql", "SqlError", "SqlResult", "compile_sql", "run_sql",
+           "tables"]
