@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from telequery.destinations import otlp
 from telequery.destinations.config import Destination, everywhere, url_problem
-from telequery.destinations.spool import DEFAULT_MAX_BYTES, Spool
+from telequery.destinations.spool import DEFAULT_MAX_BYTES, Spool, batches
 from telequery.meta import Meta
 
 log = logging.getLogger(__name__)
@@ -61,19 +61,20 @@ def _load_status(folder: Path) -> Status:
         return Status()
 
 
-def _post(url: str, headers: dict[str, str], payload: bytes) -> str | None:
-    """Send one request; None when it was taken, else why not."""
+def _post(url: str, headers: dict[str, str], payload: bytes) -> tuple[str | None, bool]:
+    """Send one request: (None when it was taken, else why not; whether the refusal is
+    permanent, so that retrying cannot help)."""
     problem = url_problem(url)
     if problem:
-        return problem
+        return problem, False
     try:
         r = httpx.post(url, content=payload, timeout=SEND_TIMEOUT,
                        headers={**headers, "content-type": _CONTENT_TYPE})
     except httpx.HTTPError as e:
-        return f"{type(e).__name__}: {e}"
+        return f"{type(e).__name__}: {e}", False
     if 200 <= r.status_code < 300:
-        return None
-    return f"HTTP {r.status_code}: {r.text[:200]}"
+        return None, False
+    return f"HTTP {r.status_code}: {r.text[:200]}", r.status_code in PERMANENT
 
 
 def preflight(url: str, headers: dict[str, str], dataset: str) -> str | None:
@@ -81,7 +82,7 @@ def preflight(url: str, headers: dict[str, str], dataset: str) -> str | None:
     it takes it."""
     empty = (otlp.ExportLogsServiceRequest() if dataset == "opentelemetry-logs"
              else otlp.ExportTraceServiceRequest())
-    return _post(url, headers, empty.SerializeToString())
+    return _post(url, headers, empty.SerializeToString())[0]
 
 
 class _Sender:
@@ -136,8 +137,8 @@ class _Sender:
                 continue
             path, payload = head
             dest = self.dest  # read once: an update swaps it
-            error = _post(dest.url, dest.headers, payload)
-            if error is None or error.startswith(tuple(f"HTTP {c}:" for c in PERMANENT)):
+            error, permanent = _post(dest.url, dest.headers, payload)
+            if error is None or permanent:
                 self.spool.done(path)
                 if error is None:
                     self.status.last_complete = _now()
@@ -221,7 +222,7 @@ class Exporter:
             return sender.report()
         folder = self._folder(org, slug)
         saved = _load_status(folder)
-        queued = list((folder / "queue").glob("*.pb"))
+        queued = batches(folder / "queue")
         return {**asdict(saved), "queued_bytes": sum(f.stat().st_size for f in queued),
                 "queued_batches": len(queued), "queue_full": False,
                 "queue_max_bytes": self.max_bytes}

@@ -20,6 +20,11 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _SUFFIX = ".pb"
 
 
+def batches(path: Path) -> list[Path]:
+    """The batches queued in a spool folder, oldest first (none if it does not exist)."""
+    return sorted(path.glob("*" + _SUFFIX))
+
+
 class Spool:
     def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.path = path
@@ -28,7 +33,7 @@ class Spool:
         for stale in path.glob("*.tmp"):  # a write a crash interrupted: never acknowledged
             stale.unlink()
         self._lock = threading.Lock()
-        self._files = sorted(path.glob("*" + _SUFFIX))
+        self._files = batches(path)
         self._bytes = sum(f.stat().st_size for f in self._files)
         self._next = int(self._files[-1].stem) + 1 if self._files else 1
 
