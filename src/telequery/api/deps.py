@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from telequery.api.errors import ApiError
-from telequery.prices import PriceBook
 from telequery.store.base import StoreUnavailable, describe
 
 if TYPE_CHECKING:
     from telequery.destinations.exporter import Exporter
     from telequery.ingest.writer import Writer
     from telequery.meta import Meta, Principal
+    from telequery.prices import PriceBook
     from telequery.retention import RetentionLoop
     from telequery.store.base import Store
 
@@ -25,13 +25,9 @@ class Services:
     store: Store
     meta: Meta
     writer: Writer
+    exporter: Exporter
+    prices: PriceBook
     retention: RetentionLoop | None = None
-    exporter: Exporter | None = None
-    prices: PriceBook = field(default=None)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.prices is None:
-            self.prices = PriceBook(self.meta)
 
     def readiness(self) -> list[str]:
         """Why the server cannot serve now (empty when it can): the writer's problems,

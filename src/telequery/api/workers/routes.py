@@ -20,7 +20,6 @@ from telequery.api.workers import keys as keys_api
 from telequery.api.workers import request as parse
 from telequery.api.workers.live_tail import TailHub, stream
 from telequery.api.workers.response import iso, ok
-from telequery.destinations.exporter import Exporter
 from telequery.meta import Document, Principal
 from telequery.store.base import Stats
 
@@ -229,19 +228,13 @@ async def delete_query(account_id: str, query_id: str, request: Request) -> Resp
     return ok(saved.query_json(doc))
 
 
-def _exporter(request: Request) -> Exporter:
-    exporter = services(request).exporter
-    assert exporter is not None  # create_app always makes one
-    return exporter
-
-
 @router.get("/destinations")
 async def list_destinations(account_id: str, request: Request) -> Response:
     """The account's export destinations, each with its export status."""
     principal = _principal(request, account_id)
-    dests, info = destinations.list_page(services(request).meta, principal.org,
-                                         dict(request.query_params))
-    return ok([destinations.as_json(d, _exporter(request)) for d in dests], result_info=info)
+    svc = services(request)
+    dests, info = destinations.list_page(svc.meta, principal.org, dict(request.query_params))
+    return ok([destinations.as_json(d, svc.exporter) for d in dests], result_info=info)
 
 
 @router.post("/destinations", openapi_extra=raw_body(
@@ -251,9 +244,10 @@ async def create_destination(account_id: str, request: Request) -> Response:
     """Export the account's traces or logs to an OTLP/HTTP endpoint (admin scope)."""
     principal = _principal(request, account_id, "admin")
     body = await _json(request)
-    dest = await run_in_threadpool(destinations.create, services(request).meta,
-                                   _exporter(request), principal.org, body)
-    return ok(destinations.as_json(dest, _exporter(request)))
+    svc = services(request)
+    dest = await run_in_threadpool(destinations.create, svc.meta, svc.exporter,
+                                   principal.org, body)
+    return ok(destinations.as_json(dest, svc.exporter))
 
 
 @router.patch("/destinations/{slug}", openapi_extra=raw_body(
@@ -261,15 +255,17 @@ async def create_destination(account_id: str, request: Request) -> Response:
 async def update_destination(account_id: str, slug: str, request: Request) -> Response:
     principal = _principal(request, account_id, "admin")
     body = await _json(request)
-    dest = await run_in_threadpool(destinations.update, services(request).meta,
-                                   _exporter(request), principal.org, slug, body)
-    return ok(destinations.as_json(dest, _exporter(request)))
+    svc = services(request)
+    dest = await run_in_threadpool(destinations.update, svc.meta, svc.exporter,
+                                   principal.org, slug, body)
+    return ok(destinations.as_json(dest, svc.exporter))
 
 
 @router.delete("/destinations/{slug}")
 async def delete_destination(account_id: str, slug: str, request: Request) -> Response:
     """Stop exporting and drop what was still queued."""
     principal = _principal(request, account_id, "admin")
-    dest = await run_in_threadpool(destinations.delete, services(request).meta,
-                                   _exporter(request), principal.org, slug)
-    return ok(destinations.as_json(dest, _exporter(request)))
+    svc = services(request)
+    dest = await run_in_threadpool(destinations.delete, svc.meta, svc.exporter,
+                                   principal.org, slug)
+    return ok(destinations.as_json(dest, svc.exporter))
