@@ -331,6 +331,13 @@ _INDEX = re.compile(r"^(filter(?:\.children\[(\d+)\])?|measures\[(\d+)\]|group_b
                     r"|bucket)")
 
 
+def _condition(p: Problem) -> int | None:
+    """Which filter condition a problem is about (the filter is the one condition, or an
+    AND group of them, in request order), or None for other parts of the query."""
+    m = _INDEX.match(p.path)
+    return int(m.group(2) or 0) if m and m.group(0).startswith("filter") else None
+
+
 def _translate(p: Problem, ds: Dataset, conds: list[Condition], conditions: list[_Item],
                measures: dict[int, _Item], dims: dict[int, _Item], interval: object
                ) -> tuple[int, str]:
@@ -349,8 +356,8 @@ def _translate(p: Problem, ds: Dataset, conds: list[Condition], conditions: list
         if p.code == "unknown_field":
             return 1, f'Unknown groupBy column "{item.name}" for datasource "{ds.name}"'
         return 1, f'Column "{item.name}" cannot be grouped by'
-    if where.startswith("filter"):
-        k = int(m.group(2) or 0)  # type: ignore[union-attr]
+    k = _condition(p)
+    if k is not None:
         item = conditions[k]
         if p.code == "unknown_field":
             return 2, f'Unknown field "{item.name}" for datasource "{ds.name}"'
@@ -430,10 +437,7 @@ def parse(body: object) -> Plan:
         raise InvalidRequest([e.reason]) from None
     ranked = [_translate(p, ds, conds, cond_items, measure_items, dim_items,
                          body.get("interval") or step) for p in found]
-    refused = {int(m.group(1)) for p in found
-               if (m := re.match(r"filter\.children\[(\d+)\]", p.path))}
-    if len(conds) == 1 and any(p.path.startswith("filter") for p in found):
-        refused = {0}
+    refused = {_condition(p) for p in found}
     for k, (c, item) in enumerate(zip(conds, cond_items, strict=True)):
         if k not in refused and (problem := _strict(ds, c, item)):
             ranked.append((2, problem))
