@@ -79,12 +79,5 @@ def update(meta: Meta, dest: Destination) -> Destination:
     return Destination.of(doc)
 
 
-def listing(meta: Meta, org: str, *, order_by: str, descending: bool, limit: int,
-            offset: int) -> list[Destination]:
-    return [Destination.of(d) for d in meta.list(KIND, org, order_by=order_by,
-                                                 descending=descending, limit=limit,
-                                                 offset=offset)]
-
-
 def everywhere(meta: Meta) -> list[Destination]:
     return [Destination.of(d) for d in meta.list_kind(KIND)]

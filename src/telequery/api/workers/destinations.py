@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from telequery.api.errors import ApiError
 from telequery.api.workers import request as parse
+from telequery.api.workers import saved
 from telequery.api.workers.request import bad
-from telequery.api.workers.saved import paging
 from telequery.destinations import config
 from telequery.destinations.config import Destination
 from telequery.destinations.exporter import Exporter, preflight
@@ -100,12 +100,9 @@ def delete(meta: Meta, exporter: Exporter, org: str, slug: str) -> Destination:
 
 
 def list_page(meta: Meta, org: str, args: dict[str, str]) -> tuple[list[Destination], dict]:
-    page, per_page, descending, order_by = paging(args)
-    dests = config.listing(meta, org, order_by=order_by, descending=descending,
-                           limit=per_page, offset=(page - 1) * per_page)
-    info = {"page": page, "per_page": per_page, "count": len(dests),
-            "total_count": meta.count(config.KIND, org)}
-    return dests, info
+    """A page of the account's destinations, paged as saved queries are."""
+    docs, info = saved.list_page(meta, org, args, config.KIND)
+    return [Destination.of(d) for d in docs], info
 
 
 def as_json(dest: Destination, exporter: Exporter) -> dict[str, object]:

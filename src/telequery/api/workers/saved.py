@@ -93,7 +93,7 @@ def delete(meta: Meta, org: str, query_id: str) -> Document:
     return doc
 
 
-def paging(args: dict[str, str]) -> tuple[int, int, bool, str]:
+def _paging(args: dict[str, str]) -> tuple[int, int, bool, str]:
     """``page``, ``perPage``, descending?, ``orderBy`` from a list's query string, with
     the spec's bounds and defaults (newest ``updated`` first, 20 a page)."""
     page = _int_arg(args, "page", 1, 1, 10**6)
@@ -103,12 +103,14 @@ def paging(args: dict[str, str]) -> tuple[int, int, bool, str]:
     return page, per_page, order == "desc", order_by
 
 
-def list_page(meta: Meta, org: str, args: dict[str, str]) -> tuple[list[Document], dict]:
-    """One page of saved queries; ``args`` are the query-string parameters."""
-    page, per_page, descending, order_by = paging(args)
-    docs = meta.list(KIND, org, order_by=order_by, descending=descending, limit=per_page,
+def list_page(meta: Meta, org: str, args: dict[str, str], kind: str = KIND
+              ) -> tuple[list[Document], dict]:
+    """One page of an org's documents of ``kind`` (saved queries by default), with the
+    list's ``result_info``; ``args`` are the query-string parameters."""
+    page, per_page, descending, order_by = _paging(args)
+    docs = meta.list(kind, org, order_by=order_by, descending=descending, limit=per_page,
                      offset=(page - 1) * per_page)
-    total = meta.count(KIND, org)
+    total = meta.count(kind, org)
     info = {"page": page, "per_page": per_page, "count": len(docs), "total_count": total}
     return docs, info
 
