@@ -404,10 +404,7 @@ def mcp(data: DataDir = Path(".telequery"), store: StoreSpec = None,
     from telequery.api.mcp import run_stdio
 
     if url:
-        if not token:
-            raise typer.BadParameter("--token (or TELEQUERY_TOKEN) is required with --url",
-                                     param_hint="--token")
-        run_stdio(url.rstrip("/"), token)
+        run_stdio(url.rstrip("/"), _need_token(token))
         return
     if not org:
         raise typer.BadParameter("--org is required without --url", param_hint="--org")
@@ -452,10 +449,7 @@ def export(target: Annotated[Path, typer.Argument(help="directory to write the f
     except QueryError as e:
         raise typer.BadParameter(e.reason, param_hint=e.field) from None
     if url:
-        if not token:
-            raise typer.BadParameter("--token (or TELEQUERY_TOKEN) is required with --url",
-                                     param_hint="--token")
-        source = remote_source(url, token)
+        source = remote_source(url, _need_token(token))
     else:
         if not org:
             raise typer.BadParameter("--org is required without --url", param_hint="--org")
@@ -480,15 +474,20 @@ def _cell(v: object) -> str:
     return str(v)
 
 
+def _need_token(token: str | None) -> str:
+    """The token every --url command needs (given, or from TELEQUERY_TOKEN)."""
+    if not token:
+        raise typer.BadParameter("--token (or TELEQUERY_TOKEN) is required with --url",
+                                 param_hint="--token")
+    return token
+
+
 def _remote(url: str, token: str | None, spec: dict, path: str = "/api/v1/query") -> dict:
     """Run the query on a running server (its data file is locked by that process)."""
     import httpx
 
-    if not token:
-        raise typer.BadParameter("--token (or TELEQUERY_TOKEN) is required with --url",
-                                 param_hint="--token")
     resp = httpx.post(url.rstrip("/") + path, json=spec, timeout=120,
-                      headers={"Authorization": f"Bearer {token}"})
+                      headers={"Authorization": f"Bearer {_need_token(token)}"})
     if resp.status_code != 200:
         details = resp.json().get("error", {}).get("details", [])
         for d in details or [{"field": None, "reason": resp.text}]:
@@ -534,14 +533,12 @@ def ingest(file: Path,
     from telequery.ingest.files import PostError, ingest_file, post_file
 
     if url:
-        if not token:
-            raise typer.BadParameter("--token (or TELEQUERY_TOKEN) is required with --url",
-                                     param_hint="--token")
+        key = _need_token(token)
         with Progress("[progress.description]{task.description}", BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task(f"sending {file.name} (bytes)", total=file.stat().st_size)
             try:
-                written, rejected = post_file(url, token, file,
+                written, rejected = post_file(url, key, file,
                                               lambda n: bar.advance(task, n))
             except (PostError, OSError) as e:
                 console.print(f"[red]{e}[/]")
