@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from telequery.patterns import (
     WILDCARD,
@@ -25,7 +27,11 @@ DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub-2k"
 if str(REPO) not in sys.path:  # `bench` is a top-level package of the repo
     sys.path.insert(0, str(REPO))
 
+from bench import agentlogs  # noqa: E402
 from bench.patterns import DRAIN_GA, score_all, update_markdown  # noqa: E402
+
+from telequery.patterns.evaluate import load_structured_csv  # noqa: E402
+from telequery.patterns.merge import merge_templates  # noqa: E402
 
 SAMPLE = [
     "PacketResponder 1 for block blk_38865049064139660 terminating",
@@ -230,10 +236,145 @@ def test_loghub_grouping_accuracy() -> None:
     result = score_all(DATA_DIR, timing=False)
     systems = result["systems"]
     assert set(systems) == set(DRAIN_GA)
-    assert result["mean_ga"] >= 0.975  # target was 0.90; reached 0.9797
+    assert result["mean_ga"] >= 0.975  # target was 0.90; reached 0.9800
     for name, row in systems.items():
         assert row["ga"] >= DRAIN_GA[name] - 0.05, name  # the brief's floor
         assert row["ga"] >= ACHIEVED_FLOOR[name], (name, row["ga"])
+    # Merged into patterns, on the original and the corrected labels (measured 0.9733 and
+    # 0.9705), and on the agent set, where merging is what groups word-valued slots
+    # (measured 0.38 -> 0.85).
+    assert result["mean_ga_merged"] >= 0.96
+    assert result["mean_ga_corrected"] >= 0.97 and result["mean_ga_corrected_merged"] >= 0.96
+    assert len([r for r in systems.values() if "ga_corrected" in r]) == 14
+    agents = result["agents"]
+    assert agents["ga_merged"] >= 0.8 and agents["ga_merged"] >= agents["ga"] + 0.4
+
+
+# --- balanced templates -------------------------------------------------------------
+
+
+def _balanced(text: str) -> bool:
+    stack: list[str] = []
+    for ch in text.replace(WILDCARD, ""):
+        if ch in "([{":
+            stack.append(ch)
+        elif ch in ")]}" and (not stack or "([{"[")]}".index(ch)] != stack.pop()):
+            return False
+    return not stack and text.count('"') % 2 == 0
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("updated product p_12 (3 fields changed)", "updated product <*> (<*> fields changed)"),
+        ("MCP server github connected (12 tools)", "MCP server github connected (<*> tools)"),
+        ("queue emails batch (attempt 3)", "queue emails batch (attempt <*>)"),
+        ('POST /v1/x "HTTP/1.1 200 OK"', 'POST <*> "<*> OK"'),
+        ("synchronized to LOCAL(0), stratum 10", "synchronized to <*>, stratum <*>"),
+        ("connection from 1.2.3.4 (host.example.com) at x", "connection from <*> at x"),
+        ("alarm Alarm{2741 type 3} set", "alarm <*>{<*> type <*>} set"),
+        ("Sent 1234 bytes (1.2 KB) to peer", "Sent <*> bytes to peer"),
+        ("reading '0x7f00'", "reading '<*>'"),
+        ("failed to persist user 42: deadlock", "failed to persist user <*>: deadlock"),
+    ],
+)
+def test_brackets_and_quotes_stay_balanced(message: str, expected: str) -> None:
+    assert message_template(message) == expected
+    assert _balanced(expected)
+
+
+@pytest.mark.skipif(not DATA_DIR.is_dir(), reason=f"loghub-2k data not found at {DATA_DIR}")
+def test_every_balanced_loghub_line_gives_a_balanced_template() -> None:
+    lines = [m for f in sorted(DATA_DIR.glob("*_structured.csv"))
+             for m in load_structured_csv(f)[0]] + agentlogs.lines()[0]
+    balanced = [m for m in lines if _balanced(m)]
+    assert len(balanced) > 30_000
+    assert [m for m in balanced if not _balanced(message_template(m))] == []
+
+
+_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=2, max_size=10).filter(
+    lambda w: w.strip("_") and w not in {"user", "password"})
+# Values of the classes the miner masks on their own: numbers, ids, hosts, addresses,
+# paths, e-mails, durations, dotted names.
+_MASKED = st.one_of(
+    st.integers(0, 10**12).map(str),
+    st.floats(0, 1e6, allow_nan=False).map(lambda f: f"{f:.3f}"),
+    st.uuids().map(str),
+    st.binary(min_size=4, max_size=12).map(bytes.hex).filter(lambda h: any(c.isdigit() for c in h)),
+    st.ip_addresses().map(str),
+    st.tuples(_WORD, _WORD).map(lambda t: f"{t[0]}.{t[1]}.com"),
+    st.tuples(_WORD, _WORD).map(lambda t: f"/{t[0]}/{t[1]}"),
+    st.tuples(_WORD, _WORD).map(lambda t: f"{t[0]}@{t[1]}.dev"),
+    st.integers(1, 99_999).map(lambda n: f"{n}ms"),
+    st.tuples(_WORD, _WORD).map(lambda t: f"{t[0]}.{t[1]}"),
+)
+_WRAP = st.sampled_from(["{}", "({})", "'{}'", "[{}],", '"{}"'])
+
+
+@settings(max_examples=80, deadline=None)
+@given(values=st.lists(st.tuples(_MASKED, _MASKED), min_size=2, max_size=10), wrap=_WRAP)
+def test_values_the_miner_masks_give_one_fingerprint(values: list[tuple[str, str]],
+                                                      wrap: str) -> None:
+    """The same shape with different masked values (numbers, ids, hosts, paths, ...)
+    gives one stored template, so one fingerprint, with its brackets kept."""
+    got = {f"retry {a} of job {wrap.format(b)} failed":
+           message_template(f"retry {a} of job {wrap.format(b)} failed") for a, b in values}
+    fps = {fingerprint(t) for t in got.values()}
+    assert len(fps) == 1, got
+    template = message_template(f"retry {values[0][0]} of job {wrap.format(values[0][1])} "
+                                "failed")
+    assert template == f"retry <*> of job {wrap.format('<*>')} failed"
+
+
+@settings(max_examples=60, deadline=None)
+@given(words=st.lists(_WORD, min_size=3, max_size=12, unique=True),
+       masked=st.lists(_MASKED, min_size=1, max_size=12), wrap=_WRAP, data=st.data())
+def test_a_word_slot_with_three_values_is_one_pattern(words: list[str], masked: list[str],
+                                                      wrap: str, data: st.DataObject) -> None:
+    """A slot taking three or more words, next to masked values, merges into one pattern
+    and so one fingerprint, whatever the pairing of words and values."""
+    pairs = [(w, data.draw(st.sampled_from(masked))) for w in words]
+    messages = [f"tool {wrap.format(w)} failed after {v} for agent" for w, v in pairs]
+    pattern_of = merge_templates(message_template(m) for m in messages)
+    patterns = {pattern_of[message_template(m)] for m in messages}
+    assert patterns == {f"tool {wrap.format('<*>')} failed after <*> for agent"}
+    assert len({fingerprint(p) for p in patterns}) == 1
+
+
+def test_merge_keeps_choices_and_constants_apart() -> None:
+    pattern_of = merge_templates([
+        "connection opened from <*>", "connection closed from <*>",  # a choice of two
+        "request GET <*>", "request POST <*>", "request PUT <*>",  # capitals: constants
+        "started a", "finished a", "stopped a",  # the first word names the event
+    ])
+    assert all(k == v for k, v in pattern_of.items())
+
+
+def test_merge_joins_slots_instances_and_several_slots() -> None:
+    pattern_of = merge_templates([
+        "tool web_search failed: timeout", "tool <*> failed: timeout",  # a <*> already
+        "tool calculator failed: timeout",
+        "call <*> (web_search) ok", "call <*> (fetch_url) ok", "call <*> (sql_query) ok",
+        "field 'x' expected number got null",  # combinations seen once, covered by
+        "field 'y' expected string got object",  # a more general template
+        "field '<*>' expected <*> got <*>",
+    ])
+    assert {pattern_of[t] for t in pattern_of if t.startswith("tool")} == {
+        "tool <*> failed: timeout"}
+    assert {pattern_of[t] for t in pattern_of if t.startswith("call")} == {"call <*> ok"}
+    assert {pattern_of[t] for t in pattern_of if t.startswith("field")} == {
+        "field '<*>' expected <*> got <*>"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from([
+    "tool a_b failed", "tool c_d failed", "tool e_f failed", "tool <*> failed",
+    "x 1 y", "x <*> y", "job alpha done in <*>", "job beta done in <*>",
+    "job gamma done in <*>", "GET <*>", "user <*> logged in"]), min_size=1), st.randoms())
+def test_merge_depends_on_the_set_only(templates: list[str], rnd) -> None:
+    shuffled = templates[:]
+    rnd.shuffle(shuffled)
+    assert merge_templates(templates) == merge_templates(shuffled + templates[:1])
 
 
 def test_update_markdown_replaces_only_its_section(tmp_path: Path) -> None:

@@ -23,10 +23,17 @@ import pytest
 from conftest import ENGINES, LiveServer, make_store, serve
 from telequery.ingest.load import load
 from telequery.meta import Meta
-from telequery.patterns import grouping_accuracy, message_template
+from telequery.patterns import fingerprint, grouping_accuracy, message_template
+from telequery.patterns.merge import merge_templates
 from telequery.query.ir import to_us
 from telequery.store.base import Store
 from telequery.synth import GeneratedStats, generate, message_templates
+from telequery.synth.templates import (
+    _ENTITIES as ENTITIES,
+)
+from telequery.synth.templates import (
+    _FAMILIES as FAMILIES,
+)
 from telequery.synth.templates import (
     _PLACEHOLDER as PLACEHOLDER,
 )
@@ -189,10 +196,13 @@ def test_grouping_accuracy_by_the_loghub_convention(env: Env) -> None:
 
 # -- the view vs plain Python over the stored rows -----------------------------------------
 def _oracle(rows: list[dict], column: str) -> dict[tuple[str, str], float]:
+    """Weighted count per (pattern, service): the stored templates merged into patterns
+    (``merge_templates``, tested on its own in test_patterns.py), counted per service."""
+    pattern_of = merge_templates(r[column] for r in rows if r[column] is not None)
     out: dict[tuple[str, str], float] = defaultdict(float)
     for r in rows:
         if r[column] is not None:
-            out[(r[column], r["service"] or "")] += r["sample_interval"]
+            out[(pattern_of[r[column]], r["service"] or "")] += r["sample_interval"]
     return out
 
 
@@ -205,47 +215,86 @@ def test_patterns_view_counts_and_series(env: Env, pattern_type: str, column: st
     assert {(p["pattern"], p["service"]): p["count"] for p in every} == pytest.approx(want)
     counts = [p["count"] for p in every]
     assert counts == sorted(counts, reverse=True)
+    assert sum(counts) == pytest.approx(sum(r["sample_interval"] for r in env.rows
+                                            if r[column] is not None))
     got = query(env, view="patterns", patternType=pattern_type, limit=20)["patterns"]
     assert [p["count"] for p in got] == counts[:20]
+    page = query(env, view="patterns", patternType=pattern_type, limit=5, offsetBy=5,
+                 ignoreSeries=True)["patterns"]
+    assert [(p["pattern"], p["service"]) for p in page] == [
+        (p["pattern"], p["service"]) for p in every[5:10]]
     for p in got:
         assert sum(b["data"]["count"] for b in p["series"]) == pytest.approx(p["count"])
         assert all(b["data"]["value"] == b["data"]["count"] for b in p["series"])
         assert len(p["series"]) == len(got[0]["series"]) > 1  # every bucket, zero-filled
         if pattern_type == "message":
-            assert len(p["fingerprint"]) == 16
+            assert p["fingerprint"] == fingerprint(p["pattern"])
+            assert all(len(f) == 16 for f in p["fingerprints"])
 
 
-def test_patterns_limit_filter_and_pattern_type_in_parameters(env: Env) -> None:
-    want = _oracle([r for r in env.rows if r["service"] == "agent-server"], "message_template")
-    top = sorted(want.items(), key=lambda kv: -kv[1])[:3]
-    got = query(env, view="patterns", ignoreSeries=True, parameters={
-        "limit": 3, "patternType": "message", "filters": [
-            {"key": "$metadata.service", "operation": "eq", "type": "string",
-             "value": "agent-server"}]})["patterns"]
-    assert [p["count"] for p in got] == pytest.approx([c for _, c in top])
-    assert all(p["service"] == "agent-server" and p["series"] == [] for p in got)
-    r = env.http.post("/telemetry/query", json={
-        "queryId": "adhoc", "timeframe": {"from": FROM_MS, "to": TO_MS}, "view": "patterns",
-        "parameters": {"patternType": "stack"}})
-    assert r.status_code == 400 and "patternType" in r.json()["errors"][0]["field"]
-
-
-def test_template_fields_filter_and_group(env: Env) -> None:
-    """The mined columns are ordinary ``$metadata`` fields of the events dataset."""
-    logs = [r for r in env.rows if r["kind"] == "log" and r["message_template"]]
-    template = Counter(r["message_template"] for r in logs).most_common(1)[0][0]
-    want = Counter()
-    for r in logs:
-        if r["message_template"] == template:
-            want[r["fingerprint"]] += r["sample_interval"]
+def test_a_pattern_clicks_through_to_its_events(env: Env) -> None:
+    """``fingerprints`` select exactly a pattern's events (the explorer's click-through)."""
+    merged = [p for p in query(env, view="patterns", limit=5000, ignoreSeries=True)[
+        "patterns"] if len(p["fingerprints"]) > 1]
+    assert merged, "the demo data has word-valued slots, so some patterns merge"
+    p = max(merged, key=lambda p: p["count"])
     res = query(env, view="calculations", chartType="aggregate", parameters={
-        "calculations": [{"operator": "count"}],
-        "groupBys": [{"type": "string", "value": "$metadata.fingerprint"}],
-        "filters": [{"key": "$metadata.messageTemplate", "operation": "eq", "type": "string",
-                     "value": template}]})
-    aggs = res["calculations"][0]["aggregates"]
-    got = {a["groups"][0]["value"]: a["count"] for a in aggs}
-    assert got == pytest.approx(dict(want)) and len(got) == 1
-    errors = query(env, view="events", limit=5, parameters={"filters": [
-        {"key": "$metadata.errorTemplate", "operation": "exists"}]})["events"]["events"]
-    assert errors and all(e["$metadata"]["errorTemplate"] for e in errors)
+        "calculations": [{"operator": "count"}], "filters": [
+            {"key": "$metadata.fingerprint", "operation": "in", "type": "string",
+             "value": p["fingerprints"]},
+            {"key": "$metadata.service", "operation": "eq", "type": "string",
+             "value": p["service"]}]})
+    assert res["calculations"][0]["aggregates"][0]["count"] == pytest.approx(p["count"])
+
+
+def test_one_message_shape_is_one_pattern(env: Env) -> None:
+    """The issue's example: "tool X failed: timeout" lands in one error pattern per
+    service, whatever the tool (its name a word, dotted or not), not one per tool."""
+    errors = query(env, view="patterns", patternType="error", limit=5000,
+                   ignoreSeries=True)["patterns"]
+    failures = [p for p in errors if re.fullmatch(r"tool \S+ failed: .*", p["pattern"])]
+    assert failures
+    assert all(p["pattern"].startswith("tool <*> failed: ") for p in failures), failures
+    timeouts = [p for p in failures
+                if re.fullmatch(p["pattern"].replace("<*>", ".+"), "tool x failed: timeout")]
+    want = defaultdict(float)
+    for r in env.rows:
+        if re.fullmatch(r"tool \S+ failed: timeout", r["error"] or ""):
+            want[r["service"]] += r["sample_interval"]
+    assert len(want) > 1 and len(timeouts) == len(want)  # one per service
+    assert all(want[p["service"]] <= p["count"] for p in timeouts)
+    # Every message pattern keeps its brackets and quotes balanced.
+    for p in query(env, view="patterns", limit=5000, ignoreSeries=True)["patterns"]:
+        text = p["pattern"].replace("<*>", "")
+        for a, b in ("()", "[]", "{}"):
+            assert text.count(a) == text.count(b), p["pattern"]
+
+
+def shape_labels(labels: list[str]) -> list[str]:
+    """Generator labels at the level of a message shape: the entity of an entity family
+    ("created {E} {uuid}", expanded per entity into "created order <*>", ...) is a
+    variable too, as it is for a reader of the patterns."""
+    shape = {}
+    for _, text in FAMILIES:
+        for e in ENTITIES:
+            shape[PLACEHOLDER.sub("<*>", text.replace("{E}", e))] = PLACEHOLDER.sub(
+                "<*>", text.replace("{E}", "{x}"))
+    return [shape.get(t, t) for t in labels]
+
+
+def test_view_groups_the_generator_lines_by_shape(env: Env) -> None:
+    """Against the generator's message shapes (every placeholder a variable, word-valued
+    ones included), the view's patterns group the log lines far better than the stored
+    templates alone, which keep table, tool, agent, queue and entity names as words."""
+    logs = [r for r in env.rows if r["kind"] == "log" and r["message"]]
+    truth = shape_labels(truth_labels([r["message"] for r in logs]))
+    pattern_of = {}
+    for p in query(env, view="patterns", limit=5000, ignoreSeries=True)["patterns"]:
+        for f in p["fingerprints"]:
+            pattern_of[f] = p["pattern"]
+    mined = [pattern_of[r["fingerprint"]] for r in logs]
+    stored = grouping_accuracy([r["fingerprint"] for r in logs], truth)
+    ga = grouping_accuracy(mined, truth)
+    # Measured 0.49 -> 0.90; what stays split is a first word that varies (the miner's
+    # first-word rule), all-capitals words (HTTP methods, colos) and person names.
+    assert ga >= 0.85 and ga >= stored + 0.3, (stored, ga)

@@ -26,6 +26,7 @@ leaves everything else alone:
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -33,7 +34,7 @@ from functools import lru_cache
 WILDCARD = "<*>"
 # Bump when a rule change alters templates: stored fingerprints from different
 # versions must not be grouped together.
-MINER_VERSION = 2
+MINER_VERSION = 3
 
 # --- message-level passes ----------------------------------------------------
 
@@ -46,7 +47,7 @@ _KVV = re.compile(
     r"|(?:[^\s,;(){}\[\]\"']|\{[^\s{}]{0,256}\}|\([^\s()]{0,256}\)|\[[^\s\[\]]{0,256}\])+)"
 )
 # User names: "user admin", "Invalid user x", "password for root".
-_USER = re.compile(r"\b([Uu]ser|[Pp]assword for)\s+(?!<\*>)[^\s\[(]+")
+_USER = re.compile(r"\b([Uu]ser|[Pp]assword for)\s+(?!<\*>)[^\s\[(]*[^\s\[(,;:.]")
 # Runs of three or more dots used as leaders ("depth......0"): keep the label.
 _LEADER = re.compile(r"(\.{3,})(?=\S)")
 
@@ -73,6 +74,13 @@ _HEXID = re.compile(r"[0-9A-Fa-f]{8,}")
 _DEVICE = re.compile(r"[A-Za-z]{2,5}[0-9]")
 # Trailing separators kept after a masked token ("loading <*>: failed").
 _POST = ",;:"
+# Brackets and quotes around a token are kept around its mask ("(<*>)", "'<*>'").
+_OPEN = "([{\"'"
+_CLOSE = ")]}\"',;:."
+_AROUND = "([{\"')]},;"
+_BRACKETS = re.compile(r"[()\[\]{}\"']")
+_PAIR = {")": "(", "]": "[", "}": "{"}
+_BETWEEN = re.compile(r"[^()\[\]{}\"']+")
 # Calendar words: marked with _MARK so a date such as "Tue Jul 26 05:47:42
 # EST 2005" can fold into a single wildcard after the token pass.
 _MARK = "\x00"
@@ -99,8 +107,11 @@ _UNIT = re.compile(
     r"<\*>\s+(?:[num]?s|µs|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|days?"
     r"|[KMGTP]i?B|B|kB)(?![\w<])"
 )
+# "<*> (<*>)": a bracketed value right after a value qualifies it (an address and its
+# host name); both brackets go with it, so the template stays balanced.
+_QUALIFIED = re.compile(r"<\*>(?:\s+(?:\(<\*>\)|\[<\*>\]|\{<\*>\}))+")
 # "<*> bytes (<*> KB) sent": the parenthesis restates the preceding quantity.
-_ANNOT = re.compile(r"(<\*>\s+\w+)\s+\(?<\*>\)")
+_ANNOT = re.compile(r"(<\*>\s+\w+)\s+\(<\*>\)")
 
 _TOKEN_CACHE: dict[str, str] = {}
 _TOKEN_CACHE_MAX = 1 << 17
@@ -128,12 +139,37 @@ def _classify(tok: str) -> str:
         return WILDCARD
     if tok == "()":
         return WILDCARD
+    if "::" in tok and _is_ipv6(tok.strip(_AROUND)):  # "::", "::ffff": no digits
+        return tok.replace(tok.strip(_AROUND), WILDCARD, 1)
+    if tok[0] in _OPEN or tok[-1] in _CLOSE:
+        return _classify_wrapped(tok)
+    return _classify_core(tok)
+
+
+def _classify_wrapped(tok: str) -> str:
+    """A token opening or closing a bracket or quote: the brackets stay around a
+    masked value ("(3" -> "(<*>", "'a.b')," -> "'<*>'),"), so templates stay balanced."""
+    inner = tok.lstrip(_OPEN)
+    lead = tok[: len(tok) - len(inner)]
+    core = inner.rstrip(_CLOSE)
+    trail = inner[len(core) :]
+    if not core or (not lead and ("(" in core or "[" in core or "{" in core)):
+        return _classify_core(tok)  # "LOCAL(0)": the brackets are inside the value
+    if core.isalpha():
+        return tok if not lead else lead + _classify(core) + trail
+    return lead + _classify_core(core) + trail
+
+
+def _classify_core(tok: str) -> str:
+    """Template form of a token without enclosing brackets or quotes."""
+    if tok.isdigit():
+        return WILDCARD
     core = tok.rstrip(_POST)
     if not core:
         return tok
     post = tok[len(core) :]
     if "/" in core or "\\" in core:
-        return WILDCARD + post if len(core) > 1 else tok
+        return _masked(core, post) if len(core) > 1 else tok
     if ":" in core or "-" in core:
         core = _HEXRUN.sub(WILDCARD, core)
         tok = core + post
@@ -142,12 +178,56 @@ def _classify(tok: str) -> str:
     if _HASDIG.search(core) is not None:
         if _DEVICE.fullmatch(core) is not None:
             return tok
-        return WILDCARD + post
+        return _masked(core, post)
     if _HEXID.fullmatch(core) is not None or ("@" in core and _EMAIL.fullmatch(core)):
-        return WILDCARD + post
+        return _masked(core, post)
     if "." in core and _DOTTED.fullmatch(core) is not None and not core.endswith(_KEEP_SUFFIX):
-        return WILDCARD + post
+        return _masked(core, post)
     return tok
+
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _masked(core: str, post: str) -> str:
+    """A masked value: ``<*>``. Brackets and quotes that open or close inside the value
+    but pair up outside it are kept ("Alarm{2741" -> "<*>{<*>"), so the template's
+    brackets still pair up; pairs wholly inside ("LOCAL(0)") go with the value."""
+    if _BRACKETS.search(core) is None:
+        return WILDCARD + post
+    kept = _unpaired(core)
+    if _BRACKETS.search(kept) is None:
+        return WILDCARD + post
+    return _BETWEEN.sub(WILDCARD, kept) + post
+
+
+def _unpaired(text: str) -> str:
+    """``text`` without its bracket pairs (and what they enclose) and without its
+    quote pairs; what remains holds only the unpaired brackets and quotes."""
+    out: list[str] = []
+    opens: list[int] = []  # positions in ``out`` of unclosed openers
+    for ch in text:
+        if ch in "([{":
+            opens.append(len(out))
+            out.append(ch)
+        elif ch in ")]}":
+            if opens and out[opens[-1]] == _PAIR[ch]:
+                del out[opens.pop():]
+            else:
+                out.append(ch)
+        else:
+            out.append(ch)
+    kept = "".join(out)
+    for q in "\"'":
+        if kept.count(q) % 2 == 0:
+            kept = kept.replace(q, "")
+    return kept
 
 
 def _token_miss(tok: str) -> str:
@@ -185,11 +265,19 @@ def message_template(message: str) -> str:
     out = " ".join([get(t) or _token_miss(t) for t in m.split()])
     if _MARK in out:
         out = _DATE.sub(WILDCARD, out).replace(_MARK, "")
-    if WILDCARD in out:
-        out = _MULTI.sub(WILDCARD, out)
-        out = _UNIT.sub(WILDCARD, out)
-        if "<*>)" in out:
-            out = _ANNOT.sub(r"\1", out)
+    return normalise(out) if WILDCARD in out else out
+
+
+def normalise(template: str) -> str:
+    """Fold wildcards that stand for one value: runs (``<*>:<*>``, ``<*> <*>``), a
+    bracketed qualifier (``<*> (<*>)``), a unit (``<*> ms``) and a restatement
+    (``<*> bytes (<*> KB)``). Also applied to patterns made by merging templates."""
+    out = _MULTI.sub(WILDCARD, template)
+    if "<*>)" in out or "<*>]" in out or "<*>}" in out:
+        out = _MULTI.sub(WILDCARD, _QUALIFIED.sub(WILDCARD, out))
+    out = _UNIT.sub(WILDCARD, out)
+    if "<*>)" in out:
+        out = _ANNOT.sub(r"\1", out)
     return out
 
 

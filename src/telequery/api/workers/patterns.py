@@ -2,15 +2,18 @@
 
 Templates are mined at ingest (docs/patterns.md): every log row carries
 ``$metadata.messageTemplate`` and its ``$metadata.fingerprint``, and every row with an
-error (log or span) ``$metadata.errorTemplate``. So a pattern list is an exact aggregate:
-``GROUP BY template, service`` with a weighted count, the biggest first, plus one time
-series per listed group (the compiler restricts the series to the aggregate's top groups).
-The request's filters, needle and datasets select the events as in any other view.
+error (log or span) ``$metadata.errorTemplate``. A pattern list is then an exact
+aggregate, ``GROUP BY template, service`` with a weighted count, whose templates are
+merged into patterns (``telequery.patterns.merge``: templates one word slot apart are one
+message shape), the biggest first, plus one time series per listed pattern summed over its
+templates. The request's filters, needle and datasets select the events as in any other
+view.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from telequery.api.timefmt import iso_ms
@@ -24,18 +27,22 @@ from telequery.api.workers.views import (
     bucket_count,
     bucketing,
 )
-from telequery.query import Condition, Dimension, Op, OrderBy, Query
+from telequery.patterns import fingerprint
+from telequery.patterns.merge import merge_templates
+from telequery.query import Condition, Dimension, Filter, FilterGroup, Op, OrderBy, Query
 from telequery.query import run as run_query
 
 if TYPE_CHECKING:
     from telequery.api.workers.request import QueryRequest
-    from telequery.store.base import Store
+    from telequery.store.base import Stats, Store
 
 DEFAULT_PATTERNS = 50
 PATTERN_TYPES = ("message", "error")
 TEMPLATE_FIELD = {"message": "$metadata.messageTemplate", "error": "$metadata.errorTemplate"}
 SERVICE = "$metadata.service"
-FINGERPRINT = "$metadata.fingerprint"
+# Template groups read to merge into patterns (the largest first); the rest of a very
+# long tail is left out of the list.
+MERGE_SCAN = 5000
 
 
 def pattern_type(req: QueryRequest) -> str:
@@ -57,44 +64,103 @@ def _si(count: float, rows: float) -> float:
     return count / n if n else 1.0
 
 
+@dataclass
+class _Pattern:
+    """One listed pattern: its text and service, and the stored templates it covers."""
+
+    text: str
+    service: str
+    count: float = 0.0
+    rows: float = 0.0
+    templates: list[str] = field(default_factory=list)
+
+
+def _merged(rows: list[tuple]) -> list[_Pattern]:
+    """Template groups ``(template, service, count, rows)`` merged into patterns,
+    biggest first (ties by text, so pages are stable). Which slots vary is learnt from
+    every service's templates; a pattern is still listed per service."""
+    pattern_of = merge_templates(r[0] for r in rows)
+    patterns: dict[tuple[str, str], _Pattern] = {}
+    for template, service, count, n in rows:
+        key = (pattern_of[template], service or "")
+        p = patterns.get(key) or patterns.setdefault(key, _Pattern(*key))
+        p.count += float(number(count))  # type: ignore[arg-type]
+        p.rows += float(number(n))  # type: ignore[arg-type]
+        p.templates.append(template)
+    return sorted(patterns.values(), key=lambda p: (-p.count, p.text, p.service))
+
+
 def patterns(store: Store, req: QueryRequest, org: str) -> Outcome:
-    """``view: "patterns"``: ``[{pattern, count, service, series, ...}]``, biggest first."""
+    """``view: "patterns"``: ``[{pattern, count, service, series, ...}]``, biggest first.
+
+    Message patterns also carry ``fingerprint`` (of the pattern) and ``fingerprints`` (of
+    the stored templates it covers: filter ``$metadata.fingerprint`` ``in`` those to see
+    its events)."""
     kind = pattern_type(req)
     template = TEMPLATE_FIELD[kind]
     p = req.params
-    dims = [Dimension(template), Dimension(SERVICE)]
-    if kind == "message":  # the fingerprint is a function of the template: same groups
-        dims.append(Dimension(FINGERPRINT))
+    dims = (Dimension(template), Dimension(SERVICE))
     limit = p.limit if p.limit is not None else req.limit
+    limit = limit or DEFAULT_PATTERNS
     q = Query(dataset="events", time_range=req.time_range, datasets=p.datasets,
               filter=and_(p.filter, Condition(template, Op.EXISTS)), needle=p.needle,
-              measures=(COUNT, ROWS), group_by=tuple(dims),
-              order_by=(OrderBy(COUNT.name),), limit=limit or DEFAULT_PATTERNS,
-              offset=req.offset_by)
+              measures=(COUNT, ROWS), group_by=dims, order_by=(OrderBy(COUNT.name),),
+              limit=MERGE_SCAN)
     out = Outcome({})
     agg = run_query(store, q, org)
     out.stats.append(agg.stats)
-    n_dims = len(dims)
-    items: dict[tuple, dict[str, object]] = {}
-    for r in agg.rows:
-        count, rows = float(number(r[n_dims])), float(number(r[n_dims + 1]))  # type: ignore
-        item: dict[str, object] = {"pattern": r[0], "count": count, "service": r[1] or "",
-                                   "sampleInterval": _si(count, rows), "series": []}
+    listed = _merged([tuple(r) for r in agg.rows])[req.offset_by:req.offset_by + limit]
+    items: dict[tuple[str, str], dict[str, object]] = {}
+    index: dict[tuple[str, str], dict[str, object]] = {}
+    for pat in listed:
+        item: dict[str, object] = {"pattern": pat.text, "count": pat.count,
+                                   "service": pat.service,
+                                   "sampleInterval": _si(pat.count, pat.rows), "series": []}
         if kind == "message":
-            item["fingerprint"] = r[2]
-        items[tuple(r[:n_dims])] = item
+            item["fingerprint"] = fingerprint(pat.text)
+            item["fingerprints"] = sorted(fingerprint(t) for t in pat.templates)
+        items[(pat.text, pat.service)] = item
+        for t in pat.templates:
+            index[(t, pat.service)] = item
     want_series = not req.ignore_series and req.chart is not False
     if items and want_series:
-        series = run_query(store, replace(q, bucket=bucketing(req)), org)
-        out.stats.append(series.stats)
-        for r in series.rows:
-            item = items.get(tuple(r[1:1 + n_dims]))
-            if item is None:  # pragma: no cover - the series covers the top groups only
-                continue
-            count = float(number(r[1 + n_dims]))  # type: ignore[arg-type]
-            si = _si(count, float(number(r[2 + n_dims])))  # type: ignore[arg-type]
-            item["series"].append({"time": iso_ms(r[0]), "data": {  # type: ignore[union-attr]
-                "count": count, "value": count, "interval": si, "sampleInterval": si}})
+        out.stats.append(_series(store, req, org, q, index))
     out.body["patterns"] = list(items.values())
     out.granularity = bucket_count(req)
     return out
+
+
+def _service_is(service: str) -> Filter:
+    """``$metadata.service`` equal to ``service``; "" stands for absent or empty."""
+    if service:
+        return Condition(SERVICE, Op.EQ, service)
+    return FilterGroup("or", (Condition(SERVICE, Op.IS_NULL), Condition(SERVICE, Op.EQ, "")))
+
+
+def _series(store: Store, req: QueryRequest, org: str, q: Query,
+            index: dict[tuple[str, str], dict[str, object]]) -> Stats:
+    """Fill each listed pattern's series: the bucketed counts of its templates, summed."""
+    by_service: dict[str, set[str]] = defaultdict(set)
+    for template, service in index:
+        by_service[service].add(template)
+    listed = FilterGroup("or", tuple(
+        FilterGroup("and", (Condition(q.group_by[0].field, Op.IN, sorted(templates)),
+                            _service_is(service)))
+        for service, templates in sorted(by_service.items())))
+    series = run_query(store, replace(q, bucket=bucketing(req), limit=len(index),
+                                      filter=and_(q.filter, listed)), org)
+    sums: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    items: dict[int, dict[str, object]] = {}
+    for r in series.rows:
+        item = index.get((r[1], r[2] or ""))
+        if item is None:  # the same template text under a service not listed
+            continue
+        items[id(item)] = item
+        acc = sums[(id(item), iso_ms(r[0]))]
+        acc[0] += float(number(r[3]))  # type: ignore[arg-type]
+        acc[1] += float(number(r[4]))  # type: ignore[arg-type]
+    for (key, time), (count, rows) in sorted(sums.items(), key=lambda kv: kv[0][1]):
+        si = _si(count, rows)
+        items[key]["series"].append({"time": time, "data": {  # type: ignore[union-attr]
+            "count": count, "value": count, "interval": si, "sampleInterval": si}})
+    return series.stats
