@@ -53,6 +53,7 @@ class Span:
     error: bool = False
     attrs: dict[str, object] = field(default_factory=dict)
     resource: dict[str, object] = field(default_factory=dict)
+    events: list[tuple[str, dict[str, object]]] = field(default_factory=list)  # name, attrs
 
 
 @dataclass
@@ -73,6 +74,9 @@ def add_span(scope: ScopeSpans, s: Span) -> None:
         trace_id=s.trace_id, span_id=s.span_id, parent_span_id=s.parent_span_id, name=s.name,
         kind=2, start_time_unix_nano=s.start_ns, end_time_unix_nano=s.start_ns + s.duration_ns)
     span.attributes.extend(kvs(s.attrs))
+    for i, (name, attrs) in enumerate(s.events):
+        ev = span.events.add(name=name, time_unix_nano=s.start_ns + i)
+        ev.attributes.extend(kvs(attrs))
     if s.error:
         span.status.code = 2
         span.status.message = f"{s.name} failed"
@@ -108,3 +112,23 @@ def spans_table(n: int, service: str, org: str = "w",
     req = traces_request(Span(service, f"op {i}", t0_ns + i, 1000, i.to_bytes(16, "big"),
                               i.to_bytes(8, "big")) for i in range(1, n + 1))
     return spans_to_rows(req, org).table()
+
+
+def otlp_json(msg: ExportTraceServiceRequest | ExportLogsServiceRequest) -> bytes:
+    """``msg`` as OTLP/JSON: the protobuf JSON mapping with trace and span ids in hex (the
+    one difference the OTLP spec makes)."""
+    import base64
+
+    import orjson
+    from google.protobuf.json_format import MessageToDict
+
+    def fix(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: base64.b64decode(v).hex()
+                    if k in ("traceId", "spanId", "parentSpanId") and isinstance(v, str)
+                    else fix(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fix(x) for x in node]
+        return node
+
+    return orjson.dumps(fix(MessageToDict(msg)))

@@ -97,6 +97,10 @@ EVENTS: tuple[Column, ...] = (
     Column("attrs_number", Logical.MAP_NUMBER, "numeric attributes of the span/log"),
     Column("attrs_bool", Logical.MAP_BOOL, "boolean attributes of the span/log"),
     Column("resource", Logical.MAP_STRING, "resource attributes, as strings"),
+    # prompt and completion content, apart from the scalar columns (ingest.content): a
+    # query reads it only when it asks for it
+    Column("content", Logical.MAP_STRING, "message content: prompts, completions, tool "
+           "arguments and results, keyed by the attribute or event they came from"),
 )
 
 COLUMNS: dict[str, Column] = {c.name: c for c in EVENTS}

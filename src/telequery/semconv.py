@@ -49,6 +49,10 @@ GEN_AI_PROVIDER = "gen_ai.provider.name"
 GEN_AI_SYSTEM = "gen_ai.system"  # older spelling of the provider
 GEN_AI_INPUT_TOKENS = "gen_ai.usage.input_tokens"
 GEN_AI_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+# telequery's own key: a span's gen_ai.* events (content in event form), as one JSON list
+GEN_AI_SPAN_EVENTS = "telequery.gen_ai.events"
+# content key of a gen_ai.* log event's body
+CONTENT_LOG_BODY = "log.body"
 GEN_AI_CACHE_READ_TOKENS = "gen_ai.usage.cache_read_input_tokens"
 GEN_AI_CACHE_CREATION_TOKENS = "gen_ai.usage.cache_creation_input_tokens"
 GEN_AI_FINISH_REASONS = "gen_ai.response.finish_reasons"

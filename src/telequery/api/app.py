@@ -16,6 +16,7 @@ from telequery.api.guard import BodyGuard
 from telequery.destinations.exporter import DESTINATIONS_DIR, Exporter
 from telequery.ingest.writer import Writer, open_writer
 from telequery.prices import PriceBook
+from telequery.redaction import PolicyBook
 from telequery.retention import RetentionLoop
 from telequery.store.base import request_deadline
 
@@ -60,7 +61,7 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
     # destinations' spools live beside the metadata that defines them
     exporter = Exporter(Path(meta.path).parent / DESTINATIONS_DIR)
     services = Services(store, meta, writer or open_writer(store, apply_delay=apply_delay),
-                        exporter, PriceBook(meta),
+                        exporter, PriceBook(meta), PolicyBook(meta),
                         RetentionLoop(store, meta, retention_days, retention_every or 3600.0))
     services.writer.outboxes.append(exporter.spool)
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from telequery.ingest.writer import Writer
     from telequery.meta import Meta, Principal
     from telequery.prices import PriceBook
+    from telequery.redaction import PolicyBook
     from telequery.retention import RetentionLoop
     from telequery.store.base import Store
 
@@ -27,6 +28,7 @@ class Services:
     writer: Writer
     exporter: Exporter
     prices: PriceBook
+    redaction: PolicyBook
     retention: RetentionLoop | None = None
 
     def readiness(self) -> list[str]:

@@ -2,9 +2,10 @@
 
 Every attribute of a span or log is kept in the typed maps and every resource attribute
 in ``resource`` (ingest.mapping), so the request is rebuilt from those plus the span and
-log columns. What the store does not keep is not sent: span events and links, the
-scope, and whether a number attribute was an int or a double (an integral value goes as
-an int).
+log columns; message content goes back as the attributes (and log body) it came from,
+``gen_ai.*`` span events as their JSON attribute. What the store does not keep is not
+sent: other span events and links, the scope, and whether a number attribute was an int
+or a double (an integral value goes as an int).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Status
+
+from telequery.semconv import CONTENT_LOG_BODY as LOG_BODY
 
 SIGNALS = {"opentelemetry-traces": "span", "opentelemetry-logs": "log",
            "opentelemetry-metrics": None}  # telequery stores no metrics: nothing to send
@@ -42,6 +45,10 @@ def _attributes(into: list[KeyValue], row: dict) -> None:
     for k, v in (row["attrs_bool"] or []):
         kv = into.add()
         kv.key, kv.value.bool_value = k, v
+    for k, v in (row["content"] or []):  # as sent (redacted), except a log event's body
+        if k != LOG_BODY:
+            kv = into.add()
+            kv.key, kv.value.string_value = k, v
 
 
 def _nanos(table: pa.Table, column: str) -> list[int | None]:
@@ -121,8 +128,9 @@ def _logs(rows: list[dict], starts: list, table: pa.Table) -> ExportLogsServiceR
             if row["level"]:
                 rec.severity_text = row["level"].upper()
                 rec.severity_number = _SEVERITY.get(row["level"], 0)  # type: ignore[assignment]
-            if row["message"] is not None:
-                rec.body.string_value = row["message"]
+            body = dict(row["content"] or []).get(LOG_BODY, row["message"])
+            if body is not None:
+                rec.body.string_value = body
             rec.trace_id, rec.span_id = _hex(row["trace_id"]), _hex(row["span_id"])
             _attributes(rec.attributes, row)
     return req

@@ -45,7 +45,7 @@ cdef Py_ssize_t _PROVIDER = _m._PROVIDER, _TRIGGER = _m._IX["trigger"]
 cdef Py_ssize_t _TRACE_ID = _m._TRACE_ID, _SPAN_ID = _m._SPAN_ID, _PARENT = _m._PARENT
 cdef Py_ssize_t _SPAN_NAME = _m._SPAN_NAME, _KIND_COL = _m._KIND_COL, _END = _m._END
 cdef Py_ssize_t _DURATION = _m._DURATION, _STATUS_COL = _m._STATUS_COL, _LEVEL = _m._LEVEL
-cdef Py_ssize_t _MESSAGE = _m._MESSAGE, _ERROR = _m._ERROR
+cdef Py_ssize_t _MESSAGE = _m._MESSAGE, _ERROR = _m._ERROR, _CONTENT = _m._CONTENT
 cdef Py_ssize_t _MESSAGE_TEMPLATE = _m._MESSAGE_TEMPLATE
 cdef Py_ssize_t _ERROR_TEMPLATE = _m._ERROR_TEMPLATE, _FINGERPRINT = _m._FINGERPRINT
 
@@ -60,6 +60,7 @@ cdef str K_REGION = sc.CLOUD_REGION, K_COLD = sc.FAAS_COLDSTART
 cdef str K_RESP_MODEL = sc.GEN_AI_RESPONSE_MODEL, K_REQ_MODEL = sc.GEN_AI_REQUEST_MODEL
 cdef str K_PROVIDER = sc.GEN_AI_PROVIDER, K_SYSTEM = sc.GEN_AI_SYSTEM, K_TEAM = sc.TEAM
 cdef str K_EXC = sc.EXCEPTION_MESSAGE, K_ERRTYPE = sc.ERROR_TYPE, K_EVENT = sc.EVENT_NAME
+cdef str K_GENAI_EVENTS = sc.GEN_AI_SPAN_EVENTS
 
 # Promoted key -> (column, getter code): 0 = _str, 1 = _int, 2 = _float.
 cdef dict _SIMPLE = {}
@@ -421,6 +422,43 @@ cdef object _exception_event(const unsigned char* b, Py_ssize_t s, Py_ssize_t e)
     return None
 
 
+cdef bint _is_genai_event(const unsigned char* b, Py_ssize_t s, Py_ssize_t e):
+    """Whether the Event message in ``b[s:e]`` is named ``gen_ai.*``."""
+    cdef Field g
+    cdef Py_ssize_t q = s
+    while q < e:
+        _next(b, &q, e, &g)
+        if g.num == 2 and g.wt == 2:
+            return g.e - g.s >= 7 and memcmp(<const char*>b + g.s, b"gen_ai.", 7) == 0
+    return False
+
+
+cdef str _genai_events(const unsigned char* b, Py_ssize_t s, Py_ssize_t e, _Ctx ctx):
+    """``mapping._genai_events`` over the span's events (field 11)."""
+    cdef Field f, g
+    cdef Py_ssize_t p = s, q
+    cdef uint64_t t
+    cdef list found = []
+    cdef dict attrs
+    while p < e:
+        _next(b, &p, e, &f)
+        if f.num != 11 or f.wt != 2 or not _is_genai_event(b, f.s, f.e):
+            continue
+        t = 0
+        name = ""
+        q = f.s
+        while q < f.e:
+            _next(b, &q, f.e, &g)
+            if g.num == 1 and g.wt == 1:
+                t = g.val
+            elif g.num == 2 and g.wt == 2:
+                name = _utf8(b, g.s, g.e)
+        attrs = {}
+        _add_attributes(b, f.s, f.e, 3, attrs, ctx)
+        found.append({"name": name, "time": t, "attributes": attrs})
+    return _dumps(found, default=_m._jsonable).decode()
+
+
 # -- spans: the common case straight into column builders -----------------------------------
 # How a promoted key fills its column: mapping._SIMPLE's getter, or one of the special rules
 # of mapping._row.
@@ -494,6 +532,7 @@ cdef struct Span:
     Py_ssize_t nattrs
     uint64_t start, end
     int32_t kind, code
+    bint genai  # has gen_ai.* events: content, taken on the row path
 
 
 cdef struct Attr:
@@ -741,6 +780,7 @@ cdef bint _fast_span(_Columns C, const unsigned char* b, Span* sp, _SpanResource
         m.keys.add_str(<str>(<tuple>kv)[0])
         (<_StrCol>m.items).add_str(<str>(<tuple>kv)[1])
     m.close()
+    (<_ListCol>cols[_CONTENT]).close()  # filled after decoding (ingest.content)
     return True
 
 
@@ -788,6 +828,7 @@ def spans(const unsigned char[::1] body, str org, batch, str default_dataset):
                 sp.start = sp.end = 0
                 sp.kind = sp.code = 0
                 sp.nattrs = 0
+                sp.genai = False
                 r = g.s
                 while r < g.e:
                     _next(b, &r, g.e, &h)
@@ -802,6 +843,8 @@ def spans(const unsigned char[::1] body, str org, batch, str default_dataset):
                             sp.par_s = h.s; sp.par_e = h.e
                         elif h.num == 5:
                             sp.name_s = h.s; sp.name_e = h.e
+                        elif h.num == 11 and not sp.genai:
+                            sp.genai = _is_genai_event(b, h.s, h.e)
                         elif h.num == 15:  # Status: later parts override earlier ones
                             c = h.s
                             while c < h.e:
@@ -828,7 +871,7 @@ def spans(const unsigned char[::1] body, str org, batch, str default_dataset):
                     name = _utf8(b, sp.name_s, sp.name_e)
                     batch.reject(f"span {name!r}: start time missing or after end time")
                     continue
-                if _fast_span(cols, b, &sp, fast_res, ctx):
+                if not sp.genai and _fast_span(cols, b, &sp, fast_res, ctx):
                     continue
                 cols.add_row(_span_row(b, &sp, res, ctx))
     ctx.flush()
@@ -852,6 +895,8 @@ cdef list _span_row(const unsigned char* b, Span* sp, res, _Ctx ctx):
     row[_END] = sp.end // 1000
     row[_DURATION] = (sp.end - sp.start) / 1e6
     row[_MESSAGE] = name
+    if sp.genai:
+        strings[K_GENAI_EVENTS] = _genai_events(b, sp.s, sp.e, ctx)
     if sp.code == 2:
         error = (_str(attrs, K_EXC) or _utf8(b, sp.smsg_s, sp.smsg_e)
                  or _exception_event(b, sp.s, sp.e) or _str(attrs, K_ERRTYPE) or "error")

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     )
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+    from telequery.ingest.content import PolicyFor
+
 MAX_ATTRIBUTES = 256
 MAX_VALUE_CHARS = 16_384
 TRUNCATION_MARKER = "…[truncated]"
@@ -65,6 +67,8 @@ class Batch:
         self.limits = limits or Limits()
         # org -> negotiated prices, applied when the rows are priced (ingest.enrich)
         self.overrides: Callable[[str], dict[str, dict[str, float]]] | None = None
+        # org -> redaction policy, applied to message content (ingest.content)
+        self.redaction: PolicyFor | None = None
 
     @property
     def rows(self) -> int:
@@ -94,14 +98,16 @@ class Batch:
 
     def table(self) -> pa.Table:
         """The rows as an Arrow table of the ``events`` schema, every GenAI dialect read
-        and LLM calls priced (``ingest.enrich``)."""
+        and LLM calls priced (``ingest.enrich``), message content kept apart and
+        redacted (``ingest.content``)."""
+        from telequery.ingest.content import capture
         from telequery.ingest.enrich import enrich
 
         if not self.parts:
-            return enrich(self._rows_table(), self.overrides)
+            return capture(enrich(self._rows_table(), self.overrides), self.redaction)
         parts = [*self.parts, self._rows_table()] if self.row_list else self.parts
-        return enrich(parts[0] if len(parts) == 1 else pa.concat_tables(parts),
-                      self.overrides)
+        return capture(enrich(parts[0] if len(parts) == 1 else pa.concat_tables(parts),
+                              self.overrides), self.redaction)
 
     def _rows_table(self) -> pa.Table:
         n = len(self.row_list)
@@ -301,10 +307,10 @@ def _level_of(severity_text: str, severity_number: int) -> str | None:
 
 _IX = {c: i for i, c in enumerate(COLUMN_NAMES)}
 (_ORG, _DATASET, _KIND, _TS, _ID, _SAMPLE, _SERVICE, _REGION, _TEAMS, _ASTR, _ANUM, _ABOOL,
- _RESOURCE, _MODEL, _PROVIDER, _COLD) = (_IX[c] for c in (
+ _RESOURCE, _MODEL, _PROVIDER, _COLD, _CONTENT) = (_IX[c] for c in (
     "org_id", "dataset", "kind", "timestamp", "id", "sample_interval", "service", "region",
     "teams", "attrs_string", "attrs_number", "attrs_bool", "resource", "model", "provider",
-    "cold_start"))
+    "cold_start", "content"))
 (_TRACE_ID, _SPAN_ID, _PARENT, _SPAN_NAME, _KIND_COL, _END, _DURATION, _STATUS_COL, _LEVEL,
  _MESSAGE, _ERROR, _MESSAGE_TEMPLATE, _ERROR_TEMPLATE, _FINGERPRINT) = (_IX[c] for c in (
     "trace_id", "span_id", "parent_span_id", "span_name", "span_kind", "end_time",
@@ -363,6 +369,7 @@ def _row(res: _Resource, ts_us: int, row_id: str, attrs: dict[str, object],
     row[_TS] = ts_us
     row[_ID] = row_id
     row[_TEAMS] = []
+    row[_CONTENT] = {}
     row[_ASTR] = strings
     row[_ANUM] = numbers
     row[_ABOOL] = bools
@@ -434,6 +441,10 @@ def spans_to_rows(req: ExportTraceServiceRequest, org: str, *, batch: Batch | No
                 row[_END] = end // 1000
                 row[_DURATION] = (end - start) / 1e6
                 row[_MESSAGE] = name
+                if span.events:
+                    genai = _genai_events(span, limits, batch)
+                    if genai is not None:
+                        strings[sc.GEN_AI_SPAN_EVENTS] = genai
                 if code == 2:
                     error = _str(attrs, sc.EXCEPTION_MESSAGE) or span.status.message or \
                         _exception_event(span) or _str(attrs, sc.ERROR_TYPE) or "error"
@@ -455,6 +466,20 @@ def _exception_event(span: object) -> str | None:
                 if kv.key == sc.EXCEPTION_MESSAGE:
                     return str(any_value(kv.value))
     return None
+
+
+def _genai_events(span: object, limits: Limits, batch: Batch) -> str | None:
+    """The span's ``gen_ai.*`` events (prompt and completion content in the event form of
+    the GenAI conventions) as one JSON list of ``{name, time, attributes}``, for
+    ``ingest.content`` to keep with the row's content; None when there are none."""
+    found = [{"name": ev.name, "time": ev.time_unix_nano,
+              "attributes": _attributes(ev.attributes, limits, batch)}
+             for ev in span.events if ev.name.startswith("gen_ai.")]  # type: ignore[attr-defined]
+    return orjson.dumps(found, default=_jsonable).decode() if found else None
+
+
+def _jsonable(v: object) -> object:
+    return v.hex() if isinstance(v, bytes) else str(v)
 
 
 def random_id_suffix() -> str:

@@ -14,7 +14,7 @@ tree rendered for the engine. A problem is a ``SqlError`` naming the offending p
 Tables: ``events`` (every stored column), ``spans`` and ``logs`` (the same, one kind),
 and each catalog dataset (``traces``, ``sessions``, ``modelMetrics``...) with its fields
 as columns. Attribute maps are read portably as ``attrs_string['key']`` (also
-``attrs_number``, ``attrs_bool``, ``resource``).
+``attrs_number``, ``attrs_bool``, ``resource``, ``content``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from telequery.store.base import StatementTimeout, Stats, Store, StoreUnavailabl
 
 MAX_SQL_CHARS = 20_000
 MAX_TABLE_REFS = 16
-_MAPS = ("attrs_string", "attrs_number", "attrs_bool", "resource")
+_MAPS = ("attrs_string", "attrs_number", "attrs_bool", "resource", "content")
 _KINDS = {"events": None, "spans": "span", "logs": "log"}
 _CTE_PREFIX = "__tq_cte_"
 

@@ -101,6 +101,7 @@ class DuckDBStore:
         try:
             con.execute(duckdb_ddl())
             _migrate_maps(con)
+            _add_missing_columns(con)
             # the ingest log's high-water mark, committed with the rows it covers
             con.execute("CREATE TABLE IF NOT EXISTS ingest_state "
                         "(id INTEGER PRIMARY KEY, applied_seq BIGINT NOT NULL)")
@@ -420,6 +421,17 @@ def _as_dicts(rows: list[tuple], maps: list[int]) -> list[tuple]:
             r[i] = None if e is None else dict(zip(e["k"] or (), e["v"] or (), strict=True))
         out.append(tuple(r))
     return out
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the columns ``schema.EVENTS`` gained since this data directory was created
+    (they read as null / empty in older rows)."""
+    have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                      "WHERE table_name = 'events'").fetchall()}
+    for c in EVENTS:
+        if c.name not in have:
+            log.warning("adding column %s to events (once per data directory)", c.name)
+            con.execute(f'ALTER TABLE events ADD COLUMN "{c.name}" {duckdb_type(c)}')
 
 
 def _migrate_maps(con: duckdb.DuckDBPyConnection) -> None:

@@ -36,3 +36,21 @@ class ModelPrices(BaseModel):
     output: float = Field(..., ge=0, le=100_000)
     cache_read: float | None = Field(None, ge=0, le=100_000)
     cache_write: float | None = Field(None, ge=0, le=100_000)
+
+
+class RedactionRule(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    name: str = Field(..., description="what the match becomes: [REDACTED:<name>]")
+    pattern: str = Field(..., description="a Python regular expression")
+
+
+class RedactionPolicy(BaseModel):
+    """An org's redaction at ingest; ``detectors`` left out means all of them."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    detectors: list[Literal["email", "phone", "credit_card", "api_key"]] | None = None
+    rules: list[RedactionRule] = Field(default_factory=list)
+    drop_content: bool = Field(False, description="keep no message content at all")
+    scope: Literal["content", "all"] = Field(
+        "content", description="content only, or log bodies, errors and string attributes "
+                               "too")

@@ -1,5 +1,5 @@
-"""``/api/v1/tokens``, ``/api/v1/retention`` and ``/api/v1/prices`` (``admin`` scope, the
-caller's org)."""
+"""``/api/v1/tokens``, ``/api/v1/retention``, ``/api/v1/prices`` and ``/api/v1/redaction``
+(``admin`` scope, the caller's org)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,16 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from telequery.api.admin.request import ModelPrices, RetentionRule, TokenCreate
+from telequery.api.admin.request import (
+    ModelPrices,
+    RedactionPolicy,
+    RetentionRule,
+    TokenCreate,
+)
 from telequery.api.admin.response import retention_json
 from telequery.api.deps import require, services
 from telequery.api.errors import ApiError
+from telequery.redaction import DETECTORS, Policy, problems
 
 router = APIRouter(tags=["admin"])
 
@@ -101,3 +107,35 @@ def delete_price(request: Request, model: str) -> dict[str, object]:
     if not services(request).prices.remove(principal.org, model):
         raise ApiError(404, f"no price set for {model!r}", "model", "not_found")
     return {"model": model, "deleted": True}
+
+
+@router.get("/api/v1/redaction", summary="The org's redaction policy for ingested content")
+def get_redaction(request: Request) -> dict[str, object]:
+    principal = require(request, "admin")
+    return services(request).redaction.for_org(principal.org).as_json()
+
+
+@router.put("/api/v1/redaction", summary="Set the org's redaction policy (applies to what "
+                                         "is ingested from now on)")
+def put_redaction(request: Request, body: RedactionPolicy) -> dict[str, object]:
+    """Rows already stored keep what they hold: redaction happens once, at ingest, before
+    anything is written."""
+    principal = require(request, "admin")
+    raw = body.model_dump()
+    if raw["detectors"] is None:
+        raw["detectors"] = list(DETECTORS)
+    found = problems(raw)
+    if found:
+        (field, reason), *more = found
+        raise ApiError(400, reason, field, "invalid_value", more=more)
+    policy = Policy.from_json(raw)
+    services(request).redaction.set(principal.org, policy)
+    return policy.as_json()
+
+
+@router.delete("/api/v1/redaction", summary="Back to the default policy (every detector, "
+                                            "content only)")
+def reset_redaction(request: Request) -> dict[str, object]:
+    principal = require(request, "admin")
+    services(request).redaction.reset(principal.org)
+    return services(request).redaction.for_org(principal.org).as_json()

@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from telequery.api.deps import services
 from telequery.api.ingest.errors import JSON, PROTOBUF, IngestError
+from telequery.ingest.content import PolicyFor
 from telequery.ingest.enrich import Overrides
 from telequery.ingest.fast import logs_from_bytes, spans_from_bytes
 from telequery.ingest.mapping import Batch, Limits, logs_to_rows, spans_to_rows
@@ -162,8 +163,8 @@ def is_protobuf(content_type: str) -> bool | None:
 
 
 def decode_signal(signal: Signal, body: bytes, protobuf: bool, org: str,
-                   limits: IngestLimits, overrides: Overrides | None = None
-                   ) -> tuple[Batch, pa.Table]:
+                   limits: IngestLimits, overrides: Overrides | None = None,
+                   redaction: PolicyFor | None = None) -> tuple[Batch, pa.Table]:
     """Bytes -> rows (CPU-bound; runs in a worker thread).
 
     Protobuf bodies go straight from wire bytes to rows (``ingest.fast``: the compiled
@@ -179,7 +180,7 @@ def decode_signal(signal: Signal, body: bytes, protobuf: bool, org: str,
         if n > limits.max_items:
             raise IngestError(413, f"request holds {n} {signal.items}; the limit is "
                                    f"{limits.max_items} per request")
-        batch.overrides = overrides
+        batch.overrides, batch.redaction = overrides, redaction
         return batch, batch.table()
     try:
         req = parse_json(body, signal.request(), signal.name)
@@ -192,7 +193,7 @@ def decode_signal(signal: Signal, body: bytes, protobuf: bool, org: str,
                                f"{limits.max_items} per request")
     to_rows = spans_to_rows if signal.name == "traces" else logs_to_rows
     batch = to_rows(req, org, limits=limits.item)
-    batch.overrides = overrides
+    batch.overrides, batch.redaction = overrides, redaction
     return batch, batch.table()
 
 
@@ -222,12 +223,13 @@ async def commit(request: Request, table: pa.Table, limits: IngestLimits) -> Non
 
 
 def decode_lines(body: bytes, org: str, limits: IngestLimits,
-                 overrides: Overrides | None = None) -> tuple[Parsed, Batch, pa.Table]:
+                 overrides: Overrides | None = None, redaction: PolicyFor | None = None
+                 ) -> tuple[Parsed, Batch, pa.Table]:
     """NDJSON lines -> LogRecords -> rows through the OTLP log mapping (a worker thread)."""
     try:
         parsed = parse_lines(body, max_items=limits.max_items)
     except LineError as e:
         raise IngestError(413, str(e)) from None
     batch = logs_to_rows(parsed.request, org, limits=limits.item)
-    batch.overrides = overrides
+    batch.overrides, batch.redaction = overrides, redaction
     return parsed, batch, batch.table()

@@ -52,9 +52,10 @@ async def _export(request: Request, signal: Signal) -> Response:
         limits = limits_of(request)
         check_capacity(request, limits)
         body = await read_body(request, limits)
+        svc = services(request)
         batch, table = await run_in_threadpool(decode_signal, signal, body, protobuf,
-                                               principal.org, limits,
-                                               services(request).prices.for_org)
+                                               principal.org, limits, svc.prices.for_org,
+                                               svc.redaction.for_org)
         if batch.rows:
             await commit(request, table, limits)
     except IngestError as e:
@@ -99,9 +100,10 @@ async def ingest_events(request: Request) -> Response:
         limits = limits_of(request)
         check_capacity(request, limits)
         body = await read_body(request, limits)
+        svc = services(request)
         parsed, batch, table = await run_in_threadpool(decode_lines, body, principal.org,
-                                                       limits,
-                                                       services(request).prices.for_org)
+                                                       limits, svc.prices.for_org,
+                                                       svc.redaction.for_org)
         if batch.rows == 0 and parsed.rejected:
             raise IngestError(400, f"no valid line: {parsed.rejected} line(s) rejected",
                               lines=line_errors(parsed))

@@ -40,7 +40,7 @@ EVENT_COLUMNS: tuple[str, ...] = tuple(
     if c in {col for _, col, _ in _META} | {"dataset", "timestamp", "outcome", "trigger",
                                              "service", "request_id", "trace_id", "span_id",
                                              "duration_ms", "attrs_string", "attrs_number",
-                                             "attrs_bool"})
+                                             "attrs_bool", "content"})
 _TYPE_OF = {Logical.STRING: "string", Logical.INT: "number", Logical.FLOAT: "number",
             Logical.BOOL: "boolean", Logical.TIMESTAMP: "number"}
 
@@ -181,6 +181,9 @@ def event(row: tuple, at: dict[str, int]) -> dict[str, object]:
     source = {**strings, **numbers, **bools}
     out: dict[str, object] = {"$metadata": meta, "dataset": row[at["dataset"]],
                               "source": source, "timestamp": ms(row[at["timestamp"]])}
+    content = row[at["content"]] if "content" in at else None
+    if content:  # prompts, completions, tool calls (telequery extension; ingest.content)
+        out["$content"] = content
     outcome = row[at["outcome"]]
     # Every event of a worker invocation carries $workers: the invocation span (with its
     # outcome and times) and its logs and other spans (by the invocation id they share).

@@ -1,0 +1,205 @@
+"""Message content, kept apart and redacted, on the Arrow table of every ingest path.
+
+GenAI instrumentations send prompts, completions, tool arguments and tool results as span
+attributes (each dialect its own names), as ``gen_ai.*`` span events, or as log records
+named ``gen_ai.*`` whose body is the message. ``capture``, run on the decoded table of
+every request (``Batch.table``: OTLP protobuf, OTLP/JSON and NDJSON alike), moves all of
+it into the ``content`` column:
+
+* attributes named in ``CONTENT_KEYS`` or starting with ``CONTENT_PREFIXES`` leave
+  ``attrs_string`` for ``content`` (same key);
+* a span's ``gen_ai.*`` events arrive from the decoders as one JSON list under
+  ``telequery.gen_ai.events`` (an attribute no sender uses), and move the same way;
+* a log record whose ``event.name`` starts with ``gen_ai.`` keeps its body under
+  ``log.body`` in ``content``; its ``message`` becomes the event name (so patterns and
+  searches over bodies do not read prompts).
+
+Then the org's redaction policy (``telequery.redaction``) applies: content dropped, or its
+values (and with scope ``all`` the log bodies, errors and string attributes too) passed
+through the detectors and rules. This runs before the writer logs the rows, so what was
+redacted is never written anywhere. A column store reads ``content`` only for queries
+that select it (the events and trace views), so the rest never pays for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from telequery import semconv as sc
+from telequery.patterns import fingerprint, templates
+from telequery.redaction import DEFAULT, Policy
+
+LOG_BODY = sc.CONTENT_LOG_BODY
+# Attributes that carry message content, by dialect (docs/semconv.md lists them).
+CONTENT_KEYS = frozenset({
+    # OTel GenAI conventions (current and older)
+    "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
+    "gen_ai.tool.definitions", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
+    "gen_ai.prompt", "gen_ai.completion",
+    # OpenInference
+    "input.value", "output.value", "llm.prompts", "llm.prompt_template.template",
+    "llm.prompt_template.variables", "llm.tools",
+    # OpenLLMetry / Traceloop
+    "traceloop.entity.input", "traceloop.entity.output",
+    # Vercel AI SDK
+    "ai.prompt", "ai.prompt.messages", "ai.prompt.tools", "ai.response.text",
+    "ai.response.toolCalls", "ai.response.object", "ai.toolCall.args", "ai.toolCall.result",
+    "ai.value", "ai.values",
+    # logfire / pydantic-ai
+    "all_messages_events", "final_result", "tool_arguments", "tool_response",
+    # span events, as the decoders hand them over
+    sc.GEN_AI_SPAN_EVENTS,
+})
+# Indexed forms: gen_ai.prompt.0.content (OpenLLMetry), llm.input_messages.0.message.content
+# (OpenInference).
+CONTENT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.input_messages.",
+                    "llm.output_messages.")
+_KEY_SET = pa.array(sorted(CONTENT_KEYS), pa.string())
+_MAP = pa.map_(pa.string(), pa.string())
+
+PolicyFor = Callable[[str], Policy]
+
+
+def capture(table: pa.Table, policy_for: PolicyFor | None = None) -> pa.Table:
+    """``table`` with content moved into ``content`` and each org's policy applied."""
+    if table.num_rows == 0:
+        return table
+    strings = table.column("attrs_string").combine_chunks()
+    keep, content = _split(strings)
+    if keep is not strings:
+        table = _set(table, "attrs_string", keep)
+        table = _set(table, "content", content)
+    table = _log_bodies(table)
+    policy_for = policy_for or (lambda _org: DEFAULT)
+    orgs = table.column("org_id").unique().to_pylist()
+    if len(orgs) == 1:
+        return _apply(table, policy_for(orgs[0]))
+    parts = [_apply(table.filter(pc.equal(table.column("org_id"), org)), policy_for(org))
+             for org in orgs]
+    return pa.concat_tables(parts)
+
+
+def _set(table: pa.Table, name: str, array: pa.Array) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(name), table.schema.field(name),
+                            array)
+
+
+def _entries(maps: pa.MapArray) -> tuple[pa.Array, pa.Array, np.ndarray]:
+    """(keys, items, offsets from 0) of the rows of ``maps`` (which may be a slice: its
+    ``keys``/``items`` are the whole child arrays, its offsets absolute)."""
+    offsets = maps.offsets.to_numpy()
+    start, stop = int(offsets[0]), int(offsets[-1])
+    return (maps.keys.slice(start, stop - start), maps.items.slice(start, stop - start),
+            offsets - start)
+
+
+def _split(maps: pa.MapArray) -> tuple[pa.MapArray, pa.MapArray]:
+    """(the maps without content keys, the content entries), row by row; ``maps`` itself
+    (and an unused second value) when no row has a content key."""
+    keys, items, offsets = _entries(maps)
+    if len(keys) == 0:
+        return maps, maps
+    hit = pc.is_in(keys, value_set=_KEY_SET)
+    for prefix in CONTENT_PREFIXES:
+        hit = pc.or_(hit, pc.starts_with(keys, prefix))
+    hit = hit.fill_null(False)
+    if not pc.any(hit).as_py():
+        return maps, maps
+    parent = np.repeat(np.arange(len(maps)), np.diff(offsets))
+    mask = hit.to_numpy(zero_copy_only=False)
+    return (_sub_map(len(maps), parent, ~mask, keys, items),
+            _sub_map(len(maps), parent, mask, keys, items))
+
+
+def _sub_map(n: int, parent: np.ndarray, mask: np.ndarray, keys: pa.Array,
+             items: pa.Array) -> pa.MapArray:
+    """The entries selected by ``mask``, kept in their rows (``parent``)."""
+    counts = np.bincount(parent[mask], minlength=n)
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    selected = pa.array(mask)
+    return pa.MapArray.from_arrays(pa.array(offsets), keys.filter(selected),
+                                   items.filter(selected), type=_MAP)
+
+
+def _log_bodies(table: pa.Table) -> pa.Table:
+    """Bodies of ``gen_ai.*`` log events go to ``content[log.body]``."""
+    kind = table.column("kind")
+    if not pc.any(pc.equal(kind, "log")).as_py():
+        return table
+    name = pc.map_lookup(table.column("attrs_string"), sc.EVENT_NAME, "first")
+    hit = pc.and_(pc.starts_with(name, "gen_ai."), pc.is_valid(table.column("message")))
+    hit = pc.and_(hit, pc.equal(kind, "log")).fill_null(False)
+    if not pc.any(hit).as_py():
+        return table
+    rows = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+    message = table.column("message").to_pylist()
+    content = table.column("content").to_pylist()
+    template = table.column("message_template").to_pylist()
+    fp = table.column("fingerprint").to_pylist()
+    names = name.to_pylist()
+    for i in rows:
+        content[i] = [*content[i], (LOG_BODY, message[i])]
+        message[i] = template[i] = names[i]
+        fp[i] = fingerprint(names[i])
+    for col, values in (("message", message), ("message_template", template),
+                        ("fingerprint", fp)):
+        table = _set(table, col, pa.array(values, pa.string()))
+    return _set(table, "content", pa.array(content, _MAP))
+
+
+def _apply(table: pa.Table, policy: Policy) -> pa.Table:
+    """One org's rows under its policy."""
+    content = table.column("content").combine_chunks()
+    has_content = len(_entries(content)[0]) > 0
+    if policy.drop_content:
+        if has_content:
+            empty = np.zeros(len(content) + 1, np.int32)
+            table = _set(table, "content", pa.MapArray.from_arrays(
+                pa.array(empty), pa.array([], pa.string()), pa.array([], pa.string()),
+                type=_MAP))
+        return table
+    if not policy.active:
+        return table
+    if has_content:
+        table = _set(table, "content", _redact_map(content, policy))
+    if policy.scope == "all":
+        table = _redact_everywhere(table, policy)
+    return table
+
+
+def _redact_map(maps: pa.MapArray, policy: Policy) -> pa.MapArray:
+    keys, items, offsets = _entries(maps)
+    values = [None if v is None else policy.redact(v) for v in items.to_pylist()]
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, pa.array(values, pa.string()),
+                                   type=_MAP)
+
+
+def _redact_everywhere(table: pa.Table, policy: Policy) -> pa.Table:
+    """Scope ``all``: log bodies, errors and string attributes too; the templates of
+    changed messages and errors are mined again from the redacted text."""
+    table = _set(table, "attrs_string",
+                 _redact_map(table.column("attrs_string").combine_chunks(), policy))
+    for col, template_col in (("message", "message_template"), ("error", "error_template")):
+        before = table.column(col).to_pylist()
+        after = [None if v is None else policy.redact(v) for v in before]
+        changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+        if not changed:
+            continue
+        table = _set(table, col, pa.array(after, pa.string()))
+        mined = table.column(template_col).to_pylist()
+        for i, t in zip(changed, templates([after[i] for i in changed]), strict=True):
+            if mined[i] is not None:
+                mined[i] = t
+        table = _set(table, template_col, pa.array(mined, pa.string()))
+        if col == "message":
+            fps = table.column("fingerprint").to_pylist()
+            for i in changed:
+                if fps[i] is not None:
+                    fps[i] = fingerprint(mined[i])
+            table = _set(table, "fingerprint", pa.array(fps, pa.string()))
+    return table
