@@ -58,7 +58,6 @@ CONTENT_KEYS = frozenset({
 # (OpenInference).
 CONTENT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.input_messages.",
                     "llm.output_messages.")
-_KEY_SET = pa.array(sorted(CONTENT_KEYS), pa.string())
 _MAP = pa.map_(pa.string(), pa.string())
 
 PolicyFor = Callable[[str], Policy]
@@ -70,15 +69,19 @@ def capture(table: pa.Table, policy_for: PolicyFor | None = None) -> pa.Table:
         return table
     strings = table.column("attrs_string").combine_chunks()
     keep, content = _split(strings)
-    if keep is not strings:
+    found = keep is not strings
+    if found:
         table = _set(table, "attrs_string", keep)
         table = _set(table, "content", content)
-    table = _log_bodies(table)
+    table, bodies = _log_bodies(table)
     policy_for = policy_for or (lambda _org: DEFAULT)
     orgs = table.column("org_id").unique().to_pylist()
+    policies = {org: policy_for(org) for org in orgs}
+    if not (found or bodies) and all(p.scope == "content" for p in policies.values()):
+        return table  # nothing to keep apart, nothing to redact: the common case
     if len(orgs) == 1:
-        return _apply(table, policy_for(orgs[0]))
-    parts = [_apply(table.filter(pc.equal(table.column("org_id"), org)), policy_for(org))
+        return _apply(table, policies[orgs[0]])
+    parts = [_apply(table.filter(pc.equal(table.column("org_id"), org)), policies[org])
              for org in orgs]
     return pa.concat_tables(parts)
 
@@ -103,12 +106,13 @@ def _split(maps: pa.MapArray) -> tuple[pa.MapArray, pa.MapArray]:
     keys, items, offsets = _entries(maps)
     if len(keys) == 0:
         return maps, maps
-    hit = pc.is_in(keys, value_set=_KEY_SET)
-    for prefix in CONTENT_PREFIXES:
-        hit = pc.or_(hit, pc.starts_with(keys, prefix))
-    hit = hit.fill_null(False)
-    if not pc.any(hit).as_py():
+    # Keys repeat (a few dozen names over a batch): test each distinct name once.
+    encoded = pc.dictionary_encode(keys)
+    name_hit = [k in CONTENT_KEYS or k.startswith(CONTENT_PREFIXES)
+                for k in encoded.dictionary.to_pylist()]
+    if not any(name_hit):
         return maps, maps
+    hit = pc.take(pa.array(name_hit), encoded.indices).fill_null(False)
     parent = np.repeat(np.arange(len(maps)), np.diff(offsets))
     mask = hit.to_numpy(zero_copy_only=False)
     return (_sub_map(len(maps), parent, ~mask, keys, items),
@@ -126,16 +130,17 @@ def _sub_map(n: int, parent: np.ndarray, mask: np.ndarray, keys: pa.Array,
                                    items.filter(selected), type=_MAP)
 
 
-def _log_bodies(table: pa.Table) -> pa.Table:
-    """Bodies of ``gen_ai.*`` log events go to ``content[log.body]``."""
+def _log_bodies(table: pa.Table) -> tuple[pa.Table, bool]:
+    """Bodies of ``gen_ai.*`` log events go to ``content[log.body]``; (table, whether any
+    did)."""
     kind = table.column("kind")
     if not pc.any(pc.equal(kind, "log")).as_py():
-        return table
+        return table, False
     name = pc.map_lookup(table.column("attrs_string"), sc.EVENT_NAME, "first")
     hit = pc.and_(pc.starts_with(name, "gen_ai."), pc.is_valid(table.column("message")))
     hit = pc.and_(hit, pc.equal(kind, "log")).fill_null(False)
     if not pc.any(hit).as_py():
-        return table
+        return table, False
     rows = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
     message = table.column("message").to_pylist()
     content = table.column("content").to_pylist()
@@ -149,7 +154,7 @@ def _log_bodies(table: pa.Table) -> pa.Table:
     for col, values in (("message", message), ("message_template", template),
                         ("fingerprint", fp)):
         table = _set(table, col, pa.array(values, pa.string()))
-    return _set(table, "content", pa.array(content, _MAP))
+    return _set(table, "content", pa.array(content, _MAP)), True
 
 
 def _apply(table: pa.Table, policy: Policy) -> pa.Table:
