@@ -1,8 +1,9 @@
 """Real instrumentation libraries, real spans: the OpenAI client instrumented by
 OpenLLMetry (``opentelemetry-instrumentation-openai``) and by OpenInference
-(``openinference-instrumentation-openai``) calls a local fake of the OpenAI API (the one
-part that cannot run here), and the real OTel SDK exports the spans over OTLP/HTTP to a
-live telequery. What arrives must land on the same columns: operation, model, provider,
+(``openinference-instrumentation-openai``), and a pydantic-ai agent with its built-in
+instrumentation, call a local fake of the OpenAI API (the one part that cannot run here),
+and the real OTel SDK exports the spans over OTLP/HTTP to a live telequery. What arrives
+must land on the same columns: operation, model, provider,
 tokens with cache reads, a cost priced by genai-prices (the oracle is the library called
 here), and the prompt and completion in ``content``, the e-mail in the prompt redacted.
 """
@@ -89,30 +90,67 @@ def _oracle_cost() -> float:
                             genai_request_timestamp=datetime.now(UTC)).total_price)
 
 
-@pytest.mark.parametrize("library", ["openllmetry", "openinference"])
+def _call_openai(library: str, provider: TracerProvider, base_url: str) -> None:
+    instrumentor = _instrumentor(library)
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        client = openai.OpenAI(base_url=base_url, api_key="sk-test-not-a-real-key")
+        reply = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": PROMPT}])
+        assert reply.choices[0].message.content == "Paris."
+    finally:
+        instrumentor.uninstrument()
+
+
+def _run_agent(provider: TracerProvider, base_url: str) -> None:
+    from pydantic_ai import Agent
+    from pydantic_ai.models.instrumented import InstrumentationSettings
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    model = OpenAIChatModel(MODEL, provider=OpenAIProvider(base_url=base_url,
+                                                           api_key="sk-test-not-a-real-key"))
+    Agent.instrument_all(InstrumentationSettings(tracer_provider=provider))
+    try:
+        assert Agent(model, name="geo").run_sync(PROMPT).output == "Paris."
+    finally:
+        Agent.instrument_all(False)
+
+
+def _sql(live: LiveServer, token: str, sql: str) -> list[list]:
+    r = httpx.post(live.url + "/api/v1/sql", headers={"Authorization": f"Bearer {token}"},
+                   json={"sql": sql, "from": int(time.time() * 1000) - 600_000}, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()["rows"]
+
+
+@pytest.mark.parametrize("library", ["openllmetry", "openinference", "pydantic-ai"])
 def test_library_spans_land_on_the_same_columns(library: str, live: LiveServer,
                                                 fake_openai: str) -> None:
     token = live.token(ORG)
     provider = TracerProvider(resource=Resource.create({"service.name": f"app-{library}"}))
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(
         endpoint=live.url + "/v1/traces", headers={"Authorization": f"Bearer {token}"})))
-    instrumentor = _instrumentor(library)
-    instrumentor.instrument(tracer_provider=provider)
     try:
-        client = openai.OpenAI(base_url=fake_openai, api_key="sk-test-not-a-real-key")
-        reply = client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": PROMPT}])
-        assert reply.choices[0].message.content == "Paris."
+        if library == "pydantic-ai":
+            _run_agent(provider, fake_openai)
+        else:
+            _call_openai(library, provider, fake_openai)
     finally:
-        instrumentor.uninstrument()
         provider.shutdown()
-    r = httpx.post(live.url + "/api/v1/sql", headers={"Authorization": f"Bearer {token}"},
-                   json={"sql": "SELECT operation, model, provider, input_tokens, "
-                                "output_tokens, cost, attrs_string, content FROM spans "
-                                f"WHERE service = 'app-{library}'",
-                         "from": int(time.time() * 1000) - 600_000}, timeout=30)
-    assert r.status_code == 200, r.text
-    (row,) = r.json()["rows"]
+    rows = _sql(live, token, "SELECT operation, model, provider, input_tokens, output_tokens, "
+                             "cost, attrs_string, content FROM spans "
+                             f"WHERE service = 'app-{library}' ORDER BY operation")
+    if library == "pydantic-ai":  # the agent run span carries its children's totals
+        (row, agent_run) = rows
+        assert agent_run[0] == "invoke_agent" and agent_run[3] is None
+        assert "[REDACTED:email]" in json.dumps(agent_run[7])  # pydantic_ai.all_messages
+        # counted once: summed over the run's spans, the one call's tokens and cost
+        (once,) = _sql(live, token, "SELECT sum(input_tokens), sum(cost) FROM spans "
+                                    f"WHERE service = 'app-{library}'")
+        assert once[0] == 1200 and once[1] == pytest.approx(_oracle_cost(), rel=1e-9)
+    else:
+        (row,) = rows
     operation, model, prov, tin, tout, cost, strings, content = row
     assert (operation, model, prov, tin, tout) == ("chat", SERVED, "openai", 1200, 30)
     assert cost == pytest.approx(_oracle_cost(), rel=1e-9)

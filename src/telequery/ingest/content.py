@@ -50,7 +50,8 @@ CONTENT_KEYS = frozenset({
     "ai.response.toolCalls", "ai.response.object", "ai.toolCall.args", "ai.toolCall.result",
     "ai.value", "ai.values",
     # logfire / pydantic-ai
-    "all_messages_events", "final_result", "tool_arguments", "tool_response",
+    "all_messages_events", "pydantic_ai.all_messages", "final_result", "tool_arguments",
+    "tool_response",
     # span events, as the decoders hand them over
     sc.GEN_AI_SPAN_EVENTS,
 })

@@ -73,6 +73,10 @@ ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
         ("attrs_number", "llm.cost.total"),  # OpenInference cost processors
     ),
 }
+# Cost attributes whose 0 means "could not price" rather than "free": pydantic-ai's
+# ``operation.cost`` is its usage's default cost when genai-prices has no price for the
+# call (a model behind a custom base URL, say); such a call is priced here instead.
+UNPRICED_ZERO = frozenset({"operation.cost"})
 CACHE_READ = (sc.GEN_AI_CACHE_READ_TOKENS, "gen_ai.usage.cache_read.input_tokens",
               "llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens")
 CACHE_WRITE = (sc.GEN_AI_CACHE_CREATION_TOKENS, "gen_ai.usage.cache_creation.input_tokens",
@@ -131,6 +135,10 @@ def _provider(value: str | None) -> str | None:
     return value
 
 
+def _zero_is_unknown(values: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(values, 0.0), pa.scalar(None, values.type), values)
+
+
 def normalize(table: pa.Table) -> pa.Table:
     """Step 1: other dialects into the columns."""
     if table.num_rows == 0:
@@ -140,6 +148,9 @@ def normalize(table: pa.Table) -> pa.Table:
         return table  # the common case
     for column, keys in ALIASES.items():
         sources = [_lookup(table, m, k) for m, k in keys]
+        if column == "cost":  # pydantic-ai writes 0 for a call it could not price
+            sources = [_zero_is_unknown(s) if k in UNPRICED_ZERO else s
+                       for s, (_, k) in zip(sources, keys, strict=True)]
         if any(s.null_count < table.num_rows for s in sources):
             table = _fill(table, column, sources)
     if table.column("provider").null_count < table.num_rows:
