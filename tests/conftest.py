@@ -20,9 +20,14 @@ import uvicorn
 from telequery.api.app import create_app
 from telequery.meta import Meta
 from telequery.store import open_store
-from telequery.store.base import Store
+from telequery.store.base import Store, set_default_read_your_writes
 
 ENGINES = ["duckdb", "chdb"]
+
+# A test that reads the store directly (not through a request) sees what it just wrote
+# through a live server: statements outside a request wait for acknowledged rows here.
+# Requests keep the server's own setting (``serve`` below; tests/test_freshness.py).
+set_default_read_your_writes(60.0)
 
 
 def make_store(engine: str, path: Path) -> Store:
@@ -69,7 +74,8 @@ def start_server(data: Path, port: int, *, store: str | None = None,
                  log: Path | None = None, apply_delay: float = 1.0) -> subprocess.Popen:
     """``telequery serve`` in its own process (to be killed, filled up, signalled)."""
     cmd = [sys.executable, "-c", "from telequery.cli import app; app()", "serve",
-           "--data", str(data), "--port", str(port), "--apply-delay", str(apply_delay)]
+           "--data", str(data), "--port", str(port), "--apply-delay", str(apply_delay),
+           "--read-your-writes", "60"]  # tests read what they just wrote
     if store:
         cmd += ["--store", store]
     with open(log or os.devnull, "ab") as err:  # the server's log, where the test says
@@ -86,6 +92,9 @@ def start_server(data: Path, port: int, *, store: str | None = None,
 def serve(store: Store, meta: Meta, **app_options: object) -> Iterator[LiveServer]:
     """Run the real app under uvicorn on a free port in a background thread."""
     port = free_port()
+    # Tests read what they just wrote unless they say otherwise (the server's default is
+    # to read what is applied: tests/test_freshness.py covers it).
+    app_options.setdefault("read_your_writes", 60.0)
     config = uvicorn.Config(create_app(store, meta, **app_options),  # type: ignore[arg-type]
                             host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

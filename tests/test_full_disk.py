@@ -160,6 +160,7 @@ def test_duckdb_reopens_after_a_fatal_checkpoint_on_a_full_disk(small_disk: Path
     from telequery.ingest.fast import spans_from_bytes
     from telequery.ingest.writer import LoggedWriter
     from telequery.store import StoreUnavailable, open_store
+    from telequery.store.base import read_your_writes
     from telequery.store.duckdb import DuckDBStore
 
     data = small_disk / "data"
@@ -169,7 +170,8 @@ def test_duckdb_reopens_after_a_fatal_checkpoint_on_a_full_disk(small_disk: Path
     acked = 0
     for t in tables[:10]:
         acked += writer.submit(t).result(10)
-    store.execute("SELECT 1")
+    with read_your_writes(30):  # applied, then the disk fills
+        store.execute("SELECT 1")
     ballast = small_disk / "ballast"
     fill(small_disk, ballast, 256 << 10)
     for t in tables[10:20]:
@@ -188,7 +190,8 @@ def test_duckdb_reopens_after_a_fatal_checkpoint_on_a_full_disk(small_disk: Path
     deadline = time.monotonic() + 30
     while True:
         try:
-            n = store.execute("SELECT count(*) FROM events").rows[0][0]
+            with read_your_writes(30):
+                n = store.execute("SELECT count(*) FROM events").rows[0][0]
             break
         except StoreUnavailable:
             assert time.monotonic() < deadline, "the store never came back"

@@ -13,11 +13,14 @@ from otlp_build import spans_table as table
 from telequery.ingest.log import HEADER, IngestLog, open_recovered
 from telequery.ingest.writer import LoggedWriter, open_writer
 from telequery.store import open_store
+from telequery.store.base import read_your_writes
 from telequery.store.duckdb import DuckDBStore
 
 
-def services(store: DuckDBStore) -> dict[str, int]:
-    return dict(store.execute("SELECT service, count(*) FROM events GROUP BY 1").rows)
+def services(store: DuckDBStore, *, wait: bool = True) -> dict[str, int]:
+    """Rows per service, read-your-writes (``wait``) or as applied."""
+    with read_your_writes(30.0 if wait else None):  # (tests default to waiting)
+        return dict(store.execute("SELECT service, count(*) FROM events GROUP BY 1").rows)
 
 
 def test_log_round_trip_and_torn_tail(tmp_path: Path) -> None:
@@ -106,7 +109,10 @@ def test_acknowledged_rows_wait_in_the_log_until_applied(tmp_path: Path) -> None
     log = IngestLog(tmp_path / "log")
     assert [(s, t.num_rows) for s, t in log.replay(0)] == [(1, 7)]  # durable before applied
     assert store.applied_mark() == 0 and writer.pending_rows == 7
-    assert services(store) == {"x": 7}  # a read waits for what was acknowledged
+    assert services(store, wait=False) == {}  # a plain read does not wait for it
+    assert writer.lag_ms() > 0
+    assert services(store) == {"x": 7}  # a read-your-writes read waits for it
+    assert writer.lag_ms() == 0
     assert store.applied_mark() == 1 and writer.pending_rows == 0
     writer.close()
     store.close()

@@ -89,12 +89,13 @@ def _chdb_holder(spec: str) -> str:
 
 def _serve(store, meta, host: str, port: int,  # type: ignore[no-untyped-def]
            apply_delay: float = 1.0, retention: str | None = None,
-           retention_every: str = "1h") -> None:
+           retention_every: str = "1h", read_your_writes: float | None = None) -> None:
     from telequery.api.app import create_app
 
     app = create_app(store, meta, apply_delay=apply_delay,
                      retention_days=_days(retention) if retention else None,
-                     retention_every=_duration(retention_every).total_seconds())
+                     retention_every=_duration(retention_every).total_seconds(),
+                     read_your_writes=read_your_writes)
     run_server(app, host, port)
 
 
@@ -129,7 +130,11 @@ def serve(data: DataDir = Path(".telequery"), store: StoreSpec = None,
           host: str = "127.0.0.1", port: int = 8080,
           apply_delay: Annotated[float, typer.Option(
               help="seconds acknowledged rows may wait in the ingest log before they are "
-                   "written to the table (queries never wait longer than one write)")] = 1.0,
+                   "written to the table, where queries see them")] = 1.0,
+          read_your_writes: Annotated[float | None, typer.Option(
+              help="make every query wait (up to this many seconds) for the rows "
+                   "acknowledged before it; default: queries read what is applied and a "
+                   "request asks with the X-Telequery-Read-Your-Writes header")] = None,
           memory_limit: Annotated[str | None, typer.Option(
               help="DuckDB memory limit, e.g. 3GiB (its buffer cache and query memory; "
                    "default 80% of RAM). ClickHouse is configured on its side")] = None,
@@ -142,7 +147,7 @@ def serve(data: DataDir = Path(".telequery"), store: StoreSpec = None,
           ) -> None:
     """Serve the APIs over the data directory."""
     s, m = _open(data, store, memory_limit)
-    _serve(s, m, host, port, apply_delay, retention, retention_every)
+    _serve(s, m, host, port, apply_delay, retention, retention_every, read_your_writes)
 
 
 @app.command()

@@ -18,7 +18,7 @@ from telequery.ingest.writer import Writer, open_writer
 from telequery.prices import PriceBook
 from telequery.redaction import PolicyBook
 from telequery.retention import RetentionLoop
-from telequery.store.base import request_deadline
+from telequery.store.base import read_your_writes, request_deadline
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -46,16 +46,74 @@ class RequestDeadline:
             await self.app(scope, receive, send)
 
 
+RYW_HEADER = b"x-telequery-read-your-writes"
+FRESHNESS_HEADER = b"x-telequery-freshness-lag-ms"
+RYW_DEFAULT_WAIT = 10.0  # seconds a read-your-writes request waits, unless it says
+RYW_MAX_WAIT = 60.0
+
+
+def ryw_wait(value: bytes | None, default: float | None) -> float | None:
+    """The read-your-writes wait a request asked for: ``true``/``1``/``yes`` waits
+    ``RYW_DEFAULT_WAIT`` s, a number of seconds (up to ``RYW_MAX_WAIT``) that long,
+    ``false``/``0``/``no`` not at all; no header: the server's default."""
+    if value is None:
+        return default
+    text = value.decode("latin-1").strip().lower()
+    if text in ("false", "no", "off", "0", ""):
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        return RYW_DEFAULT_WAIT
+    if not seconds > 0:  # nan, negatives
+        return None
+    return min(seconds, RYW_MAX_WAIT)
+
+
+class Consistency:
+    """Pure ASGI middleware: what a request's statements wait for, and how fresh it was.
+
+    By default a query reads what the store has applied and never waits on ingest; a
+    request with ``X-Telequery-Read-Your-Writes`` (or a server started with
+    ``--read-your-writes``) sees every row acknowledged before it, waiting up to the stated
+    seconds. Every response says ``X-Telequery-Freshness-Lag-Ms``: how long the oldest
+    acknowledged row that queries do not see yet had waited (0: they see all of them).
+    """
+
+    def __init__(self, app: ASGIApp, writer: Writer, default: float | None) -> None:
+        self.app, self.writer, self.default = app, writer, default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        asked = next((v for k, v in scope["headers"] if k == RYW_HEADER), None)
+        wait = ryw_wait(asked, self.default)
+
+        async def send_with_freshness(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                lag = 0 if wait is not None else round(self.writer.lag_ms())
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (FRESHNESS_HEADER, str(lag).encode())]}
+            await send(message)
+
+        with read_your_writes(wait):
+            await self.app(scope, receive, send_with_freshness)
+
+
 def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
                apply_delay: float = 1.0, retention_days: float | None = None,
                retention_every: float | None = None,
-               request_timeout: float = REQUEST_TIMEOUT) -> FastAPI:
+               request_timeout: float = REQUEST_TIMEOUT,
+               read_your_writes: float | None = None) -> FastAPI:
     """Build the app over an open store and metadata; the caller owns their lifetime.
 
     Without a ``writer`` the app makes one and closes it at shutdown (in the lifespan:
     uvicorn re-raises SIGTERM after serving, so code after ``uvicorn.run`` may not run).
     Retention sweeps run every ``retention_every`` seconds (the rules are in ``meta``;
     ``retention_days`` is the default window); without it, only on request.
+    ``read_your_writes``: seconds every request waits for the rows acknowledged before it
+    (None: requests read what is applied unless they ask, see ``Consistency``).
     """
     own_writer = writer is None
     # destinations' spools live beside the metadata that defines them
@@ -115,4 +173,5 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
     openapi.install(app)
     app.add_middleware(BodyGuard, meta=meta)
     app.add_middleware(RequestDeadline, seconds=request_timeout)
+    app.add_middleware(Consistency, writer=services.writer, default=read_your_writes)
     return app

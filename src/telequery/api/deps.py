@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from telequery.api.errors import ApiError
-from telequery.store.base import StoreUnavailable, describe
+from telequery.store.base import StoreUnavailable, barrier_wait, describe, read_your_writes
 
 if TYPE_CHECKING:
     from telequery.destinations.exporter import Exporter
@@ -31,13 +31,19 @@ class Services:
     redaction: PolicyBook
     retention: RetentionLoop | None = None
 
+    def freshness_lag_ms(self) -> float:
+        """How stale this request's reads are: 0 when it waited for every acknowledged
+        row (read-your-writes), else the age of the oldest one not applied yet."""
+        return 0.0 if barrier_wait() is not None else self.writer.lag_ms()
+
     def readiness(self) -> list[str]:
         """Why the server cannot serve now (empty when it can): the writer's problems,
         else whether the store answers a query with every acknowledged row applied."""
         problems = self.writer.problems()
         if not problems:
             try:
-                self.store.execute("SELECT 1", timeout=5)
+                with read_your_writes(5.0):  # every acknowledged row can be applied
+                    self.store.execute("SELECT 1", timeout=5)
             except StoreUnavailable as e:
                 problems.append(e.reason)
             except Exception as e:  # any failure means not ready

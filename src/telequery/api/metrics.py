@@ -50,6 +50,9 @@ class _Collector(Collector):
         yield GaugeMetricFamily("telequery_ingest_log_depth_rows",
                                 "rows acknowledged or queued but not yet in the table",
                                 value=w.pending_rows)
+        yield GaugeMetricFamily("telequery_freshness_lag_ms",
+                                "age of the oldest acknowledged row queries do not see yet "
+                                "(0: they see every acknowledged row)", value=w.lag_ms())
         try:
             size = svc.store.bytes_on_disk()
         except Exception:  # a failed store: the gauge is absent, /readyz says why

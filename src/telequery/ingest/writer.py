@@ -61,10 +61,11 @@ class Writer:
         # Called in the writer thread with each group's tables *before* they are
         # acknowledged (destinations spool them); raising OSError fails the group.
         self.outboxes: list[Callable[[list[pa.Table]], None]] = []
-        # org -> wall-clock time (epoch s) its rows were last acknowledged: from then on
-        # every query sees them (reads wait for acknowledged rows), so this is when the
-        # org's data was last made queryable (Reports' freshness_lag_ms)
+        # org -> wall-clock time (epoch s) its rows were last acknowledged, and the
+        # acknowledgement time of its newest rows queries read without waiting (applied):
+        # Reports' freshness_lag_ms. Without an ingest log the two are one.
         self.acked_at: dict[str, float] = {}
+        self.applied_at: dict[str, float] = self.acked_at
         # counters for /metrics (read without a lock: a scrape may be one batch behind)
         self.acked_rows = self.acked_bytes = self.applied_rows = self.rejected_batches = 0
         self._thread = threading.Thread(target=self._loop, name="telequery-writer",
@@ -172,10 +173,17 @@ class Writer:
             self._mark_acked(t)
             self._tap(t)
 
-    def _mark_acked(self, table: pa.Table) -> None:
+    def _mark_acked(self, table: pa.Table) -> list[str]:
         now = time.time()
-        for org in table.column("org_id").unique().to_pylist():
+        orgs = table.column("org_id").unique().to_pylist()
+        for org in orgs:
             self.acked_at[org] = now
+        return orgs
+
+    def lag_ms(self) -> float:
+        """How long the oldest acknowledged row that queries do not see yet has waited
+        (0: queries see every acknowledged row)."""
+        return 0.0
 
     def _tap(self, table: pa.Table) -> None:
         for tap in self.taps:
@@ -242,7 +250,10 @@ class LoggedWriter(Writer):
         self._flush_wanted = False
         self._closing = False
         self.apply_error: str | None = None  # why the last apply failed, until one succeeds
+        # (last record seq, ack wall time, orgs) of each acknowledged group not yet applied
+        self._unapplied: deque[tuple[int, float, list[str]]] = deque()
         super().__init__(store, **kwargs)
+        self.applied_at = {}
         self._acked, self.replayed_rows = recover(store, self.log, apply_rows=apply_rows)
         self._applied = self._acked
         self._applier = threading.Thread(target=self._apply_loop, name="telequery-applier",
@@ -285,12 +296,15 @@ class LoggedWriter(Writer):
             self._acked = records[-1][0]
             self._apply_cv.notify_all()
         self.commits += 1
+        orgs: set[str] = set()
         for table, fut in accepted:
             self.acked_rows += table.num_rows
             self.acked_bytes += table.nbytes
             fut.set_result(table.num_rows)
-            self._mark_acked(table)
+            orgs.update(self._mark_acked(table))
             self._tap(table)
+        with self._apply_cv:
+            self._unapplied.append((records[-1][0], time.time(), sorted(orgs)))
 
     def _due(self) -> float:
         """Seconds until the buffer should be applied (0 = now)."""
@@ -338,6 +352,7 @@ class LoggedWriter(Writer):
                 self._applied = max(self._applied, mark)
                 self._unapplied_rows -= rows
                 self.applied_rows += rows
+                self._note_applied(mark)
                 if not self._buffer:
                     self._flush_wanted = False
                 self._apply_cv.notify_all()
@@ -363,8 +378,22 @@ class LoggedWriter(Writer):
             with self._apply_cv:
                 self._unapplied_rows -= gone
                 self._applied = max(self._applied, mark)
+                self._note_applied(mark)
             taken = [r for r in taken if r[0] > mark]
         return taken, sum(t.num_rows for _, t in taken)
+
+    def _note_applied(self, mark: int) -> None:
+        """Groups up to record ``mark`` are queryable now (called under ``_apply_cv``)."""
+        while self._unapplied and self._unapplied[0][0] <= mark:
+            _, at, orgs = self._unapplied.popleft()
+            for org in orgs:
+                self.applied_at[org] = at
+
+    def lag_ms(self) -> float:
+        with self._apply_cv:
+            if not self._unapplied:
+                return 0.0
+            return max(0.0, (time.time() - self._unapplied[0][1]) * 1000.0)
 
     def sync(self, timeout: float = 60.0) -> None:
         """Wait until every row acknowledged so far is in the store.

@@ -48,6 +48,37 @@ def request_deadline(seconds: float) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+# Read-your-writes: how long a statement may wait for every row acknowledged before it to
+# be applied (None: read what is applied, never wait). Each API request sets it; a
+# statement outside any (a CLI command, a test reading the store) gets the process default.
+_UNSET = object()
+_READ_YOUR_WRITES: ContextVar[object] = ContextVar("telequery_ryw", default=_UNSET)
+_default_wait: float | None = None
+
+
+def set_default_read_your_writes(wait: float | None) -> None:
+    """The wait of statements run outside ``read_your_writes`` (default: None)."""
+    global _default_wait
+    _default_wait = wait
+
+
+@contextmanager
+def read_your_writes(wait: float | None) -> Iterator[None]:
+    """Statements inside see every row acknowledged before them, waiting up to ``wait``
+    seconds for it to be applied (``None``: they read what is applied, never waiting)."""
+    token = _READ_YOUR_WRITES.set(wait)
+    try:
+        yield
+    finally:
+        _READ_YOUR_WRITES.reset(token)
+
+
+def barrier_wait() -> float | None:
+    """The read-your-writes wait of the statement about to run (None: do not wait)."""
+    wait = _READ_YOUR_WRITES.get()
+    return _default_wait if wait is _UNSET else wait  # type: ignore[return-value]
+
+
 def statement_timeout(timeout: float | None) -> float | None:
     """The next statement's timeout: its own, or what is left of the request's deadline if
     that is sooner. Raises ``StatementTimeout`` when the deadline has passed."""
@@ -132,9 +163,10 @@ class QueryResult:
 class Store(Protocol):
     dialect: Dialect
     path: Path | None
-    # Called before every query; the ingest writer sets it so that a query sees every row
+    # Called before a query that asked for read-your-writes (``read_your_writes``) with
+    # the longest wait; the ingest writer sets it so that such a query sees every row
     # acknowledged before it started (None: appends are visible when they return).
-    read_barrier: Callable[[], None] | None
+    read_barrier: Callable[[float], None] | None
 
     def append(self, batch: pa.Table) -> int:
         """Append rows in one transaction; return the count once durably committed."""

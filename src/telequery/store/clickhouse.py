@@ -33,6 +33,7 @@ from telequery.store.base import (
     StatementTimeout,
     Stats,
     StoreUnavailable,
+    barrier_wait,
     rows_where,
     statement_timeout,
 )
@@ -296,7 +297,7 @@ class ClickHouseStore:
         self.layout = layout
         self.path = path
         self._write_lock = threading.Lock()
-        self.read_barrier: Callable[[], None] | None = None
+        self.read_barrier: Callable[[float], None] | None = None
         self.write_failure: str | None = None
         self._insert_settings = dict(INSERT_SETTINGS)
         if layout.cluster:
@@ -361,8 +362,9 @@ class ClickHouseStore:
                 timeout: float | None = None) -> QueryResult:
         settings = dict(QUERY_SETTINGS)
         timeout = statement_timeout(timeout)
-        if self.read_barrier is not None:
-            self.read_barrier()
+        wait = barrier_wait()
+        if wait is not None and self.read_barrier is not None:
+            self.read_barrier(wait)  # see every row acknowledged before this query
         if timeout:
             settings["max_execution_time"] = max(1, round(timeout))
             settings["timeout_overflow_mode"] = "throw"

@@ -44,6 +44,7 @@ from telequery.store.base import (
     StatementTimeout,
     Stats,
     StoreUnavailable,
+    barrier_wait,
     describe,
     fsync_dir,
     rows_where,
@@ -80,7 +81,7 @@ class DuckDBStore:
             self._config["memory_limit"] = memory_limit
         if threads:
             self._config["threads"] = str(threads)
-        self.read_barrier: Callable[[], None] | None = None
+        self.read_barrier: Callable[[float], None] | None = None
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []  # to close them on a reopen
@@ -228,8 +229,9 @@ class DuckDBStore:
         if self.draining:  # writes go on: the writer applies what was acknowledged
             raise StoreUnavailable("the server is shutting down", retry_after=1)
         self._check()
-        if self.read_barrier is not None:
-            self.read_barrier()  # see every row acknowledged before this query
+        wait = barrier_wait()
+        if wait is not None and self.read_barrier is not None:
+            self.read_barrier(wait)  # see every row acknowledged before this query
         with self._gate:
             while self._paused:
                 self._gate.wait()

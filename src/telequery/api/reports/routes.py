@@ -29,6 +29,7 @@ from telequery.api.reports.response import export_file, report_result, saved_jso
 from telequery.query import Agg, Measure, Query, Result, TimeRange
 from telequery.query import run as run_ir
 from telequery.query.datasets.reports import REPORTS
+from telequery.store.base import barrier_wait
 
 if TYPE_CHECKING:
     from telequery.ingest.writer import Writer
@@ -198,10 +199,12 @@ def _execute(store: Store, writer: Writer, query: Query, org: str
 
 
 def _made_queryable(store: Store, writer: Writer, org: str) -> float | None:
-    """When the org's newest acknowledged rows were acknowledged (queries see every
-    acknowledged row); before any since this process started, the newest event time the
-    org has stored (remembered, so it is asked once). None: the org has no data."""
-    at = writer.acked_at.get(org)
+    """When the org's newest rows this query reads were acknowledged (every acknowledged
+    row with read-your-writes, else the applied ones); before any since this process
+    started, the newest event time the org has stored (remembered, so it is asked once).
+    None: the org has no data."""
+    # what this query reads: every acknowledged row (read-your-writes) or what is applied
+    at = (writer.acked_at if barrier_wait() is not None else writer.applied_at).get(org)
     if at is not None:
         return at * 1000
     everything = TimeRange(datetime(1970, 1, 1, tzinfo=UTC),
@@ -213,6 +216,7 @@ def _made_queryable(store: Store, writer: Writer, org: str) -> float | None:
     if not isinstance(value, (int, float)) or value <= 0:
         return None
     writer.acked_at.setdefault(org, value / 1000)
+    writer.applied_at.setdefault(org, value / 1000)
     return float(value)
 
 

@@ -79,6 +79,7 @@ def _answer(svc: Services, req: parse.QueryRequest, principal: Principal, accoun
     outcome = dispatch.run_view(svc.store, req, principal.org)
     now = iso(datetime.now(UTC))
     statistics = _statistics(outcome.stats)
+    statistics["freshness_lag_ms"] = round(svc.freshness_lag_ms())  # telequery extension
     if saved_doc is not None:
         query = saved.query_json(saved_doc)
     else:

@@ -1,0 +1,358 @@
+"""Mixed load: dashboards querying while telemetry pours in (issue 20's workload).
+
+Against ``telequery serve`` over a copy of the bench data (``bench.data``, N events):
+
+1. **rest**: ``--clients`` dashboard clients cycle through the query suite
+   (``bench.suite``: Workers, gateway, reports and native queries) for ``--seconds``;
+2. **ingest alone**: one OTLP client posts 512-span protobuf batches as fast as they are
+   acknowledged, for half that time (the unloaded ingest rate);
+3. **load**: both at once for ``--seconds``, plus a probe every 2 s that ingests one span
+   and times how long until a query sees it, with read-your-writes
+   (``X-Telequery-Read-Your-Writes``) and without (the default: what is applied).
+
+It reports, per query, p50/p99 at rest and under load; queries/s; ingest spans/s
+acknowledged (alone and under load) and applied; the probe latencies; the freshness lag
+the server reported; the server's RSS every second. Loopback only, bounded in time.
+
+    python -m bench.load --events 1000000 --engine duckdb [--seconds 60] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import data
+from bench.ingest import make_request
+from bench.machine import cpu_model
+from bench.queries import free_port, wait_healthy
+from bench.suite import SuiteQuery, suite
+
+REPO = Path(__file__).resolve().parents[1]
+SECTION = "## Under load"
+PROBE_EVERY = 2.0
+
+
+def _pct(xs: list[float], p: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    k = (len(xs) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+@dataclass
+class Phase:
+    """What one phase measured."""
+
+    seconds: float = 0.0
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    acked_spans: int = 0
+    applied_before: float = 0.0
+    applied_after: float = 0.0
+    ryw_s: list[float] = field(default_factory=list)
+    visible_s: list[float] = field(default_factory=list)
+    lag_ms: list[float] = field(default_factory=list)
+    rss: list[tuple[float, int]] = field(default_factory=list)
+
+    @property
+    def queries(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+
+class Server:
+    """``telequery serve`` over a scratch copy of the bench data (ingest mutates it)."""
+
+    def __init__(self, size: int, engine: str, scratch: Path) -> None:
+        base = data.data_dir(size)
+        for part in ("meta", engine):
+            shutil.copytree(base / part, scratch / part)
+        store = str(scratch / engine) if engine == "duckdb" else f"chdb:{scratch / engine}"
+        self.port = free_port()
+        exe = Path(sys.executable).with_name("telequery")
+        self.log = open(scratch / "server.log", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [str(exe), "serve", "--data", str(scratch / "meta"), "--store", store,
+             "--port", str(self.port),
+             *(["--memory-limit", data.MEMORY_LIMIT] if engine == "duckdb" else [])],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_healthy(self.port, lambda: self.proc.poll() is not None)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def rss(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def applied(self) -> float:
+        text = httpx.get(self.url + "/metrics", timeout=30).text
+        for line in text.splitlines():
+            if line.startswith("telequery_ingest_rows_applied_total") or \
+                    line.startswith("telequery_ingest_rows_applied "):
+                return float(line.split()[-1])
+        return 0.0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def _dashboard(url: str, token: str, qs: list[SuiteQuery], start: int, stop: threading.Event,
+               phase: Phase, lock: threading.Lock) -> None:
+    with httpx.Client(base_url=url, timeout=120,
+                      headers={"Authorization": f"Bearer {token}"}) as client:
+        i = start
+        while not stop.is_set():
+            q = qs[i % len(qs)]
+            i += 1
+            t0 = time.perf_counter()
+            r = client.post(q.path, json=q.body)
+            dt = time.perf_counter() - t0
+            with lock:
+                if r.status_code == 200:
+                    phase.latencies.setdefault(q.name, []).append(dt)
+                    lag = r.headers.get("x-telequery-freshness-lag-ms")
+                    if lag is not None:
+                        phase.lag_ms.append(float(lag))
+                else:
+                    phase.errors[q.name] = phase.errors.get(q.name, 0) + 1
+
+
+def _ingest(url: str, token: str, bodies: list[bytes], stop: threading.Event, phase: Phase,
+            lock: threading.Lock) -> None:
+    with httpx.Client(base_url=url, timeout=120, headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/x-protobuf"}) as client:
+        i = 0
+        while not stop.is_set():
+            r = client.post("/v1/traces", content=bodies[i % len(bodies)])
+            i += 1
+            if r.status_code == 200:
+                with lock:
+                    phase.acked_spans += 512
+            elif r.status_code == 429:
+                time.sleep(float(r.headers.get("retry-after", "1")))
+
+
+def _probe(url: str, token: str, stop: threading.Event, phase: Phase,
+           lock: threading.Lock) -> None:
+    """Every PROBE_EVERY s: ingest one span of a fresh service, then time how long until a
+    count sees it, with read-your-writes and with the default."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    auth = {"Authorization": f"Bearer {token}"}
+    n = 0
+    with httpx.Client(base_url=url, timeout=120, headers=auth) as client:
+        while not stop.wait(PROBE_EVERY):
+            n += 1
+            service = f"probe-{n}-{time.time_ns()}"
+            req = ExportTraceServiceRequest()
+            rs = req.resource_spans.add()
+            rs.resource.attributes.append(KeyValue(key="service.name",
+                                                   value=AnyValue(string_value=service)))
+            now = time.time_ns()
+            rs.scope_spans.add().spans.add(trace_id=now.to_bytes(16, "big"),
+                                           span_id=n.to_bytes(8, "big"), name="probe",
+                                           start_time_unix_nano=now,
+                                           end_time_unix_nano=now + 1000)
+            r = client.post("/v1/traces", content=req.SerializeToString(),
+                            headers={"Content-Type": "application/x-protobuf"})
+            if r.status_code != 200:
+                continue
+            acked = time.perf_counter()
+            sql = {"sql": f"SELECT count(*) FROM spans WHERE service = '{service}'",
+                   "from": now // 1_000_000 - 60_000}
+            ryw = client.post("/api/v1/sql", json=sql,
+                              headers={"X-Telequery-Read-Your-Writes": "30"})
+            ryw_s = time.perf_counter() - acked
+            visible_s = None
+            deadline = time.perf_counter() + 30
+            while time.perf_counter() < deadline and not stop.is_set():
+                r = client.post("/api/v1/sql", json=sql)
+                if r.status_code == 200 and r.json()["rows"][0][0] >= 1:
+                    visible_s = time.perf_counter() - acked
+                    break
+                time.sleep(0.05)
+            with lock:
+                if ryw.status_code == 200 and ryw.json()["rows"][0][0] >= 1:
+                    phase.ryw_s.append(ryw_s)
+                if visible_s is not None:
+                    phase.visible_s.append(visible_s)
+
+
+def run_phase(server: Server, token: str, qs: list[SuiteQuery], bodies: list[bytes],
+              seconds: float, *, dashboards: int, ingest: bool, probe: bool) -> Phase:
+    phase, lock, stop = Phase(seconds=seconds), threading.Lock(), threading.Event()
+    threads = [threading.Thread(target=_dashboard, args=(server.url, token, qs, k * 5, stop,
+                                                         phase, lock))
+               for k in range(dashboards)]
+    if ingest:
+        threads.append(threading.Thread(target=_ingest,
+                                        args=(server.url, token, bodies, stop, phase, lock)))
+    if probe:
+        threads.append(threading.Thread(target=_probe, args=(server.url, token, stop, phase,
+                                                             lock)))
+    phase.applied_before = server.applied()
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    while time.monotonic() - t0 < seconds:
+        phase.rss.append((time.monotonic() - t0, server.rss()))
+        time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join(300)
+    phase.seconds = time.monotonic() - t0
+    phase.applied_after = server.applied()
+    return phase
+
+
+def settle(server: Server, seconds: float) -> list[tuple[float, int]]:
+    """RSS every second while idle after the load."""
+    out, t0 = [], time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        out.append((time.monotonic() - t0, server.rss()))
+        time.sleep(1.0)
+    return out
+
+
+def run(size: int, engine: str, seconds: float, dashboards: int) -> dict[str, Any]:
+    data.ensure(size, engines=(engine,))
+    token = data.token(size)
+    qs = suite(None)
+    t0_ns = int(data.END.timestamp() * 1e9) - 3_600 * 10**9
+    bodies = [make_request(seed, t0_ns).SerializeToString() for seed in range(64)]
+    with tempfile.TemporaryDirectory(prefix="tq-load-", dir=data.ROOT) as tmp:
+        server = Server(size, engine, Path(tmp))
+        try:
+            rss_start = server.rss()
+            for q in qs:  # warm every query once
+                httpx.post(server.url + q.path, json=q.body, timeout=120,
+                           headers={"Authorization": f"Bearer {token}"})
+            print(f"  rest: {dashboards} dashboards, {seconds:.0f} s", flush=True)
+            rest = run_phase(server, token, qs, bodies, seconds, dashboards=dashboards,
+                             ingest=False, probe=False)
+            print(f"  ingest alone: {seconds / 2:.0f} s", flush=True)
+            alone = run_phase(server, token, qs, bodies, seconds / 2, dashboards=0,
+                              ingest=True, probe=False)
+            print(f"  load: {dashboards} dashboards + ingest + probe, {seconds:.0f} s",
+                  flush=True)
+            load = run_phase(server, token, qs, bodies, seconds, dashboards=dashboards,
+                             ingest=True, probe=True)
+            after = settle(server, 20)
+        finally:
+            server.stop()
+    return {"size": size, "engine": engine, "dashboards": dashboards, "queries": qs,
+            "rest": rest, "alone": alone, "load": load, "after": after,
+            "rss_start": rss_start}
+
+
+def report(r: dict[str, Any]) -> str:
+    rest, alone, load = r["rest"], r["alone"], r["load"]
+    mib = 1 << 20
+    out = [f"### {r['engine']}, {r['size']:,} events ({r['dashboards']} dashboard clients, "
+           f"{load.seconds:.0f} s per phase)", "",
+           "| query | rest p50 ms | rest p99 ms | load p50 ms | load p99 ms | p50 x | p99 x |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for q in r["queries"]:
+        a, b = rest.latencies.get(q.name, []), load.latencies.get(q.name, [])
+        if not a or not b:
+            continue
+        p50a, p99a, p50b, p99b = (_pct(a, .5) * 1e3, _pct(a, .99) * 1e3, _pct(b, .5) * 1e3,
+                                  _pct(b, .99) * 1e3)
+        out.append(f"| {q.name} | {p50a:,.0f} | {p99a:,.0f} | {p50b:,.0f} | {p99b:,.0f} "
+                   f"| {p50b / p50a:.2f} | {p99b / p99a:.2f} |")
+    ingest_alone = alone.acked_spans / alone.seconds
+    ingest_load = load.acked_spans / load.seconds
+    applied = (load.applied_after - load.applied_before) / load.seconds
+    peak = max(x for _, x in load.rss) if load.rss else 0
+    out += ["",
+            f"- queries/s: {rest.queries / rest.seconds:.2f} at rest, "
+            f"{load.queries / load.seconds:.2f} under load "
+            f"(errors: rest {sum(rest.errors.values())}, load {sum(load.errors.values())})",
+            f"- ingest acknowledged: {ingest_alone:,.0f} spans/s alone, {ingest_load:,.0f} "
+            f"under load ({ingest_load / ingest_alone:.0%}); applied under load "
+            f"{applied:,.0f} spans/s",
+            f"- a probe span visible to a read-your-writes query: p50 "
+            f"{_pct(load.ryw_s, .5) * 1e3:,.0f} ms, max {max(load.ryw_s, default=0) * 1e3:,.0f} "
+            f"ms ({len(load.ryw_s)} probes); to a default query: p50 "
+            f"{_pct(load.visible_s, .5) * 1e3:,.0f} ms, max "
+            f"{max(load.visible_s, default=0) * 1e3:,.0f} ms",
+            f"- freshness lag the server reported under load: p50 "
+            f"{_pct(load.lag_ms, .5):,.0f} ms, p99 {_pct(load.lag_ms, .99):,.0f} ms",
+            f"- server RSS: {r['rss_start'] / mib:,.0f} MiB at start, peak {peak / mib:,.0f} "
+            f"MiB under load, {r['after'][-1][1] / mib:,.0f} MiB 20 s after"
+            if r["after"] else "",
+            "- RSS under load, every 5 s (MiB): " + ", ".join(
+                f"{x / mib:,.0f}" for t, x in load.rss if int(t) % 5 == 0)]
+    return "\n".join(line for line in out if line is not None)
+
+
+def write_section(path: Path, text: str) -> None:
+    """Put ``text`` under SECTION in BENCHMARKS.md, replacing the section if present."""
+    doc = path.read_text(encoding="utf-8")
+    block = f"{SECTION}\n\n{text.rstrip()}\n"
+    if SECTION in doc:
+        start = doc.index(SECTION)
+        nxt = doc.find("\n## ", start + len(SECTION))
+        doc = doc[:start] + block + (doc[nxt:] if nxt != -1 else "")
+    else:
+        doc = doc.rstrip() + "\n\n" + block
+    path.write_text(doc, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, action="append")
+    parser.add_argument("--engine", action="append", choices=("duckdb", "chdb"))
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--clients", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    parser.add_argument("--json", type=Path, help="also dump the raw numbers here")
+    args = parser.parse_args(argv)
+    texts, raw = [], []
+    for size in args.events or [1_000_000]:
+        for engine in args.engine or ["duckdb"]:
+            print(f"{engine}, {size:,} events", flush=True)
+            r = run(size, engine, args.seconds, args.clients)
+            text = report(r)
+            print(text, flush=True)
+            texts.append(text)
+            raw.append({k: (v.__dict__ if isinstance(v, Phase) else v)
+                        for k, v in r.items() if k != "queries"})
+    if args.json:
+        args.json.write_text(json.dumps(raw, default=str))
+    if args.write:
+        machine = f"2 cores ({cpu_model('unknown CPU')}), Python {sys.version.split()[0]}"
+        intro = (f"`python -m bench.load {' '.join(sys.argv[1:])}`; {machine}; "
+                 f"{time.strftime('%Y-%m-%d')}. Per-query percentiles are over every run of "
+                 "that query in the phase (each dashboard cycles through the suite).")
+        write_section(REPO / "BENCHMARKS.md", intro + "\n\n" + "\n\n".join(texts))
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        main()
