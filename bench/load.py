@@ -8,7 +8,9 @@ Against ``telequery serve`` over a copy of the bench data (``bench.data``, N eve
    acknowledged, for half that time (the unloaded ingest rate);
 3. **load**: both at once for ``--seconds``, plus a probe every 2 s that ingests one span
    and times how long until a query sees it, with read-your-writes
-   (``X-Telequery-Read-Your-Writes``) and without (the default: what is applied).
+   (``X-Telequery-Read-Your-Writes``) and without (the default: what is applied);
+4. **rest after**: the dashboards alone again, over the data the load added, so that the
+   slowdown from more data is told apart from the slowdown from sharing the machine.
 
 It reports, per query, p50/p99 at rest and under load; queries/s; ingest spans/s
 acknowledged (alone and under load) and applied; the probe latencies; the freshness lag
@@ -80,7 +82,7 @@ class Server:
     def __init__(self, size: int, engine: str, scratch: Path) -> None:
         base = data.data_dir(size)
         for part in ("meta", engine):
-            shutil.copytree(base / part, scratch / part)
+            shutil.copytree(base / part, scratch / part, symlinks=True)  # chDB: relative links
         store = str(scratch / engine) if engine == "duckdb" else f"chdb:{scratch / engine}"
         self.port = free_port()
         exe = Path(sys.executable).with_name("telequery")
@@ -240,7 +242,10 @@ def settle(server: Server, seconds: float) -> list[tuple[float, int]]:
 
 
 def run(size: int, engine: str, seconds: float, dashboards: int) -> dict[str, Any]:
-    data.ensure(size, engines=(engine,))
+    # In a child process: an in-process engine (chDB) would keep the data directory open
+    # in this one, and the server below must open its copy alone.
+    subprocess.run([sys.executable, "-c", f"from bench import data; "
+                    f"data.ensure({size}, engines=({engine!r},))"], check=True, cwd=REPO)
     token = data.token(size)
     qs = suite(None)
     t0_ns = int(data.END.timestamp() * 1e9) - 3_600 * 10**9
@@ -263,35 +268,44 @@ def run(size: int, engine: str, seconds: float, dashboards: int) -> dict[str, An
             load = run_phase(server, token, qs, bodies, seconds, dashboards=dashboards,
                              ingest=True, probe=True)
             after = settle(server, 20)
+            print(f"  rest after: {dashboards} dashboards, {seconds:.0f} s", flush=True)
+            rest_after = run_phase(server, token, qs, bodies, seconds, dashboards=dashboards,
+                                   ingest=False, probe=False)
         finally:
             server.stop()
     return {"size": size, "engine": engine, "dashboards": dashboards, "queries": qs,
             "rest": rest, "alone": alone, "load": load, "after": after,
+            "rest_after": rest_after,
             "rss_start": rss_start}
 
 
 def report(r: dict[str, Any]) -> str:
-    rest, alone, load = r["rest"], r["alone"], r["load"]
+    rest, alone, load, later = r["rest"], r["alone"], r["load"], r["rest_after"]
     mib = 1 << 20
     out = [f"### {r['engine']}, {r['size']:,} events ({r['dashboards']} dashboard clients, "
            f"{load.seconds:.0f} s per phase)", "",
-           "| query | rest p50 ms | rest p99 ms | load p50 ms | load p99 ms | p50 x | p99 x |",
-           "|---|---:|---:|---:|---:|---:|---:|"]
+           "| query | rest p50 ms | rest p99 ms | load p50 ms | load p99 ms | p50 x | p99 x "
+           "| rest after p50 ms | rest after p99 ms | p50 x after | p99 x after |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for q in r["queries"]:
         a, b = rest.latencies.get(q.name, []), load.latencies.get(q.name, [])
         if not a or not b:
             continue
         p50a, p99a, p50b, p99b = (_pct(a, .5) * 1e3, _pct(a, .99) * 1e3, _pct(b, .5) * 1e3,
                                   _pct(b, .99) * 1e3)
+        c = later.latencies.get(q.name, [])
+        p50c, p99c = _pct(c, .5) * 1e3, _pct(c, .99) * 1e3
         out.append(f"| {q.name} | {p50a:,.0f} | {p99a:,.0f} | {p50b:,.0f} | {p99b:,.0f} "
-                   f"| {p50b / p50a:.2f} | {p99b / p99a:.2f} |")
+                   f"| {p50b / p50a:.2f} | {p99b / p99a:.2f} | {p50c:,.0f} | {p99c:,.0f} "
+                   f"| {p50b / p50c:.2f} | {p99b / p99c:.2f} |")
     ingest_alone = alone.acked_spans / alone.seconds
     ingest_load = load.acked_spans / load.seconds
     applied = (load.applied_after - load.applied_before) / load.seconds
     peak = max(x for _, x in load.rss) if load.rss else 0
     out += ["",
             f"- queries/s: {rest.queries / rest.seconds:.2f} at rest, "
-            f"{load.queries / load.seconds:.2f} under load "
+            f"{load.queries / load.seconds:.2f} under load, "
+            f"{later.queries / later.seconds:.2f} at rest after "
             f"(errors: rest {sum(rest.errors.values())}, load {sum(load.errors.values())})",
             f"- ingest acknowledged: {ingest_alone:,.0f} spans/s alone, {ingest_load:,.0f} "
             f"under load ({ingest_load / ingest_alone:.0%}); applied under load "
