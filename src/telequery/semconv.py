@@ -61,6 +61,8 @@ GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
 GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
 GEN_AI_COST = "gen_ai.usage.cost"  # USD; not in semconv yet, the common extension
 GEN_AI_TTFT_MS = "gen_ai.response.time_to_first_token_ms"
+# message content (kept apart from the attribute maps by ingest.content)
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 
 OP_INVOKE_AGENT = "invoke_agent"
 OP_CHAT = "chat"

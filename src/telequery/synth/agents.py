@@ -250,6 +250,9 @@ class AgentTraffic:
                 A.S_FINISH(finish),
                 A.S_TTFT_MS(round(ttft, 1)),
             ]
+            if i == 0 and in_tok % 4 == 0:  # a quarter of turns show their prompt (no
+                usage.append(A.S_INPUT_MESSAGES(  # random draw: the data stays as it was)
+                    gd.PROMPTS[out_tok % len(gd.PROMPTS)]))
             if cache_read:
                 usage.append(A.S_CACHE_READ(cache_read))
             if cache_write:

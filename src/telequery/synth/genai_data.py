@@ -369,3 +369,28 @@ USERS = _build_users()
 VA_TEAMS = {va: (TEAMS[i % len(TEAMS)],) for i, va in enumerate(VIRTUAL_ACCOUNTS)}
 CURRENCY_EUR_SHARE = 0.06  # a few budgets are kept in EUR
 EUR_PER_USD = 0.92
+
+
+def _user_message(text: str) -> str:
+    """``gen_ai.input.messages`` of one user turn (the GenAI conventions' JSON)."""
+    import json
+
+    return json.dumps([{"role": "user", "parts": [{"type": "text", "content": text}]}])
+
+
+# What users ask, as the first message of a turn; some carry personal data, which ingest
+# redacts (docs/content.md), so the demo shows both.
+PROMPTS: tuple[str, ...] = tuple(_user_message(t) for t in (
+    "Where is my order? It was supposed to arrive on Monday.",
+    "Can you summarise the last three support tickets for the Acme account?",
+    "Please refund order 88412, the item arrived broken. Reach me at dana.kim@example.com",
+    "What changed in the pricing page since last week?",
+    "Write a SQL query that counts signups per day for the last month.",
+    "My card 4242 4242 4242 4242 was charged twice, can you check?",
+    "Find the GitHub issue about the flaky login test and link it here.",
+    "Call me back on +1 415-555-0143 about the enterprise plan.",
+    "Explain why the nightly export failed and how to fix it.",
+    "Draft a friendly reply to a customer asking for an invoice copy.",
+    "Which of our docs mention the retention settings?",
+    "Translate this release note into German and French.",
+))
