@@ -396,6 +396,6 @@ def test_destinations_send_content_back_as_it_came() -> None:
     assert lsecond.column("content").to_pylist() == ltable.column("content").to_pylist()
 
 
-def test_rule_names_must_be_simple() -> None:
+def test_an_org_rule_redacts_its_matches() -> None:
     assert Policy(rules=(Rule("ssn", r"\b\d{3}-\d{2}-\d{4}\b"),)).redact(
         "ssn 123-45-6789") == "ssn [REDACTED:ssn]"

@@ -30,13 +30,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from telequery.patterns.miner import WILDCARD, normalise
+from telequery.patterns.miner import CLOSERS, OPENERS, WILDCARD, normalise
 
 MIN_VALUES = 3
 # Templates of one length and first word compared as covers of each template.
 MAX_CANDIDATES = 64
-_OPEN = "([{\"'"
-_CLOSE = ")]}\"',;:."
 
 
 def merge_templates(templates: Iterable[str]) -> dict[str, str]:
@@ -58,8 +56,8 @@ def merge_templates(templates: Iterable[str]) -> dict[str, str]:
 
 def _wrapped(tok: str) -> tuple[str, str, str]:
     """(lead, word, trail) of a token: its enclosing brackets/quotes and punctuation."""
-    inner = tok.lstrip(_OPEN)
-    word = inner.rstrip(_CLOSE)
+    inner = tok.lstrip(OPENERS)
+    word = inner.rstrip(CLOSERS)
     return tok[: len(tok) - len(inner)], word, inner[len(word):]
 
 

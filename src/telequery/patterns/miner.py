@@ -75,8 +75,8 @@ _DEVICE = re.compile(r"[A-Za-z]{2,5}[0-9]")
 # Trailing separators kept after a masked token ("loading <*>: failed").
 _POST = ",;:"
 # Brackets and quotes around a token are kept around its mask ("(<*>)", "'<*>'").
-_OPEN = "([{\"'"
-_CLOSE = ")]}\"',;:."
+OPENERS = "([{\"'"
+CLOSERS = ")]}\"',;:."
 _AROUND = "([{\"')]},;"
 _BRACKETS = re.compile(r"[()\[\]{}\"']")
 _PAIR = {")": "(", "]": "[", "}": "{"}
@@ -141,7 +141,7 @@ def _classify(tok: str) -> str:
         return WILDCARD
     if "::" in tok and _is_ipv6(tok.strip(_AROUND)):  # "::", "::ffff": no digits
         return tok.replace(tok.strip(_AROUND), WILDCARD, 1)
-    if tok[0] in _OPEN or tok[-1] in _CLOSE:
+    if tok[0] in OPENERS or tok[-1] in CLOSERS:
         return _classify_wrapped(tok)
     return _classify_core(tok)
 
@@ -149,9 +149,9 @@ def _classify(tok: str) -> str:
 def _classify_wrapped(tok: str) -> str:
     """A token opening or closing a bracket or quote: the brackets stay around a
     masked value ("(3" -> "(<*>", "'a.b')," -> "'<*>'),"), so templates stay balanced."""
-    inner = tok.lstrip(_OPEN)
+    inner = tok.lstrip(OPENERS)
     lead = tok[: len(tok) - len(inner)]
-    core = inner.rstrip(_CLOSE)
+    core = inner.rstrip(CLOSERS)
     trail = inner[len(core) :]
     if not core or (not lead and ("(" in core or "[" in core or "{" in core)):
         return _classify_core(tok)  # "LOCAL(0)": the brackets are inside the value
