@@ -95,3 +95,29 @@ def test_duckdb_file_with_map_columns_is_migrated_to_entry_lists(tmp_path: Path)
               measures=(Measure(Agg.COUNT),))
     assert engine.run(store, q, "org").rows[0][0] == PER_BATCH
     store.close()
+
+
+def test_duckdb_file_without_a_newer_column_gains_it(tmp_path: Path) -> None:
+    """A data directory created before ``content`` existed opens with the column added
+    (null in the old rows) and takes new rows with content."""
+    import duckdb
+
+    from telequery.store.duckdb import DB_FILE, DuckDBStore
+
+    store = DuckDBStore(tmp_path)
+    store.append(batch(0))
+    store.close()
+    con = duckdb.connect(str(tmp_path / DB_FILE))  # as a data directory of before
+    con.execute("ALTER TABLE events DROP COLUMN content")
+    con.close()
+
+    store = DuckDBStore(tmp_path)
+    assert store.execute("SELECT count(*) FROM events WHERE content IS NULL").rows == [
+        (PER_BATCH,)]
+    store.append(batch(1))
+    assert store.execute("SELECT count(*) FROM events WHERE content IS NOT NULL").rows == [
+        (PER_BATCH,)]
+    q = Query("events", TimeRange(BASE, BASE + timedelta(days=1)),
+              measures=(Measure(Agg.COUNT),))
+    assert engine.run(store, q, "org").rows[0][0] == 2 * PER_BATCH
+    store.close()
