@@ -130,6 +130,7 @@ def test_big_groups_are_applied_without_a_reader(tmp_path: Path) -> None:
         deadline -= 1
     assert store.applied_mark() >= 4
     writer.close()
+    assert writer.lag_ms() == 0  # every group acknowledged was seen applied
     assert sum(services(store).values()) == 40
     store.close()
 

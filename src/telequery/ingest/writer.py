@@ -170,15 +170,12 @@ class Writer:
             self.applied_rows += t.num_rows
             self.acked_bytes += t.nbytes
             fut.set_result(t.num_rows)
-            self._mark_acked(t)
+            self._mark_acked(_orgs(t), time.time())
             self._tap(t)
 
-    def _mark_acked(self, table: pa.Table) -> list[str]:
-        now = time.time()
-        orgs = table.column("org_id").unique().to_pylist()
+    def _mark_acked(self, orgs: list[str], now: float) -> None:
         for org in orgs:
             self.acked_at[org] = now
-        return orgs
 
     def lag_ms(self) -> float:
         """How long the oldest acknowledged row that queries do not see yet has waited
@@ -287,24 +284,24 @@ class LoggedWriter(Writer):
             return
         self.write_error = None
         rows = sum(t.num_rows for _, t in records)
-        with self._apply_cv:
+        orgs = [_orgs(t) for t, _ in accepted]
+        now = time.time()
+        with self._apply_cv:  # the group's lag is tracked before the applier can take it
             if not self._buffer:
                 self._oldest = time.monotonic()
             self._buffer.extend(records)
             self._buffer_rows += rows
             self._unapplied_rows += rows
             self._acked = records[-1][0]
+            self._unapplied.append((self._acked, now, sorted(set().union(*orgs))))
             self._apply_cv.notify_all()
         self.commits += 1
-        orgs: set[str] = set()
-        for table, fut in accepted:
+        for (table, fut), table_orgs in zip(accepted, orgs, strict=True):
             self.acked_rows += table.num_rows
             self.acked_bytes += table.nbytes
             fut.set_result(table.num_rows)
-            orgs.update(self._mark_acked(table))
+            self._mark_acked(table_orgs, now)
             self._tap(table)
-        with self._apply_cv:
-            self._unapplied.append((records[-1][0], time.time(), sorted(orgs)))
 
     def _due(self) -> float:
         """Seconds until the buffer should be applied (0 = now)."""
@@ -432,6 +429,10 @@ class LoggedWriter(Writer):
         if self._applied >= self._acked:
             self.log.clear()
         self.log.close()
+
+
+def _orgs(table: pa.Table) -> list[str]:
+    return table.column("org_id").unique().to_pylist()
 
 
 def open_writer(store: Store, *, apply_delay: float = 1.0) -> Writer:
