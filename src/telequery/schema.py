@@ -104,6 +104,13 @@ EVENTS: tuple[Column, ...] = (
 )
 
 COLUMNS: dict[str, Column] = {c.name: c for c in EVENTS}
+
+
+def missing_columns(existing: set[str]) -> list[Column]:
+    """The columns of ``EVENTS`` a table created by an older version lacks (each store
+    adds them when it opens the table)."""
+    return [c for c in EVENTS if c.name not in existing]
+
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in EVENTS)
 
 # Sort order of stored rows: tenant, dataset, then time, so both engines prune on all three.

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import pyarrow as pa
 
 from telequery.dialect import ClickHouseDialect
-from telequery.schema import conform
+from telequery.schema import conform, missing_columns
 from telequery.store.base import (
     QueryResult,
     StatementTimeout,
@@ -42,7 +42,6 @@ from telequery.store.clickhouse_ddl import (
     Layout,
     add_column_ddl,
     migrations,
-    missing_columns,
     quote,
     ttl_ddl,
     version_ddl,

@@ -14,14 +14,15 @@ Layout (why each part is there):
   local). Logs without a trace shard by their id.
 
 Schema versions are rows of ``telequery_schema``; ``migrations()`` lists them in order and
-``missing_columns`` adds columns that ``schema.EVENTS`` gained since the table was created.
+``schema.missing_columns`` names the columns ``schema.EVENTS`` gained since the table was
+created; the migration adds them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from telequery.schema import EVENTS, Column, clickhouse_column_type, clickhouse_columns
+from telequery.schema import Column, clickhouse_column_type, clickhouse_columns
 
 VERSION_TABLE = "telequery_schema"
 SORT_KEY = "(org_id, dataset, toStartOfHour(timestamp), kind, timestamp)"
@@ -132,10 +133,6 @@ def add_column_ddl(layout: Layout, column: Column) -> list[str]:
     tables = [layout.local_table] + (["events"] if layout.cluster else [])
     return [f"ALTER TABLE {layout.qualified(t)}{layout.on_cluster()} ADD COLUMN IF NOT EXISTS "
             f"`{column.name}` {clickhouse_column_type(column)}" for t in tables]
-
-
-def missing_columns(existing: set[str]) -> list[Column]:
-    return [c for c in EVENTS if c.name not in existing]
 
 
 def migrations(layout: Layout) -> list[tuple[int, str, list[str]]]:

@@ -36,6 +36,7 @@ from telequery.schema import (
     arrow_schema,
     duckdb_ddl,
     duckdb_type,
+    missing_columns,
 )
 from telequery.schema import (
     conform as conform_batch,
@@ -306,11 +307,7 @@ class DuckDBStore:
         limit = self._config.get("memory_limit")  # the operator's --memory-limit, or none
         if self.failure is not None or (limit is not None and not _LIMIT.fullmatch(limit)):
             return False
-        with self._write_lock:
-            with self._gate:
-                self._paused = True
-                while self._readers:
-                    self._gate.wait()
+        with self._exclusive():
             try:
                 w = self._writer
                 w.execute("SET memory_limit = '64MB'")
@@ -321,11 +318,23 @@ class DuckDBStore:
                 self._trimmed = True
             except duckdb.Error as e:
                 log.warning("could not trim DuckDB's memory: %s", e)
+        return self._trimmed
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """The database to itself: writes wait on the write lock, new reads at the gate,
+        reads in flight finish first (compaction, memory trim)."""
+        with self._write_lock:
+            with self._gate:
+                self._paused = True
+                while self._readers:
+                    self._gate.wait()
+            try:
+                yield
             finally:
                 with self._gate:
                     self._paused = False
                     self._gate.notify_all()
-        return self._trimmed
 
     def compact(self) -> tuple[int, int]:
         """Rewrite the file without the space deleted rows left behind; (bytes before,
@@ -337,18 +346,8 @@ class DuckDBStore:
         self._check()
         tmp = self.path / (DB_FILE + ".compact")
         tmp.unlink(missing_ok=True)
-        with self._write_lock:
-            with self._gate:
-                self._paused = True
-                while self._readers:
-                    self._gate.wait()
-            try:
-                with self._cursor_lock:
-                    self._swap_compacted(tmp)
-            finally:
-                with self._gate:
-                    self._paused = False
-                    self._gate.notify_all()
+        with self._exclusive(), self._cursor_lock:
+            self._swap_compacted(tmp)
         return before, self.bytes_on_disk()
 
     def _swap_compacted(self, tmp: Path) -> None:
@@ -472,10 +471,9 @@ def _add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
     (they read as null / empty in older rows)."""
     have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
                                       "WHERE table_name = 'events'").fetchall()}
-    for c in EVENTS:
-        if c.name not in have:
-            log.warning("adding column %s to events (once per data directory)", c.name)
-            con.execute(f'ALTER TABLE events ADD COLUMN "{c.name}" {duckdb_type(c)}')
+    for c in missing_columns(have):
+        log.warning("adding column %s to events (once per data directory)", c.name)
+        con.execute(f'ALTER TABLE events ADD COLUMN "{c.name}" {duckdb_type(c)}')
 
 
 def _migrate_maps(con: duckdb.DuckDBPyConnection) -> None:
