@@ -36,10 +36,9 @@ from typing import Any
 
 import httpx
 
-from bench import data
+from bench import data, queries
 from bench.ingest import make_request
 from bench.machine import cpu_model
-from bench.queries import free_port, wait_healthy
 from bench.suite import SuiteQuery, suite
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,30 +75,14 @@ class Phase:
         return sum(len(v) for v in self.latencies.values())
 
 
-class Server:
+class Server(queries.Server):
     """``telequery serve`` over a scratch copy of the bench data (ingest mutates it)."""
 
     def __init__(self, size: int, engine: str, scratch: Path) -> None:
         base = data.data_dir(size)
         for part in ("meta", engine):
             shutil.copytree(base / part, scratch / part, symlinks=True)  # chDB: relative links
-        store = str(scratch / engine) if engine == "duckdb" else f"chdb:{scratch / engine}"
-        self.port = free_port()
-        exe = Path(sys.executable).with_name("telequery")
-        self.log = open(scratch / "server.log", "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [str(exe), "serve", "--data", str(scratch / "meta"), "--store", store,
-             "--port", str(self.port),
-             *(["--memory-limit", data.MEMORY_LIMIT] if engine == "duckdb" else [])],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        wait_healthy(self.port, lambda: self.proc.poll() is not None)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def rss(self) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
+        super().__init__(size, engine, scratch)
 
     def applied(self) -> float:
         text = httpx.get(self.url + "/metrics", timeout=30).text
@@ -108,15 +91,6 @@ class Server:
                     line.startswith("telequery_ingest_rows_applied "):
                 return float(line.split()[-1])
         return 0.0
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 def _dashboard(url: str, token: str, qs: list[SuiteQuery], start: int, stop: threading.Event,

@@ -250,12 +250,16 @@ def free_port() -> int:
 
 
 class Server:
-    """``telequery serve`` in a subprocess over the bench store (real uvicorn)."""
+    """``telequery serve`` in a subprocess over the bench store (real uvicorn).
 
-    def __init__(self, size: int, engine: str) -> None:
-        base = data.data_dir(size)
+    ``root``: the directory holding ``meta/`` and the engine's directory (default: the
+    bench data of ``size``; the load benchmark passes a scratch copy)."""
+
+    def __init__(self, size: int, engine: str, root: Path | None = None) -> None:
+        base = root or data.data_dir(size)
         store = str(base / engine) if engine == "duckdb" else f"chdb:{base / engine}"
         self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
         exe = Path(sys.executable).with_name("telequery")
         self.log = open(base / f"server-{engine}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -279,17 +283,25 @@ class Server:
             self.stop()
             raise RuntimeError(f"server did not start; see {self.log.name}") from None
 
-    def peak_rss(self) -> int:
-        """VmHWM of the server process, bytes."""
+    def _status_bytes(self, field: str) -> int:
+        """A size field of the server process's /proc status (``VmHWM``, ``VmRSS``)."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
         return 0
+
+    def peak_rss(self) -> int:
+        """VmHWM of the server process, bytes."""
+        return self._status_bytes("VmHWM")
+
+    def rss(self) -> int:
+        """VmRSS of the server process, bytes."""
+        return self._status_bytes("VmRSS")
 
     def stop(self) -> None:
         self.proc.terminate()
         try:
-            self.proc.wait(30)
+            self.proc.wait(60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
