@@ -109,6 +109,19 @@ def serve(store: Store, meta: Meta, **app_options: object) -> Iterator[LiveServe
         thread.join(timeout=10)
 
 
+@contextmanager
+def serve_new(engine: str, path: Path, **app_options: object) -> Iterator[LiveServer]:
+    """A live server over a fresh store of ``engine`` and fresh metadata in ``path``,
+    both closed afterwards."""
+    store, meta = make_store(engine, path), Meta(path / "meta.sqlite")
+    try:
+        with serve(store, meta, **app_options) as live:
+            yield live
+    finally:
+        meta.close()
+        store.close()
+
+
 @pytest.fixture
 def meta(tmp_path: Path) -> Iterator[Meta]:
     m = Meta(tmp_path / "meta.sqlite")

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import LiveServer, make_store, serve
+from conftest import LiveServer, serve_new
 from otlp_build import Log, Span, logs_request, otlp_json, traces_request
 from telequery import semconv as sc
 from telequery.api.workers.response import EVENT_COLUMNS
@@ -34,7 +34,6 @@ from telequery.dialect import ClickHouseDialect, Dialect, DuckDBDialect
 from telequery.ingest.content import CONTENT_KEYS, CONTENT_PREFIXES, LOG_BODY
 from telequery.ingest.fast import logs_from_bytes, spans_from_bytes
 from telequery.ingest.log import LOG_DIR, IngestLog
-from telequery.meta import Meta
 from telequery.query import Agg, Dimension, Measure, Query, TimeRange
 from telequery.query._compile import _Compiler
 from telequery.redaction import DEFAULT, Policy, Rule
@@ -212,11 +211,8 @@ def test_any_valid_card_and_email_is_redacted(issuer: tuple[str, int], body: lis
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Path]]:
     path = Path(tmp_path_factory.mktemp("content"))
-    store, meta = make_store("duckdb", path), Meta(path / "meta.sqlite")
-    with serve(store, meta, apply_delay=3600.0) as srv:  # rows stay in the ingest log
+    with serve_new("duckdb", path, apply_delay=3600.0) as srv:  # rows stay in the log
         yield srv, path
-    meta.close()
-    store.close()
 
 
 def _post_all_paths(srv: LiveServer, org: str) -> None:

@@ -18,12 +18,11 @@ from genai_prices import Usage, calc_price
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import LiveServer, make_store, serve
+from conftest import LiveServer, serve_new
 from otlp_build import Span, traces_request
 from telequery import semconv as sc
 from telequery.ingest.enrich import PRICES_VERSION, price_of
 from telequery.ingest.fast import spans_from_bytes
-from telequery.meta import Meta
 
 ORG, OTHER = "acme", "globex"
 NOW = time.time_ns()
@@ -157,12 +156,8 @@ def test_every_dialect_lands_on_the_same_columns(native: bool) -> None:
 # -- one count per LLM call ----------------------------------------------------------------
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveServer]:
-    store = make_store("duckdb", tmp_path)
-    meta = Meta(tmp_path / "meta.sqlite")
-    with serve(store, meta) as server:
+    with serve_new("duckdb", tmp_path) as server:
         yield server
-    store.close()
-    meta.close()
 
 
 def _post(live: LiveServer, token: str, spans: list[Span]) -> None:

@@ -27,8 +27,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from conftest import LiveServer, make_store, serve
-from telequery.meta import Meta
+from conftest import LiveServer, serve_new
 
 ORG = "acme"
 PROMPT = "What is the capital of France? Reply to ana.lima@example.org"
@@ -67,12 +66,8 @@ def fake_openai() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    path = Path(tmp_path_factory.mktemp("instrumentations"))
-    store, meta = make_store("duckdb", path), Meta(path / "meta.sqlite")
-    with serve(store, meta) as srv:
+    with serve_new("duckdb", Path(tmp_path_factory.mktemp("instrumentations"))) as srv:
         yield srv
-    meta.close()
-    store.close()
 
 
 def _instrumentor(library: str):  # type: ignore[no-untyped-def]

@@ -16,11 +16,10 @@ import pyarrow as pa
 import pytest
 from websockets.sync.client import connect
 
-from conftest import ENGINES, LiveServer, make_store, serve
+from conftest import ENGINES, LiveServer, serve_new
 from otlp_build import Log, logs_request
 from telequery.api.workers.live_tail import TailHub, stream
 from telequery.ingest.mapping import logs_to_rows
-from telequery.meta import Meta
 from test_workers_common import client
 
 ORG, OTHER = "acme", "globex"
@@ -28,12 +27,8 @@ ORG, OTHER = "acme", "globex"
 
 @pytest.fixture(params=ENGINES)
 def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
-    store = make_store(request.param, tmp_path)
-    meta = Meta(tmp_path / "meta.sqlite")
-    with serve(store, meta) as server:
+    with serve_new(request.param, tmp_path) as server:
         yield server
-    store.close()
-    meta.close()
 
 
 def _post_logs(live: LiveServer, token: str, logs: list[Log]) -> None:
