@@ -247,6 +247,22 @@ def test_a_pattern_clicks_through_to_its_events(env: Env) -> None:
     assert res["calculations"][0]["aggregates"][0]["count"] == pytest.approx(p["count"])
 
 
+def test_an_error_pattern_clicks_through_to_its_events(env: Env) -> None:
+    """``templates`` select exactly a pattern's events, for error patterns too (templates
+    hold commas, so the filter value is a list, not a comma-separated string)."""
+    merged = [p for p in query(env, view="patterns", patternType="error", limit=5000,
+                               ignoreSeries=True)["patterns"] if len(p["templates"]) > 1]
+    assert merged
+    p = max(merged, key=lambda p: p["count"])
+    res = query(env, view="calculations", chartType="aggregate", parameters={
+        "calculations": [{"operator": "count"}], "filters": [
+            {"key": "$metadata.errorTemplate", "operation": "in", "type": "string",
+             "value": p["templates"]},
+            {"key": "$metadata.service", "operation": "eq", "type": "string",
+             "value": p["service"]}]})
+    assert res["calculations"][0]["aggregates"][0]["count"] == pytest.approx(p["count"])
+
+
 def test_one_message_shape_is_one_pattern(env: Env) -> None:
     """The issue's example: "tool X failed: timeout" lands in one error pattern per
     service, whatever the tool (its name a word, dotted or not), not one per tool."""

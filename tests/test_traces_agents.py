@@ -176,9 +176,11 @@ def oracle_runs(spans: list[dict]) -> list[dict]:
                "errors": _errors(group), "models": _distinct(group, "model"),
                "providers": _distinct(group, "provider"),
                "services": _distinct(group, "service"), "spans": len(group),
-               "hasAgentSpan": has_agent, **_times(group)}
+               "hasAgentSpan": has_agent, **_times(group),
+               "llmCalls": sum(s["operation"] == sc.OP_CHAT for s in group),
+               "toolCalls": sum(s["operation"] == sc.OP_EXECUTE_TOOL for s in group)}
         for out_key, col in (("agentId", "agent_id"), ("agentName", "agent_name"),
-                             ("conversationId", "conversation_id")):
+                             ("conversationId", "conversation_id"), ("userId", "user_id")):
             value = next((s[col] for s in first if s[col] is not None), None)
             if value is not None:
                 run[out_key] = value
@@ -186,6 +188,14 @@ def oracle_runs(spans: list[dict]) -> list[dict]:
             values = [s[col] for s in group if s["operation"] == sc.OP_CHAT and s[col] is not None]
             if values:
                 run[out_key] = float(sum(values))
+        cache = [s["attrs_number"][sc.GEN_AI_CACHE_READ_TOKENS] for s in group
+                 if s["operation"] == sc.OP_CHAT
+                 and sc.GEN_AI_CACHE_READ_TOKENS in s["attrs_number"]]
+        if cache:
+            run["cacheReadTokens"] = float(sum(cache))
+        costs = [s["cost"] for s in group if s["cost"] is not None]
+        if costs:
+            run["cost"] = sum(costs)
         out.append(run)
     return sorted(out, key=lambda r: r["id"], reverse=True)
 
@@ -272,6 +282,9 @@ def test_synthetic_agent_runs_match_oracle(env: Env) -> None:
     want = oracle_runs(stored_spans(env.store, ORG))
     assert any(r["status"] == "error" for r in want), "the generator fails some runs"
     assert any(not r["hasAgentSpan"] for r in want)
+    for field in ("cost", "cacheReadTokens", "userId"):  # what the explorer's run list shows
+        assert any(field in r for r in want), field
+    assert any(r["toolCalls"] for r in want) and any(r["llmCalls"] for r in want)
     got = all_pages(env.http, "agents", "id")
     same(got, want)
 

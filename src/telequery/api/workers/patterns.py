@@ -93,9 +93,10 @@ def _merged(rows: list[tuple]) -> list[_Pattern]:
 def patterns(store: Store, req: QueryRequest, org: str) -> Outcome:
     """``view: "patterns"``: ``[{pattern, count, service, series, ...}]``, biggest first.
 
-    Message patterns also carry ``fingerprint`` (of the pattern) and ``fingerprints`` (of
-    the stored templates it covers: filter ``$metadata.fingerprint`` ``in`` those to see
-    its events)."""
+    Every pattern carries ``templates``, the stored templates it covers (filter
+    ``$metadata.messageTemplate`` or ``errorTemplate`` ``in`` those to see its events);
+    message patterns also ``fingerprint`` (of the pattern) and ``fingerprints`` (of those
+    templates: the same events through ``$metadata.fingerprint``)."""
     kind = pattern_type(req)
     template = TEMPLATE_FIELD[kind]
     p = req.params
@@ -115,7 +116,8 @@ def patterns(store: Store, req: QueryRequest, org: str) -> Outcome:
     for pat in listed:
         item: dict[str, object] = {"pattern": pat.text, "count": pat.count,
                                    "service": pat.service,
-                                   "sampleInterval": _si(pat.count, pat.rows), "series": []}
+                                   "sampleInterval": _si(pat.count, pat.rows), "series": [],
+                                   "templates": sorted(pat.templates)}
         if kind == "message":
             item["fingerprint"] = fingerprint(pat.text)
             item["fingerprints"] = sorted(fingerprint(t) for t in pat.templates)

@@ -47,7 +47,8 @@ TRACE_SELECT = ("traceId", "rootSpanName", "rootTransactionName", "service", "sp
                 "hasRoot", PAGING_FIELD)
 RUN_SELECT = ("id", "traceId", "status", "errors", "models", "providers", "services", "spans",
               "traceDurationMs", "traceStartMs", "traceEndMs", "agentId", "agentName",
-              "conversationId", "inputTokens", "outputTokens", "runSpanId", "hasAgentSpan")
+              "conversationId", "inputTokens", "outputTokens", "runSpanId", "hasAgentSpan",
+              "cacheReadTokens", "cost", "llmCalls", "toolCalls", "userId")
 
 
 def _run(store: Store, q: Query, org: str, out: Outcome) -> Result:
@@ -141,11 +142,12 @@ def run_json(r: dict[str, object]) -> dict[str, object]:
         "spans": int(r["spans"] or 0), "traceDurationMs": _num(r["traceDurationMs"]),  # type: ignore
         "traceStartMs": r["traceStartMs"], "traceEndMs": r["traceEndMs"],
         "runSpanId": r["runSpanId"], "hasAgentSpan": bool(r["hasAgentSpan"]),
+        "llmCalls": int(r["llmCalls"] or 0), "toolCalls": int(r["toolCalls"] or 0),  # type: ignore
     }
-    for key in ("agentId", "agentName", "conversationId"):
+    for key in ("agentId", "agentName", "conversationId", "userId"):
         if r[key] is not None:
             out[key] = r[key]
-    for key in ("inputTokens", "outputTokens"):
+    for key in ("inputTokens", "outputTokens", "cacheReadTokens", "cost"):
         if r[key] is not None:
             out[key] = _num(r[key])
     return out

@@ -191,6 +191,12 @@ def _derive_runs(d: Dialect, p: Params, where: exp.Expression) -> exp.Select:
         "r_conversation": earliest("conversation_id"),
         "r_input_tokens": chat_sum("input_tokens"),
         "r_output_tokens": chat_sum("output_tokens"),
+        "r_cache_read_tokens": exp.Sum(this=_when(is_chat.copy(), d.map_get(
+            _c("attrs_number"), lit(sc.GEN_AI_CACHE_READ_TOKENS)))),
+        "r_cost": exp.Sum(this=_c("cost")),
+        "r_llm_calls": exp.Sum(this=_flag(is_chat.copy())),
+        "r_tool_calls": exp.Sum(this=_flag(_eq("operation", sc.OP_EXECUTE_TOOL))),
+        "r_user": earliest("user_id"),
         **_span_times(d),
     }
     is_run = exp.or_(
@@ -221,6 +227,13 @@ RUN_FIELDS: dict[str, Field] = {f.name: f for f in [
        "gen_ai.usage.input_tokens summed over chat spans"),
     _f("outputTokens", ValueType.NUMBER, col("r_output_tokens"),
        "gen_ai.usage.output_tokens summed over chat spans"),
+    _f("cacheReadTokens", ValueType.NUMBER, col("r_cache_read_tokens"),
+       "gen_ai.usage.cache_read_input_tokens summed over chat spans"),
+    _f("cost", ValueType.NUMBER, col("r_cost"),
+       "USD: gen_ai.usage.cost (provided or priced at ingest) summed over the run's spans"),
+    _f("llmCalls", ValueType.NUMBER, col("r_llm_calls"), "chat spans of the run"),
+    _f("toolCalls", ValueType.NUMBER, col("r_tool_calls"), "execute_tool spans of the run"),
+    _f("userId", ValueType.STRING, col("r_user"), "user.id (earliest span that has one)"),
 ]}
 
 AGENT_RUNS = Dataset(
