@@ -83,6 +83,14 @@ class Dialect:
     def epoch_ms(self, ts: exp.Expression) -> exp.Expression:
         raise NotImplementedError
 
+    def epoch_ms_floor(self, ts: exp.Expression) -> exp.Expression:
+        """Whole milliseconds at or before ts (a window's inclusive start)."""
+        raise NotImplementedError
+
+    def epoch_ms_ceil(self, ts: exp.Expression) -> exp.Expression:
+        """Whole milliseconds at or after ts (a window's end)."""
+        raise NotImplementedError
+
     def bucket_us(self, ts: exp.Expression, step_us: int) -> exp.Expression:
         """Start (epoch µs) of the epoch-aligned bucket of width ``step_us`` holding ts."""
         raise NotImplementedError
@@ -209,6 +217,14 @@ class DuckDBDialect(Dialect):
 
     def epoch_ms(self, ts: exp.Expression) -> exp.Expression:
         return fn("epoch_ms", ts)
+
+    def epoch_ms_floor(self, ts: exp.Expression) -> exp.Expression:
+        return exp.paren(exp.IntDiv(this=self.epoch_us(ts), expression=lit(1000)))
+
+    def epoch_ms_ceil(self, ts: exp.Expression) -> exp.Expression:
+        return exp.paren(exp.IntDiv(
+            this=exp.paren(exp.Add(this=self.epoch_us(ts), expression=lit(999))),
+            expression=lit(1000)))
 
     def bucket_us(self, ts: exp.Expression, step_us: int) -> exp.Expression:
         step = exp.Literal.number(step_us)
@@ -354,6 +370,12 @@ class ClickHouseDialect(Dialect):
         us = self.epoch_us(ts)
         return fn("intDiv", exp.Add(this=us, expression=exp.Mul(
             this=lit(500), expression=fn("sign", us))), lit(1000))
+
+    def epoch_ms_floor(self, ts: exp.Expression) -> exp.Expression:
+        return fn("intDiv", self.epoch_us(ts), lit(1000))
+
+    def epoch_ms_ceil(self, ts: exp.Expression) -> exp.Expression:
+        return fn("intDiv", exp.Add(this=self.epoch_us(ts), expression=lit(999)), lit(1000))
 
     def bucket_us(self, ts: exp.Expression, step_us: int) -> exp.Expression:
         step = exp.Literal.number(step_us)

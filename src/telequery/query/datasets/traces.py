@@ -110,15 +110,23 @@ def _f(name: str, type_: ValueType, build: Builder, description: str) -> Field:
                  groupable=type_ is not ValueType.ARRAY)
 
 
-def _ms(column: str) -> Builder:
-    return lambda d, p: d.epoch_ms(_c(column))
+def _floor_ms(column: str) -> Builder:
+    return lambda d, p: d.epoch_ms_floor(_c(column))
+
+
+def _ceil_ms(column: str) -> Builder:
+    return lambda d, p: d.epoch_ms_ceil(_c(column))
 
 
 def _common_fields() -> list[Field]:
     return [
         _f("traceId", ValueType.STRING, col("r_trace"), "W3C trace id"),
-        _f("traceStartMs", ValueType.NUMBER, _ms("r_start"), "first span start (epoch ms)"),
-        _f("traceEndMs", ValueType.NUMBER, _ms("r_end"), "last span end (epoch ms)"),
+        # Whole ms outward (start down, end up), so [traceStartMs, traceEndMs + 1) as a
+        # window holds every span: rounded, a span 0.4 ms before the start fell outside.
+        _f("traceStartMs", ValueType.NUMBER, _floor_ms("r_start"),
+           "first span start (epoch ms, rounded down)"),
+        _f("traceEndMs", ValueType.NUMBER, _ceil_ms("r_end"),
+           "last span end (epoch ms, rounded up)"),
         _f("traceDurationMs", ValueType.NUMBER, col("r_duration_ms"),
            "last span end - first span start (ms)"),
         _f("spans", ValueType.NUMBER, col("r_spans"), "number of spans"),
