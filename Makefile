@@ -7,7 +7,7 @@ DATA    ?= .demo-data
 EVENTS  ?= 200000
 PORT    ?= 8080
 
-.PHONY: install demo test bench lint clean
+.PHONY: install browser demo test bench lint clean
 
 $(STAMP): pyproject.toml src/telequery/ingest/_fastotlp.pyx
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,7 +20,16 @@ install: $(STAMP)
 demo: install
 	$(BIN)/telequery demo --data $(DATA) --events $(EVENTS) --seed 42 --host 127.0.0.1 --port $(PORT)
 
-test: install
+# Debian's Chromium for the explorer's browser tests (tests/test_ui_browser.py); skipped when
+# TELEQUERY_CHROMIUM names another Chromium. Playwright drives it; no browser download.
+browser:
+	@test -n "$$TELEQUERY_CHROMIUM" || command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 \
+	    || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } \
+	    || echo "could not install Chromium (apt-get install chromium): the browser tests will fail"; }
+
+test: install browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/pytest -n 2 --dist loadfile
@@ -34,4 +43,4 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 
 clean:
-	rm -rf $(VENV) $(DATA) .pytest_cache
+	rm -rf $(VENV) $(DATA) .pytest_cache test-artifacts

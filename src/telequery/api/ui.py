@@ -1,6 +1,7 @@
-"""The web UI: one static page (``telequery/ui/index.html``) over the public APIs, and the
-API documentation pages (``/docs``, ``/redoc``) with their assets served from the package
-(``telequery/ui/vendor``, from npm), so they work without internet."""
+"""The web UI: the explorer (``telequery/ui/index.html`` and its ES modules in
+``telequery/ui/app``, no build step) over the public APIs, and the API documentation pages
+(``/docs``, ``/redoc``); every asset is served from the package (``telequery/ui/vendor``,
+from npm), so all of it works without internet. See docs/ui.md."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 router = APIRouter(include_in_schema=False)
 PAGE = Path(__file__).resolve().parent.parent / "ui" / "index.html"
 VENDOR = PAGE.parent / "vendor"
+APP = PAGE.parent / "app"
 ASSETS = "/ui/vendor"
 
 
@@ -53,3 +55,4 @@ async def redoc() -> HTMLResponse:
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.mount(ASSETS, StaticFiles(directory=VENDOR), name="vendor")
+    app.mount("/ui/app", StaticFiles(directory=APP), name="explorer")

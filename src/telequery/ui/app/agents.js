@@ -1,0 +1,113 @@
+// Agent runs and LLM calls (what Langfuse users look for): cost and token charts per
+// model and per agent, the runs with their tokens, cost, tool calls and errors, filters
+// by agent, model, user and conversation, and a run's tree of LLM and tool calls.
+import { html, useEffect, useState } from "/ui/vendor/htm/standalone.module.js";
+import * as api from "./api.js";
+import { selection } from "./builder.js";
+import { TimeChart } from "./charts.js";
+import { colorOf, fmtInt, fmtMs, fmtUsd, leaf, timeframe, when } from "./state.js";
+import { TraceView } from "./traces.js";
+import { Failure, Loading, useQuery } from "./ui.js";
+
+const PAGE = 50;
+export const RUN_FILTERS = [["$metadata.agentName", "Agent"], ["$metadata.model", "Model"],
+                            ["$metadata.userId", "User"], ["$metadata.conversationId", "Conversation"]];
+
+export function Agents({ q, setQ, openRun, onOpen }) {
+  const tf = timeframe(q);
+  const key = JSON.stringify(q);
+  const [page, setPage] = useState({ index: 0, offset: null, dir: null });
+  useEffect(() => setPage({ index: 0, offset: null, dir: null }), [key]);
+  const runs = useQuery((signal) => api.telemetry(tf, selection(q.parameters), {
+    view: "agents", limit: PAGE, ...(page.offset ? { offset: page.offset } : {}),
+    ...(page.dir ? { offsetDirection: page.dir } : {}) }, signal), [key, page.index, page.offset]);
+  return html`<section data-tab="agents" aria-label="Agent runs">
+    <${RunFilters} q=${q} setQ=${setQ} tf=${tf}/>
+    ${openRun && html`<${TraceView} key=${openRun.runSpanId} trace=${openRun} rootSpanId=${openRun.runSpanId}
+        title=${"Agent run " + (openRun.agentName || "")} onClose=${() => onOpen(null)} summary=${html`<${RunSummary} run=${openRun.run}/>`}/>`}
+    <${CostCharts} q=${q}/>
+    ${runs.error ? html`<${Failure} error=${runs.error}/>` : !runs.data ? html`<${Loading} what="agent runs"/>` : html`
+    <div class="panel"><div class="pager"><h2>Agent runs</h2>
+      <span data-testid="showing">${runs.data.agents.length
+        ? `Showing runs ${fmtInt(page.index * PAGE + 1)}–${fmtInt(page.index * PAGE + runs.data.agents.length)}, newest first`
+        : "No agent runs match in this time range"}</span>
+      <button aria-label="Newer runs" disabled=${page.index === 0}
+        onClick=${() => setPage(page.index <= 1 ? { index: 0, offset: null, dir: null } : { index: page.index - 1, offset: runs.data.agents[0].id, dir: "prev" })}>← Newer</button>
+      <button aria-label="Older runs" disabled=${runs.data.agents.length < PAGE}
+        onClick=${() => setPage({ index: page.index + 1, offset: runs.data.agents[runs.data.agents.length - 1].id, dir: null })}>Older →</button></div>
+    <table aria-label="Agent run list"><thead><tr><th>start</th><th>agent</th><th>user</th><th>conversation</th>
+      <th>status</th><th>models</th><th class="num">duration</th><th class="num">input tokens</th><th class="num">output tokens</th>
+      <th class="num">cache read</th><th class="num">cost</th><th class="num">LLM calls</th><th class="num">tool calls</th></tr></thead><tbody>
+    ${runs.data.agents.map((a) => html`<tr class=${"click" + (openRun?.runSpanId === a.runSpanId ? " selected" : "")} key=${a.id}
+        data-run=${a.id} onClick=${() => onOpen({ traceId: a.traceId, from: a.traceStartMs, to: a.traceEndMs + 1, runSpanId: a.runSpanId, agentName: a.agentName, run: a })}>
+      <td class="nowrap">${when(a.traceStartMs)}</td><td>${a.agentName || a.agentId || "–"}</td><td>${a.userId || "–"}</td>
+      <td class="mono">${a.conversationId || "–"}</td>
+      <td class=${a.status === "error" ? "err" : "ok"} title=${a.errors.join("; ")}>${a.status === "error" ? "⚠ error" : a.status}</td>
+      <td>${a.models.join(", ")}</td><td class="num">${fmtMs(a.traceDurationMs)}</td>
+      <td class="num">${fmtInt(a.inputTokens)}</td><td class="num">${fmtInt(a.outputTokens)}</td>
+      <td class="num">${fmtInt(a.cacheReadTokens)}</td><td class="num" data-testid="run-cost">${fmtUsd(a.cost)}</td>
+      <td class="num">${a.llmCalls}</td><td class="num">${a.toolCalls}</td></tr>`)}
+    </tbody></table></div>`}
+  </section>`;
+}
+
+function RunSummary({ run }) {
+  const items = [["cost", fmtUsd(run.cost)], ["input tokens", fmtInt(run.inputTokens)], ["output tokens", fmtInt(run.outputTokens)],
+    ["cache read", fmtInt(run.cacheReadTokens)], ["LLM calls", run.llmCalls], ["tool calls", run.toolCalls],
+    ["duration", fmtMs(run.traceDurationMs)], ["user", run.userId || "–"], ["conversation", run.conversationId || "–"]];
+  return html`<div class="summary" data-testid="run-summary">${items.map(([k, v]) => html`<span><span class="dim">${k}</span> <strong data-field=${k}>${v}</strong></span>`)}
+    ${run.errors.length ? html`<span class="err">⚠ ${run.errors.join("; ")}</span>` : ""}</div>`;
+}
+
+/** One select per run dimension; picking a value adds (or replaces) that filter. */
+function RunFilters({ q, setQ, tf }) {
+  const filters = q.parameters.filters || [];
+  const current = (key) => filters.find((f) => f.key === key && f.operation === "eq")?.value ?? "";
+  const set = (key, value) => {
+    const rest = filters.filter((f) => !(f.key === key && f.operation === "eq"));
+    setQ({ ...q, parameters: { ...q.parameters, filters: value ? [...rest, leaf(key, value)] : rest } });
+  };
+  return html`<div class="panel runfilters" role="group" aria-label="Run filters">
+    ${RUN_FILTERS.map(([key, label]) => html`<${ValuePicker} key=${key} field=${key} label=${label} tf=${tf}
+      value=${current(key)} onPick=${(v) => set(key, v)}/>`)}</div>`;
+}
+
+function ValuePicker({ field, label, tf, value, onPick }) {
+  const [text, setText] = useState(value);
+  useEffect(() => setText(value), [value]);
+  const vals = useQuery((signal) => api.values(tf, field, "string", {}, signal), [field, tf.from - (tf.from % 60000)]);
+  const id = "tq-pick-" + label.toLowerCase();
+  return html`<span class="group"><label class="lbl" for=${id}>${label}</label>
+    <input id=${id} list=${id + "-list"} aria-label=${label + " filter"} placeholder="any" size="18" value=${text}
+      onInput=${(e) => setText(e.target.value)} onChange=${(e) => onPick(e.target.value)}/>
+    <datalist id=${id + "-list"}>${(vals.data || []).map((v) => html`<option value=${String(v.value)}/>`)}</datalist></span>`;
+}
+
+const sumOf = (key, alias) => ({ operator: "sum", key, keyType: "number", alias });
+const CHARTS = [
+  ["Cost by model", "$metadata.model", sumOf("$metadata.cost", "cost"), "USD"],
+  ["Cost by agent", "$metadata.agentName", sumOf("$metadata.cost", "cost"), "USD"],
+  ["Input tokens by model", "$metadata.model", sumOf("$metadata.inputTokens", "input tokens"), "tokens"],
+  ["Output tokens by agent", "$metadata.agentName", sumOf("$metadata.outputTokens", "output tokens"), "tokens"],
+];
+const GROUPS = 6;  // lines per chart: the largest groups of the window
+
+function CostCharts({ q }) {
+  const tf = timeframe(q);
+  const sel = selection(q.parameters);
+  const state = useQuery((signal) => Promise.all(CHARTS.map(([, group, calc]) => api.telemetry(tf, {
+    ...sel, calculations: [calc], groupBys: [{ type: "string", value: group }], limit: GROUPS,
+  }, { view: "calculations" }, signal))), [JSON.stringify(q)]);
+  if (state.error) return html`<${Failure} error=${state.error}/>`;
+  if (!state.data) return html`<${Loading} what="cost and token charts"/>`;
+  return html`<div class="chart-row">${CHARTS.map(([title, , , unit], i) => {
+    const c = state.data[i].calculations[0] || {};
+    const series = (c.aggregates || []).map((a, gi) => {
+      const k = JSON.stringify(a.groups);
+      return { label: String(a.groups?.[0]?.value ?? "(none)"), color: colorOf(null, gi),
+               values: (c.series || []).map((b) => b.data.find((d) => JSON.stringify(d.groups) === k)?.value ?? 0) };
+    });
+    const xs = (c.series || []).map((b) => Date.parse(b.time) / 1000);
+    return html`<div class="panel" key=${title}><${TimeChart} title=${title} unit=${unit} xs=${xs} series=${series} height=${170}/></div>`;
+  })}</div>`;
+}
