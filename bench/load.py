@@ -39,6 +39,7 @@ import httpx
 from bench import data, queries
 from bench.ingest import make_request
 from bench.machine import cpu_model
+from bench.report import write_section
 from bench.suite import SuiteQuery, suite
 
 REPO = Path(__file__).resolve().parents[1]
@@ -305,19 +306,6 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(line for line in out if line is not None)
 
 
-def write_section(path: Path, text: str) -> None:
-    """Put ``text`` under SECTION in BENCHMARKS.md, replacing the section if present."""
-    doc = path.read_text(encoding="utf-8")
-    block = f"{SECTION}\n\n{text.rstrip()}\n"
-    if SECTION in doc:
-        start = doc.index(SECTION)
-        nxt = doc.find("\n## ", start + len(SECTION))
-        doc = doc[:start] + block + (doc[nxt:] if nxt != -1 else "")
-    else:
-        doc = doc.rstrip() + "\n\n" + block
-    path.write_text(doc, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, action="append")
@@ -344,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
         intro = (f"`python -m bench.load {' '.join(sys.argv[1:])}`; {machine}; "
                  f"{time.strftime('%Y-%m-%d')}. Per-query percentiles are over every run of "
                  "that query in the phase (each dashboard cycles through the suite).")
-        write_section(REPO / "BENCHMARKS.md", intro + "\n\n" + "\n\n".join(texts))
+        write_section(REPO / "BENCHMARKS.md", SECTION, intro + "\n\n" + "\n\n".join(texts))
 
 
 if __name__ == "__main__":

@@ -293,3 +293,17 @@ def write(path: Path | None = None) -> None:
 
 if __name__ == "__main__":
     write()
+
+
+def write_section(path: Path, section: str, text: str) -> None:
+    """Put ``text`` under the ``section`` heading of BENCHMARKS.md, replacing that section
+    if present (for the benchmarks that write one section of their own)."""
+    doc = path.read_text(encoding="utf-8")
+    block = f"{section}\n\n{text.rstrip()}\n"
+    if section in doc:
+        start = doc.index(section)
+        nxt = doc.find("\n## ", start + len(section))
+        doc = doc[:start] + block + (doc[nxt:] if nxt != -1 else "")
+    else:
+        doc = doc.rstrip() + "\n\n" + block
+    path.write_text(doc, encoding="utf-8")

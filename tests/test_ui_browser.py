@@ -339,6 +339,16 @@ def test_live_tail_shows_a_fresh_event(site: Site, visit: Visit) -> None:
     expect(page.get_by_test_id("tail-status")).to_have_text("paused")
     page.get_by_role("button", name="Clear live tail").click()
     expect(page.get_by_label("Events")).to_have_count(0)
+    # Paused, a new event waits (counted), and shows on resume.
+    later = marker + "-later"
+    httpx.post(f"{site.server.url}/v1/events", content=json.dumps(
+        {"message": later, "service": "ui-test"}) + "\n",
+        headers={"Authorization": f"Bearer {site.token}",
+                 "Content-Type": "application/x-ndjson"}).raise_for_status()
+    resume = page.get_by_role("button", name="Resume live tail")
+    expect(resume).to_have_text("Resume (1 waiting)", timeout=15_000)
+    resume.click()
+    expect(page.get_by_label("Events")).to_contain_text(later)
 
 
 def test_switching_tabs_quickly_never_shows_another_tabs_data(site: Site, visit: Visit) -> None:

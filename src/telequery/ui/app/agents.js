@@ -72,36 +72,42 @@ function RunFilters({ q, setQ, tf }) {
       value=${current(key)} onPick=${(v) => set(key, v)}/>`)}</div>`;
 }
 
+/** Suggestions load when the box is first focused: four value scans at page load would
+ * delay the runs and charts a user opened the page for. */
 function ValuePicker({ field, label, tf, value, onPick }) {
   const [text, setText] = useState(value);
+  const [wanted, setWanted] = useState(false);
   useEffect(() => setText(value), [value]);
-  const vals = useQuery((signal) => api.values(tf, field, "string", {}, signal), [field, tf.from - (tf.from % 60000)]);
+  const vals = useQuery((signal) => (wanted ? api.values(tf, field, "string", {}, signal) : Promise.resolve([])),
+                        [field, wanted, tf.from - (tf.from % 60000)]);
   const id = "tq-pick-" + label.toLowerCase();
   return html`<span class="group"><label class="lbl" for=${id}>${label}</label>
     <input id=${id} list=${id + "-list"} aria-label=${label + " filter"} placeholder="any" size="18" value=${text}
-      onInput=${(e) => setText(e.target.value)} onChange=${(e) => onPick(e.target.value)}/>
+      onFocus=${() => setWanted(true)} onInput=${(e) => setText(e.target.value)} onChange=${(e) => onPick(e.target.value)}/>
     <datalist id=${id + "-list"}>${(vals.data || []).map((v) => html`<option value=${String(v.value)}/>`)}</datalist></span>`;
 }
 
 const sumOf = (key, alias) => ({ operator: "sum", key, keyType: "number", alias });
-const CHARTS = [
-  ["Cost by model", "$metadata.model", sumOf("$metadata.cost", "cost"), "USD"],
-  ["Cost by agent", "$metadata.agentName", sumOf("$metadata.cost", "cost"), "USD"],
-  ["Input tokens by model", "$metadata.model", sumOf("$metadata.inputTokens", "input tokens"), "tokens"],
-  ["Output tokens by agent", "$metadata.agentName", sumOf("$metadata.outputTokens", "output tokens"), "tokens"],
+// Two queries, two calculations each: by model (cost, input tokens) and by agent (cost,
+// output tokens); each chart's lines are the 6 groups with the most cost.
+const GROUPED = [
+  ["$metadata.model", [sumOf("$metadata.cost", "cost"), sumOf("$metadata.inputTokens", "input tokens")]],
+  ["$metadata.agentName", [sumOf("$metadata.cost", "cost"), sumOf("$metadata.outputTokens", "output tokens")]],
 ];
-const GROUPS = 6;  // lines per chart: the largest groups of the window
+const CHARTS = [["Cost by model", 0, 0, "USD"], ["Cost by agent", 1, 0, "USD"],
+                ["Input tokens by model", 0, 1, "tokens"], ["Output tokens by agent", 1, 1, "tokens"]];
+const GROUPS = 6;
 
 function CostCharts({ q }) {
   const tf = timeframe(q);
   const sel = selection(q.parameters);
-  const state = useQuery((signal) => Promise.all(CHARTS.map(([, group, calc]) => api.telemetry(tf, {
-    ...sel, calculations: [calc], groupBys: [{ type: "string", value: group }], limit: GROUPS,
+  const state = useQuery((signal) => Promise.all(GROUPED.map(([group, calcs]) => api.telemetry(tf, {
+    ...sel, calculations: calcs, groupBys: [{ type: "string", value: group }], limit: GROUPS,
   }, { view: "calculations" }, signal))), [JSON.stringify(q)]);
   if (state.error) return html`<${Failure} error=${state.error}/>`;
   if (!state.data) return html`<${Loading} what="cost and token charts"/>`;
-  return html`<div class="chart-row">${CHARTS.map(([title, , , unit], i) => {
-    const c = state.data[i].calculations[0] || {};
+  return html`<div class="chart-row">${CHARTS.map(([title, query, calc, unit]) => {
+    const c = state.data[query].calculations[calc] || {};
     const series = (c.aggregates || []).map((a, gi) => {
       const k = JSON.stringify(a.groups);
       return { label: String(a.groups?.[0]?.value ?? "(none)"), color: colorOf(null, gi),

@@ -40,30 +40,33 @@ function App() {
   const setWindow = (w) => { setQState({ ...q, ...w }); setDraft({ ...draft, ...w }); };
   useEffect(() => writeHash(tab, q), [tab, q]);
 
-  // Who the token is, and whether its org has any data at all (else: onboarding).
+  // Who the token is; then, beside the tab's own queries (not before them: first render
+  // is what a user waits for), whether its org has any data at all (else: onboarding).
   useEffect(() => {
     if (!token) { setWho({ state: "no-token" }); return undefined; }
     const ctl = new AbortController();
     setWho({ state: "checking" });
     (async () => {
       const me = await api.whoami(ctl.signal);
+      setWho({ state: "ready", org: me.org, scopes: me.scopes });
       const now = Date.now();
-      const r = await api.telemetry({ from: now - 30 * 86400e3, to: now + 60e3 },
+      const r = await api.telemetry({ from: now - 92 * 86400e3, to: now },
         { calculations: [{ operator: "count", alias: "count" }] }, { view: "calculations", ignoreSeries: true }, ctl.signal);
-      const n = r.calculations[0]?.aggregates?.[0]?.value || 0;
-      setWho({ state: n ? "ready" : "empty", org: me.org, scopes: me.scopes });
+      if (!(r.calculations[0]?.aggregates?.[0]?.value > 0)) setWho({ state: "empty", org: me.org, scopes: me.scopes });
     })().catch((e) => { if (e.name !== "AbortError") setWho({ state: "error", error: e }); });
     return () => ctl.abort();
   }, [token]);
 
-  // Field names for every suggestion box (one list per time range).
+  // Field names for every suggestion box (one list per time range), fetched once the
+  // page has had a moment to show its data: suggestions can wait, the first chart not.
   const tf = useMemo(() => timeframe(q), [q]);
   const tfKey = q.range === "custom" ? `${q.from}-${q.to}` : q.range;
   useEffect(() => {
     if (who.state !== "ready") return undefined;
     const ctl = new AbortController();
-    api.keys(tf, ctl.signal).then((ks) => setFields(new Map(ks.map((k) => [k.key, k.type])))).catch(() => {});
-    return () => ctl.abort();
+    const t = setTimeout(() => api.keys(tf, ctl.signal)
+      .then((ks) => setFields(new Map(ks.map((k) => [k.key, k.type])))).catch(() => {}), 1500);
+    return () => { clearTimeout(t); ctl.abort(); };
   }, [who.state, tfKey]);
 
   const run = () => setQ({ ...draft });
@@ -134,7 +137,7 @@ OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer ${token}"
 OTEL_SERVICE_NAME=my-service`;
   return html`<div class="panel onboarding" data-testid="onboarding">
     <h2>Send your first telemetry</h2>
-    <p>Org <strong>${org}</strong> has no events in the last 30 days. Point any OpenTelemetry SDK or collector
+    <p>Org <strong>${org}</strong> has no events in the last 92 days. Point any OpenTelemetry SDK or collector
       at this server (OTLP/HTTP, protobuf or JSON): traces go to <code>${origin}/v1/traces</code>, logs to
       <code>${origin}/v1/logs</code>; NDJSON lines to <code>${origin}/v1/events</code>.</p>
     <h3>Environment variables for an OTel SDK</h3>

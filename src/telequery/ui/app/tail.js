@@ -14,6 +14,7 @@ export function Tail({ q }) {
   const [status, setStatus] = useState("connecting");
   const [paused, setPaused] = useState(false);
   const [dropped, setDropped] = useState(0);
+  const [waiting, setWaiting] = useState(0);  // held while paused (the ref is not rendered)
   const held = useRef([]);
   const pausedRef = useRef(false);
   const sel = JSON.stringify(selection(q.parameters));
@@ -22,7 +23,7 @@ export function Tail({ q }) {
     let beat = null;
     let closed = false;
     const ctl = new AbortController();
-    setEvents([]); held.current = []; setStatus("connecting");
+    setEvents([]); held.current = []; setWaiting(0); setStatus("connecting");
     api.liveTail(JSON.parse(sel), ctl.signal).then((url) => {
       if (closed) return;
       socket = new WebSocket(url);
@@ -35,7 +36,12 @@ export function Tail({ q }) {
         if (m.type !== "event") return;
         const { type, ...event } = m;
         void type;
-        if (pausedRef.current) { held.current.unshift(event); held.current.length = Math.min(held.current.length, KEEP); return; }
+        if (pausedRef.current) {
+          held.current.unshift(event);
+          held.current.length = Math.min(held.current.length, KEEP);
+          setWaiting(held.current.length);
+          return;
+        }
         setEvents((list) => [event, ...list].slice(0, KEEP));
       };
       beat = setInterval(() => api.heartbeat().catch(() => {}), HEARTBEAT_MS);
@@ -45,14 +51,16 @@ export function Tail({ q }) {
   const pause = () => { pausedRef.current = true; setPaused(true); };
   const resume = () => {
     pausedRef.current = false; setPaused(false);
-    setEvents((list) => [...held.current, ...list].slice(0, KEEP)); held.current = [];
+    const shown = held.current;
+    held.current = []; setWaiting(0);
+    setEvents((list) => [...shown, ...list].slice(0, KEEP));
   };
   return html`<section data-tab="tail" aria-label="Live tail"><div class="panel">
     <div class="pager"><h2>Live tail</h2>
       <span role="status" data-testid="tail-status" class=${status === "live" ? "ok" : "dim"}>${status === "live" ? (paused ? "paused" : "● live") : status}</span>
-      ${paused ? html`<button aria-label="Resume live tail" onClick=${resume}>Resume${held.current.length ? ` (${held.current.length} waiting)` : ""}</button>`
+      ${paused ? html`<button aria-label="Resume live tail" onClick=${resume}>Resume${waiting ? ` (${waiting} waiting)` : ""}</button>`
         : html`<button aria-label="Pause live tail" onClick=${pause}>Pause</button>`}
-      <button aria-label="Clear live tail" onClick=${() => { setEvents([]); held.current = []; setDropped(0); }}>Clear</button>
+      <button aria-label="Clear live tail" onClick=${() => { setEvents([]); held.current = []; setWaiting(0); setDropped(0); }}>Clear</button>
       <span class="dim">${events.length} shown (newest first, last ${KEEP} kept)${dropped ? `; ${dropped} dropped by the server (slow reader)` : ""}; uses the filters and search above</span></div>
     ${events.length ? html`<${EventTable} events=${events}/>` : html`<div class="empty">Waiting for events that match…</div>`}
   </div></section>`;
