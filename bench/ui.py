@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
                  f"Debian's Chromium, headless, 1440x900; median of {args.runs} cold page "
                  "loads (new context each: no cache) after one warm-up, slowest in brackets. "
                  "Timed from navigation start until the page's data is on screen: modules "
-                 "loaded, token checked, the org's 92-day count, then the page's own queries "
+                 "loaded, token checked, then the page's own queries (beside the org's "
+                 "92-day count) "
                  "(bench/ui.py lists what each page must show). Target: under 1 s.")
         write_section(REPO / "BENCHMARKS.md", SECTION, intro + "\n\n" + table)
 

@@ -232,32 +232,23 @@ def test_patterns_view_counts_and_series(env: Env, pattern_type: str, column: st
             assert all(len(f) == 16 for f in p["fingerprints"])
 
 
-def test_a_pattern_clicks_through_to_its_events(env: Env) -> None:
-    """``fingerprints`` select exactly a pattern's events (the explorer's click-through)."""
-    merged = [p for p in query(env, view="patterns", limit=5000, ignoreSeries=True)[
-        "patterns"] if len(p["fingerprints"]) > 1]
+@pytest.mark.parametrize(("pattern_type", "field", "listed"), [
+    ("message", "$metadata.fingerprint", "fingerprints"),
+    ("message", "$metadata.messageTemplate", "templates"),
+    ("error", "$metadata.errorTemplate", "templates"),
+])
+def test_a_pattern_clicks_through_to_its_events(env: Env, pattern_type: str, field: str,
+                                                listed: str) -> None:
+    """A merged pattern's ``fingerprints`` or ``templates`` select exactly its events (the
+    explorer's click-through). Templates hold commas, so the value is a list, not a
+    comma-separated string."""
+    merged = [p for p in query(env, view="patterns", patternType=pattern_type, limit=5000,
+                               ignoreSeries=True)["patterns"] if len(p[listed]) > 1]
     assert merged, "the demo data has word-valued slots, so some patterns merge"
     p = max(merged, key=lambda p: p["count"])
     res = query(env, view="calculations", chartType="aggregate", parameters={
         "calculations": [{"operator": "count"}], "filters": [
-            {"key": "$metadata.fingerprint", "operation": "in", "type": "string",
-             "value": p["fingerprints"]},
-            {"key": "$metadata.service", "operation": "eq", "type": "string",
-             "value": p["service"]}]})
-    assert res["calculations"][0]["aggregates"][0]["count"] == pytest.approx(p["count"])
-
-
-def test_an_error_pattern_clicks_through_to_its_events(env: Env) -> None:
-    """``templates`` select exactly a pattern's events, for error patterns too (templates
-    hold commas, so the filter value is a list, not a comma-separated string)."""
-    merged = [p for p in query(env, view="patterns", patternType="error", limit=5000,
-                               ignoreSeries=True)["patterns"] if len(p["templates"]) > 1]
-    assert merged
-    p = max(merged, key=lambda p: p["count"])
-    res = query(env, view="calculations", chartType="aggregate", parameters={
-        "calculations": [{"operator": "count"}], "filters": [
-            {"key": "$metadata.errorTemplate", "operation": "in", "type": "string",
-             "value": p["templates"]},
+            {"key": field, "operation": "in", "type": "string", "value": p[listed]},
             {"key": "$metadata.service", "operation": "eq", "type": "string",
              "value": p["service"]}]})
     assert res["calculations"][0]["aggregates"][0]["count"] == pytest.approx(p["count"])

@@ -5,36 +5,25 @@ import { html, useEffect, useState } from "/ui/vendor/htm/standalone.module.js";
 import * as api from "./api.js";
 import { selection } from "./builder.js";
 import { TimeChart } from "./charts.js";
+import { ListPager, useCursorList } from "./lists.js";
 import { colorOf, fmtInt, fmtMs, fmtUsd, leaf, timeframe, when } from "./state.js";
 import { TraceView } from "./traces.js";
 import { Failure, Loading, useQuery } from "./ui.js";
 
-const PAGE = 50;
 export const RUN_FILTERS = [["$metadata.agentName", "Agent"], ["$metadata.model", "Model"],
                             ["$metadata.userId", "User"], ["$metadata.conversationId", "Conversation"]];
 
 export function Agents({ q, setQ, openRun, onOpen }) {
   const tf = timeframe(q);
-  const key = JSON.stringify(q);
-  const [page, setPage] = useState({ index: 0, offset: null, dir: null });
-  useEffect(() => setPage({ index: 0, offset: null, dir: null }), [key]);
-  const runs = useQuery((signal) => api.telemetry(tf, selection(q.parameters), {
-    view: "agents", limit: PAGE, ...(page.offset ? { offset: page.offset } : {}),
-    ...(page.dir ? { offsetDirection: page.dir } : {}) }, signal), [key, page.index, page.offset]);
+  const list = useCursorList(q, "agents");
+  const runs = list.state;
   return html`<section data-tab="agents" aria-label="Agent runs">
     <${RunFilters} q=${q} setQ=${setQ} tf=${tf}/>
     ${openRun && html`<${TraceView} key=${openRun.runSpanId} trace=${openRun} rootSpanId=${openRun.runSpanId}
         title=${"Agent run " + (openRun.agentName || "")} onClose=${() => onOpen(null)} summary=${html`<${RunSummary} run=${openRun.run}/>`}/>`}
     <${CostCharts} q=${q}/>
     ${runs.error ? html`<${Failure} error=${runs.error}/>` : !runs.data ? html`<${Loading} what="agent runs"/>` : html`
-    <div class="panel"><div class="pager"><h2>Agent runs</h2>
-      <span data-testid="showing">${runs.data.agents.length
-        ? `Showing runs ${fmtInt(page.index * PAGE + 1)}–${fmtInt(page.index * PAGE + runs.data.agents.length)}, newest first`
-        : "No agent runs match in this time range"}</span>
-      <button aria-label="Newer runs" disabled=${page.index === 0}
-        onClick=${() => setPage(page.index <= 1 ? { index: 0, offset: null, dir: null } : { index: page.index - 1, offset: runs.data.agents[0].id, dir: "prev" })}>← Newer</button>
-      <button aria-label="Older runs" disabled=${runs.data.agents.length < PAGE}
-        onClick=${() => setPage({ index: page.index + 1, offset: runs.data.agents[runs.data.agents.length - 1].id, dir: null })}>Older →</button></div>
+    <div class="panel"><${ListPager} title="Agent runs" noun="runs" items=${runs.data.agents} cursor=${(a) => a.id} list=${list}/>
     <table aria-label="Agent run list"><thead><tr><th>start</th><th>agent</th><th>user</th><th>conversation</th>
       <th>status</th><th>models</th><th class="num">duration</th><th class="num">input tokens</th><th class="num">output tokens</th>
       <th class="num">cache read</th><th class="num">cost</th><th class="num">LLM calls</th><th class="num">tool calls</th></tr></thead><tbody>

@@ -2,30 +2,17 @@
 // axis, nesting, service colours and error marks, beside the selected span's details.
 import { html, useEffect, useRef, useState } from "/ui/vendor/htm/standalone.module.js";
 import * as api from "./api.js";
-import { selection } from "./builder.js";
-import { colorOf, fmtInt, fmtMs, fmtUsd, leaf, timeframe, when } from "./state.js";
+import { ListPager, useCursorList } from "./lists.js";
+import { colorOf, fmtMs, fmtUsd, leaf, when } from "./state.js";
 import { Failure, JsonView, Loading, useQuery } from "./ui.js";
 
-const PAGE = 50;
-
 export function Traces({ q, openTrace, onOpen, showEvents }) {
-  const [page, setPage] = useState({ index: 0, offset: null, dir: null });
-  const key = JSON.stringify(q);
-  useEffect(() => setPage({ index: 0, offset: null, dir: null }), [key]);
-  const state = useQuery((signal) => api.telemetry(timeframe(q), selection(q.parameters), {
-    view: "traces", limit: PAGE, ...(page.offset ? { offset: page.offset } : {}),
-    ...(page.dir ? { offsetDirection: page.dir } : {}) }, signal), [key, page.index, page.offset]);
+  const list = useCursorList(q, "traces");
+  const { state } = list;
   return html`<section data-tab="traces" aria-label="Traces">
     ${openTrace && html`<${TraceView} key=${openTrace.traceId} trace=${openTrace} onClose=${() => onOpen(null)} showEvents=${showEvents}/>`}
     ${state.error ? html`<${Failure} error=${state.error}/>` : !state.data ? html`<${Loading} what="traces"/>` : html`
-    <div class="panel"><div class="pager"><h2>Traces</h2>
-      <span data-testid="showing">${state.data.traces.length
-        ? `Showing traces ${fmtInt(page.index * PAGE + 1)}–${fmtInt(page.index * PAGE + state.data.traces.length)}, newest first`
-        : "No traces match in this time range"}</span>
-      <button aria-label="Newer traces" disabled=${page.index === 0}
-        onClick=${() => setPage(page.index <= 1 ? { index: 0, offset: null, dir: null } : { index: page.index - 1, offset: state.data.traces[0].traceId, dir: "prev" })}>← Newer</button>
-      <button aria-label="Older traces" disabled=${state.data.traces.length < PAGE}
-        onClick=${() => setPage({ index: page.index + 1, offset: state.data.traces[state.data.traces.length - 1].traceId, dir: null })}>Older →</button></div>
+    <div class="panel"><${ListPager} title="Traces" noun="traces" items=${state.data.traces} cursor=${(t) => t.traceId} list=${list}/>
     <table aria-label="Trace list"><thead><tr><th>start</th><th>root</th><th>services</th><th class="num">spans</th>
       <th class="num">duration</th><th>errors</th></tr></thead><tbody>
     ${state.data.traces.map((t) => html`<tr class=${"click" + (openTrace?.traceId === t.traceId ? " selected" : "")} key=${t.traceId}

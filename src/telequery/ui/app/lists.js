@@ -1,0 +1,35 @@
+// The trace and agent-run lists: a view of telemetry/query paged with the API's cursor
+// (older: `offset` = the last item's cursor; newer: the first item's, with
+// `offsetDirection: "prev"`), back to the first page whenever the query changes.
+import { html, useState } from "/ui/vendor/htm/standalone.module.js";
+import * as api from "./api.js";
+import { selection } from "./builder.js";
+import { fmtInt, timeframe } from "./state.js";
+import { useQuery } from "./ui.js";
+
+export const PAGE = 50;
+const FIRST = { index: 0, offset: null, dir: null };
+
+export function useCursorList(q, view) {
+  const key = JSON.stringify(q);
+  const [page, setPage] = useState({ key, ...FIRST });
+  const cur = page.key === key ? page : { key, ...FIRST };
+  const state = useQuery((signal) => api.telemetry(timeframe(q), selection(q.parameters), {
+    view, limit: PAGE, ...(cur.offset ? { offset: cur.offset } : {}),
+    ...(cur.dir ? { offsetDirection: cur.dir } : {}) }, signal), [key, cur.index, cur.offset, cur.dir]);
+  return { state, page: cur, setPage: (p) => setPage({ key, ...p }) };
+}
+
+/** The list's heading: "Showing traces 51–100, newest first", newer / older. */
+export function ListPager({ title, noun, items, cursor, list }) {
+  const { page, setPage } = list;
+  const first = page.index * PAGE;
+  return html`<div class="pager"><h2>${title}</h2>
+    <span data-testid="showing">${items.length
+      ? `Showing ${noun} ${fmtInt(first + 1)}–${fmtInt(first + items.length)}, newest first`
+      : `No ${noun} match in this time range`}</span>
+    <button aria-label=${"Newer " + noun} disabled=${page.index === 0}
+      onClick=${() => setPage(page.index <= 1 ? FIRST : { index: page.index - 1, offset: cursor(items[0]), dir: "prev" })}>← Newer</button>
+    <button aria-label=${"Older " + noun} disabled=${items.length < PAGE}
+      onClick=${() => setPage({ index: page.index + 1, offset: cursor(items[items.length - 1]), dir: null })}>Older →</button></div>`;
+}
