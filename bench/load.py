@@ -79,11 +79,12 @@ class Phase:
 class Server(queries.Server):
     """``telequery serve`` over a scratch copy of the bench data (ingest mutates it)."""
 
-    def __init__(self, size: int, engine: str, scratch: Path) -> None:
+    def __init__(self, size: int, engine: str, scratch: Path,
+                 options: tuple[str, ...] = ()) -> None:
         base = data.data_dir(size)
         for part in ("meta", engine):
             shutil.copytree(base / part, scratch / part, symlinks=True)  # chDB: relative links
-        super().__init__(size, engine, scratch)
+        super().__init__(size, engine, scratch, options)
 
     def applied(self) -> float:
         text = httpx.get(self.url + "/metrics", timeout=30).text
@@ -216,7 +217,8 @@ def settle(server: Server, seconds: float) -> list[tuple[float, int]]:
     return out
 
 
-def run(size: int, engine: str, seconds: float, dashboards: int) -> dict[str, Any]:
+def run(size: int, engine: str, seconds: float, dashboards: int,
+        options: tuple[str, ...] = ()) -> dict[str, Any]:
     # In a child process: an in-process engine (chDB) would keep the data directory open
     # in this one, and the server below must open its copy alone.
     subprocess.run([sys.executable, "-c", f"from bench import data; "
@@ -226,7 +228,7 @@ def run(size: int, engine: str, seconds: float, dashboards: int) -> dict[str, An
     t0_ns = int(data.END.timestamp() * 1e9) - 3_600 * 10**9
     bodies = [make_request(seed, t0_ns).SerializeToString() for seed in range(64)]
     with tempfile.TemporaryDirectory(prefix="tq-load-", dir=data.ROOT) as tmp:
-        server = Server(size, engine, Path(tmp))
+        server = Server(size, engine, Path(tmp), options)
         try:
             rss_start = server.rss()
             for q in qs:  # warm every query once
@@ -249,6 +251,7 @@ def run(size: int, engine: str, seconds: float, dashboards: int) -> dict[str, An
         finally:
             server.stop()
     return {"size": size, "engine": engine, "dashboards": dashboards, "queries": qs,
+            "options": options,
             "rest": rest, "alone": alone, "load": load, "after": after,
             "rest_after": rest_after,
             "rss_start": rss_start}
@@ -261,8 +264,9 @@ def _rss_at(samples: list[tuple[float, int]], t: float) -> int:
 def report(r: dict[str, Any]) -> str:
     rest, alone, load, later = r["rest"], r["alone"], r["load"], r["rest_after"]
     mib = 1 << 20
+    opts = f", `serve {' '.join(r['options'])}`" if r.get("options") else ""
     out = [f"### {r['engine']}, {r['size']:,} events ({r['dashboards']} dashboard clients, "
-           f"{load.seconds:.0f} s per phase)", "",
+           f"{load.seconds:.0f} s per phase{opts})", "",
            "| query | rest p50 ms | rest p99 ms | load p50 ms | load p99 ms | p50 x | p99 x "
            "| rest after p50 ms | rest after p99 ms | p50 x after | p99 x after |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -312,6 +316,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engine", action="append", choices=("duckdb", "chdb"))
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=3)
+    parser.add_argument("--query-nice", type=int, default=0,
+                        help="serve --query-nice: queries at a lower CPU priority than ingest")
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     parser.add_argument("--json", type=Path, help="also dump the raw numbers here")
     args = parser.parse_args(argv)
@@ -319,7 +325,8 @@ def main(argv: list[str] | None = None) -> None:
     for size in args.events or [1_000_000]:
         for engine in args.engine or ["duckdb"]:
             print(f"{engine}, {size:,} events", flush=True)
-            r = run(size, engine, args.seconds, args.clients)
+            r = run(size, engine, args.seconds, args.clients,
+                    ("--query-nice", str(args.query_nice)) if args.query_nice else ())
             text = report(r)
             print(text, flush=True)
             texts.append(text)
@@ -332,7 +339,8 @@ def main(argv: list[str] | None = None) -> None:
         intro = (f"`python -m bench.load {' '.join(sys.argv[1:])}`; {machine}; "
                  f"{time.strftime('%Y-%m-%d')}. Per-query percentiles are over every run of "
                  "that query in the phase (each dashboard cycles through the suite).")
-        write_section(REPO / "BENCHMARKS.md", SECTION, intro + "\n\n" + "\n\n".join(texts))
+        section = SECTION + (f" (queries at nice {args.query_nice})" if args.query_nice else "")
+        write_section(REPO / "BENCHMARKS.md", section, intro + "\n\n" + "\n\n".join(texts))
 
 
 if __name__ == "__main__":

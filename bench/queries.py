@@ -253,9 +253,11 @@ class Server:
     """``telequery serve`` in a subprocess over the bench store (real uvicorn).
 
     ``root``: the directory holding ``meta/`` and the engine's directory (default: the
-    bench data of ``size``; the load benchmark passes a scratch copy)."""
+    bench data of ``size``; the load benchmark passes a scratch copy); ``options``: more
+    ``serve`` options (the load benchmark's ``--query-nice``)."""
 
-    def __init__(self, size: int, engine: str, root: Path | None = None) -> None:
+    def __init__(self, size: int, engine: str, root: Path | None = None,
+                 options: tuple[str, ...] = ()) -> None:
         base = root or data.data_dir(size)
         store = str(base / engine) if engine == "duckdb" else f"chdb:{base / engine}"
         self.port = free_port()
@@ -273,6 +275,7 @@ class Server:
                 "--port",
                 str(self.port),
                 *(["--memory-limit", data.MEMORY_LIMIT] if engine == "duckdb" else []),
+                *options,
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,

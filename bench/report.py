@@ -300,8 +300,9 @@ def write_section(path: Path, section: str, text: str) -> None:
     if present (for the benchmarks that write one section of their own)."""
     doc = path.read_text(encoding="utf-8")
     block = f"{section}\n\n{text.rstrip()}\n"
-    if section in doc:
-        start = doc.index(section)
+    heading = f"\n{section}\n"  # a whole line: "## Under load" is not "## Under load (...)"
+    if heading in doc:
+        start = doc.index(heading) + 1
         nxt = doc.find("\n## ", start + len(section))
         doc = doc[:start] + block + (doc[nxt:] if nxt != -1 else "")
     else:

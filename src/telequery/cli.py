@@ -144,9 +144,22 @@ def serve(data: DataDir = Path(".telequery"), store: StoreSpec = None,
           ] = None,
           retention_every: Annotated[str, typer.Option(
               help="how often retention sweeps run")] = "1h",
+          query_nice: Annotated[int, typer.Option(
+              min=0, max=19,
+              help="run queries at this CPU priority (Linux nice, 1-19), so ingest gets "
+                   "the larger share of a busy CPU (DuckDB store; docs/performance.md). "
+                   "Default 0: queries and ingest share it equally")] = 0,
           ) -> None:
     """Serve the APIs over the data directory."""
+    from telequery.store.base import is_clickhouse
+
+    if query_nice and is_clickhouse(store or ""):
+        raise typer.BadParameter("only the DuckDB store runs queries at their own priority "
+                                 "(ClickHouse runs them on its own threads)",
+                                 param_hint="--query-nice")
     s, m = _open(data, store, memory_limit)
+    if query_nice:
+        s.set_query_nice(query_nice)  # type: ignore[attr-defined]
     _serve(s, m, host, port, apply_delay, retention, retention_every, read_your_writes)
 
 

@@ -192,11 +192,15 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+def is_clickhouse(spec: str) -> bool:
+    """Whether a store spec names ClickHouse (``chdb:DIR``, ``clickhouse[s]://``)."""
+    return spec.startswith(("chdb:", "clickhouse://", "clickhouses://"))
+
+
 def open_store(spec: str, data_dir: Path | None = None, *,
                memory_limit: str | None = None) -> Store:
     """Open a store from a spec: a directory (DuckDB), ``chdb:DIR`` or ``clickhouse://``."""
-    if spec.startswith("chdb:") or spec.startswith("clickhouse://") or \
-            spec.startswith("clickhouses://"):
+    if is_clickhouse(spec):
         from telequery.store.clickhouse import open_clickhouse
 
         return open_clickhouse(spec)

@@ -20,6 +20,7 @@ import os
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,7 @@ from telequery.schema import (
 from telequery.schema import (
     conform as conform_batch,
 )
+from telequery.store import priority
 from telequery.store.base import (
     QueryResult,
     StatementTimeout,
@@ -64,6 +66,7 @@ _MAP_COLUMNS = tuple(c for c in EVENTS if c.logical in MAP_LOGICALS)
 _ENTRY_LIST_TYPES = frozenset(duckdb_type(c) for c in _MAP_COLUMNS)
 _ARROW = {f.name: f.type for f in arrow_schema()}
 REOPEN_EVERY = 1.0  # seconds between attempts to reopen a failed database
+QUERY_THREADS = 8  # statements running at once on the query pool (with a query nice)
 
 
 def _is_fatal(e: BaseException) -> bool:
@@ -85,6 +88,9 @@ class DuckDBStore:
         if threads:
             self._config["threads"] = str(threads)
         self.read_barrier: Callable[[float], None] | None = None
+        self._query_nice = 0
+        self._query_pool: ThreadPoolExecutor | None = None
+        self._engine_threads: set[int] = set()
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []  # to close them on a reopen
@@ -103,7 +109,13 @@ class DuckDBStore:
         self._connect()
 
     def _connect(self) -> None:
+        before = priority.threads()
         con = duckdb.connect(str(self.path / DB_FILE), config=self._config)
+        # DuckDB's own worker threads start with the database: they run query work (and
+        # the parallel part of appends), so they take the query priority.
+        self._engine_threads = priority.threads() - before
+        if self._query_nice:
+            priority.lower(self._query_nice, self._engine_threads)
         try:
             con.execute(duckdb_ddl())
             _migrate_maps(con)
@@ -245,11 +257,26 @@ class DuckDBStore:
             self._readers += 1
         try:
             with self._guard():
+                if self._query_pool is not None:  # on a thread at the query priority
+                    return self._query_pool.submit(self._run, sql, params, timeout).result()
                 return self._run(sql, params, timeout)
         finally:
             with self._gate:
                 self._readers -= 1
                 self._gate.notify_all()
+
+    def set_query_nice(self, nice: int) -> None:
+        """Run statements (and DuckDB's worker threads) at CPU priority ``nice`` (1-19),
+        so ingest gets the larger share of a busy CPU (store/priority.py). 0: one
+        priority for all (the default)."""
+        if not 0 <= nice <= priority.MAX_NICE:
+            raise ValueError(f"query nice must be 0-{priority.MAX_NICE}, not {nice}")
+        self._query_nice = nice
+        if nice:
+            priority.lower(nice, self._engine_threads)
+            self._query_pool = ThreadPoolExecutor(
+                max_workers=QUERY_THREADS, thread_name_prefix="telequery-query",
+                initializer=priority.lower, initargs=(nice,))
 
     def _run(self, sql: str, params: dict[str, object] | None,
              timeout: float | None) -> QueryResult:
@@ -376,6 +403,8 @@ class DuckDBStore:
             self._writer.execute("CHECKPOINT")
 
     def close(self) -> None:
+        if self._query_pool is not None:
+            self._query_pool.shutdown(wait=True)
         with contextlib.suppress(duckdb.Error):  # a failed database has nothing to flush
             self._con.close()
 

@@ -1,0 +1,41 @@
+"""CPU priority of query work against ingest (Linux ``nice`` per thread).
+
+On a machine where ingest alone fills every core, dashboards and ingest share the CPU by
+the scheduler's weights: at equal priority the queries' threads (one per core, per query)
+take most of it and ingest slows to a quarter of its rate (docs/performance.md). Running
+query work at a higher nice value gives ingest's threads (HTTP, decode, ingest log,
+applier) the larger share when both want the CPU, and costs queries nothing when ingest is
+idle: nice is a weight, not a cap. Raising a thread's nice value needs no privilege;
+lowering it back would, so threads that run queries are dedicated to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+
+_TASKS = Path("/proc/self/task")
+MAX_NICE = 19
+
+
+def threads() -> set[int]:
+    """The ids of this process's threads now (empty where /proc is not Linux's)."""
+    with contextlib.suppress(OSError):
+        return {int(t) for t in os.listdir(_TASKS)}
+    return set()
+
+
+def lower(nice: int, tids: set[int] | None = None) -> None:
+    """Set these threads (default: the calling one) to ``nice``; never raises: a platform
+    without per-thread priorities just runs everything at one priority."""
+    for tid in tids if tids is not None else {threading.get_native_id()}:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+
+
+def nice_of(tid: int) -> int | None:
+    with contextlib.suppress(OSError, AttributeError):
+        return os.getpriority(os.PRIO_PROCESS, tid)
+    return None
