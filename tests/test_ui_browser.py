@@ -380,13 +380,22 @@ def test_switching_tabs_quickly_never_shows_another_tabs_data(site: Site, visit:
 
 
 def test_an_empty_org_gets_the_onboarding_panel(site: Site, visit: Visit) -> None:
-    page = visit(site.server.token(EMPTY))
+    token = site.server.token(EMPTY)
+    page = visit(token)
     panel = page.get_by_test_id("onboarding")
     expect(panel).to_contain_text("Send your first telemetry")
     expect(panel).to_contain_text(f"{site.server.url}/v1/traces")
     expect(panel).to_contain_text("OTEL_EXPORTER_OTLP_ENDPOINT")
     expect(panel).to_contain_text("curl -X POST")
     expect(page.get_by_role("button", name="Copy curl command")).to_be_visible()
+    # The first event arrives: "check again" leaves the panel for the explorer.
+    httpx.post(f"{site.server.url}/v1/events", content=json.dumps(
+        {"message": "first!", "service": "newcomer-app"}) + "\n",
+        headers={"Authorization": f"Bearer {token}",
+                 "Content-Type": "application/x-ndjson"}).raise_for_status()
+    page.get_by_role("button", name="I sent something: check again").click()
+    expect(page.get_by_label("Aggregate table")).to_contain_text("1")
+    expect(panel).to_have_count(0)
 
 
 def test_a_token_without_the_query_scope_is_told_so(site: Site, browser: Browser) -> None:

@@ -23,6 +23,7 @@ function App() {
     return api.auth.token;
   });
   const [who, setWho] = useState({ state: "checking" });
+  const [checks, setChecks] = useState(0);  // "check again" on the onboarding panel
   const [tab, setTab] = useState(TABS.some(([k]) => k === start.tab) ? start.tab : "explore");
   const [q, setQState] = useState(start.q);
   const [draft, setDraft] = useState(start.q);
@@ -55,7 +56,7 @@ function App() {
       if (!(r.calculations[0]?.aggregates?.[0]?.value > 0)) setWho({ state: "empty", org: me.org, scopes: me.scopes });
     })().catch((e) => { if (e.name !== "AbortError") setWho({ state: "error", error: e }); });
     return () => ctl.abort();
-  }, [token]);
+  }, [token, checks]);
 
   // Field names for every suggestion box (one list per time range), fetched once the
   // page has had a moment to show its data: suggestions can wait, the first chart not.
@@ -78,7 +79,7 @@ function App() {
   if (who.state === "no-token") content = html`<${TokenPanel}/>`;
   else if (who.state === "checking") content = html`<div class="panel loading" role="status">Checking the token…</div>`;
   else if (who.state === "error") content = html`<div class="panel error" role="alert" data-testid="auth-error">${who.error.message}</div>`;
-  else if (who.state === "empty") content = html`<${Onboarding} token=${token} org=${who.org} onRetry=${() => setToken(token + "")}/>`;
+  else if (who.state === "empty") content = html`<${Onboarding} token=${token} org=${who.org} onRetry=${() => setChecks((n) => n + 1)}/>`;
   else if (tab === "explore") content = html`<${Explore} q=${q} setQ=${setQ}/>`;
   else if (tab === "traces") content = html`<${Traces} q=${q} openTrace=${openTrace} onOpen=${setOpenTrace} showEvents=${showEvents}/>`;
   else if (tab === "agents") content = html`<${Agents} q=${q} setQ=${setQ} openRun=${openRun} onOpen=${setOpenRun}/>`;
