@@ -271,13 +271,16 @@ def test_a_trace_opens_in_place_with_every_span(site: Site, visit: Visit) -> Non
     page.get_by_role("tab", name="Traces").click()
     listed = query(site, {"view": "traces", "parameters": {}, "limit": 50})["traces"]
     trace = max(listed, key=lambda t: t["spans"])
-    page.locator(f'tr[data-trace="{trace["traceId"]}"]').click()
+    row = page.locator(f'tr[data-trace="{trace["traceId"]}"]')
+    row.focus()  # the keyboard opens it as a click does
+    page.keyboard.press("Enter")
     view = page.get_by_test_id("trace-view")
     expect(view).to_be_in_viewport()
     expect(view.locator(".wf-row")).to_have_count(trace["spans"])
     expect(view.locator(".wf-axis .tick")).to_have_count(5)  # a time axis
     last = view.locator(".wf-row").last
-    last.click()
+    last.focus()
+    page.keyboard.press(" ")
     detail = page.get_by_test_id("span-detail")
     expect(detail.locator("h3")).to_have_text(last.locator(".wf-name").get_attribute("title") or "")
     expect(detail).to_contain_text("Attributes")

@@ -8,7 +8,7 @@ import { TimeChart } from "./charts.js";
 import { ListPager, useCursorList } from "./lists.js";
 import { colorOf, fmtInt, fmtMs, fmtUsd, leaf, timeframe, when } from "./state.js";
 import { TraceView } from "./traces.js";
-import { Failure, Loading, useQuery } from "./ui.js";
+import { activate, Failure, Loading, useQuery } from "./ui.js";
 
 export const RUN_FILTERS = [["$metadata.agentName", "Agent"], ["$metadata.model", "Model"],
                             ["$metadata.userId", "User"], ["$metadata.conversationId", "Conversation"]];
@@ -28,7 +28,7 @@ export function Agents({ q, setQ, openRun, onOpen }) {
       <th>status</th><th>models</th><th class="num">duration</th><th class="num">input tokens</th><th class="num">output tokens</th>
       <th class="num">cache read</th><th class="num">cost</th><th class="num">LLM calls</th><th class="num">tool calls</th></tr></thead><tbody>
     ${runs.data.agents.map((a) => html`<tr class=${"click" + (openRun?.runSpanId === a.runSpanId ? " selected" : "")} key=${a.id}
-        data-run=${a.id} onClick=${() => onOpen({ traceId: a.traceId, from: a.traceStartMs, to: a.traceEndMs + 1, runSpanId: a.runSpanId, agentName: a.agentName, run: a })}>
+        data-run=${a.id} ...${activate(() => onOpen({ traceId: a.traceId, from: a.traceStartMs, to: a.traceEndMs + 1, runSpanId: a.runSpanId, agentName: a.agentName, run: a }))}>
       <td class="nowrap">${when(a.traceStartMs)}</td><td>${a.agentName || a.agentId || "–"}</td><td>${a.userId || "–"}</td>
       <td class="mono">${a.conversationId || "–"}</td>
       <td class=${a.status === "error" ? "err" : "ok"} title=${a.errors.join("; ")}>${a.status === "error" ? "⚠ error" : a.status}</td>

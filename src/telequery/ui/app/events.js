@@ -4,7 +4,7 @@ import { html, useState } from "/ui/vendor/htm/standalone.module.js";
 import * as api from "./api.js";
 import { selection } from "./builder.js";
 import { fmtInt, fmtMs, timeframe, when } from "./state.js";
-import { Failure, JsonView, Loading, useQuery } from "./ui.js";
+import { activate, Failure, JsonView, Loading, useQuery } from "./ui.js";
 
 const PAGE = 50;
 
@@ -46,7 +46,7 @@ export function EventTable({ events }) {
     ${events.map((e) => {
       const m = e.$metadata || {};
       const id = m.id;
-      return html`<tr class="click" key=${id} aria-expanded=${open.has(id)} onClick=${() => toggle(id)}>
+      return html`<tr class="click" key=${id} aria-expanded=${open.has(id)} ...${activate(() => toggle(id))}>
           <td class="nowrap">${when(e.timestamp)}</td><td>${m.service}</td>
           <td class=${m.level === "error" || m.status === "error" ? "err" : ""}>${m.level || m.status || ""}</td>
           <td>${m.type}</td>

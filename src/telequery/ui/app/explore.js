@@ -7,7 +7,7 @@ import { apiParams } from "./builder.js";
 import { Histogram, TimeChart } from "./charts.js";
 import { EventList } from "./events.js";
 import { calcAlias, change, colorOf, fmtValue, leaf, shortKey, timeframe, unitOf } from "./state.js";
-import { Failure, Loading, useQuery } from "./ui.js";
+import { activate, Failure, Loading, useQuery } from "./ui.js";
 
 const groupLabel = (groups) => (groups || []).map((g) => String(g.value)).join(" · ") || "all events";
 const groupKey = (groups) => JSON.stringify((groups || []).map((g) => [g.key, g.value]));
@@ -85,7 +85,7 @@ function AggregateTable({ calcs, prev, specs, groupBys, onPick }) {
       ${specs.map((s) => html`<th class="num">${calcAlias(s)}${unitOf(s) && unitOf(s) !== "events" ? ` (${unitOf(s)})` : ""}</th>
         ${prev && html`<th class="num">previous</th><th class="num">change</th>`}`)}
     </tr></thead><tbody>
-    ${rows.map((row) => html`<tr class=${groupBys.length ? "click" : ""} onClick=${() => groupBys.length && onPick(row.groups || [])}>
+    ${rows.map((row) => html`<tr class=${groupBys.length ? "click" : ""} ...${groupBys.length ? activate(() => onPick(row.groups || [])) : {}}>
       ${groupBys.map((g) => html`<td>${String((row.groups || []).find((x) => x.key === g.value)?.value ?? "(none)")}</td>`)}
       ${calcs.map((c, i) => {
         const now = lookup(c.aggregates, row.groups)?.value;

@@ -4,7 +4,7 @@ import { html, useEffect, useRef, useState } from "/ui/vendor/htm/standalone.mod
 import * as api from "./api.js";
 import { ListPager, useCursorList } from "./lists.js";
 import { colorOf, fmtMs, fmtUsd, leaf, when } from "./state.js";
-import { Failure, JsonView, Loading, useQuery } from "./ui.js";
+import { activate, Failure, JsonView, Loading, useQuery } from "./ui.js";
 
 export function Traces({ q, openTrace, onOpen, showEvents }) {
   const list = useCursorList(q, "traces");
@@ -16,7 +16,7 @@ export function Traces({ q, openTrace, onOpen, showEvents }) {
     <table aria-label="Trace list"><thead><tr><th>start</th><th>root</th><th>services</th><th class="num">spans</th>
       <th class="num">duration</th><th>errors</th></tr></thead><tbody>
     ${state.data.traces.map((t) => html`<tr class=${"click" + (openTrace?.traceId === t.traceId ? " selected" : "")} key=${t.traceId}
-        data-trace=${t.traceId} onClick=${() => onOpen({ traceId: t.traceId, from: t.traceStartMs, to: t.traceEndMs + 1 })}>
+        data-trace=${t.traceId} ...${activate(() => onOpen({ traceId: t.traceId, from: t.traceStartMs, to: t.traceEndMs + 1 }))}>
       <td class="nowrap">${when(t.traceStartMs)}</td><td>${t.rootSpanName}${t.hasRoot ? "" : html` <span class="dim" title="the root span never arrived">(no root)</span>`}</td>
       <td>${t.service.join(", ")}</td><td class="num">${t.spans}</td><td class="num">${fmtMs(t.traceDurationMs)}</td>
       <td class="err">${t.errors.length ? `⚠ ${t.errors.join("; ")}` : ""}</td></tr>`)}
@@ -84,7 +84,7 @@ function Waterfall({ spans, selected, onPick }) {
       const err = s.status === "error";
       const m = s.event?.$metadata || {};
       return html`<div role="treeitem" aria-level=${s.depth + 1} aria-selected=${s.spanId === selected}
-          class=${"wf-row" + (s.spanId === selected ? " selected" : "")} data-span=${s.spanId} onClick=${() => onPick(s.spanId)}>
+          class=${"wf-row" + (s.spanId === selected ? " selected" : "")} data-span=${s.spanId} ...${activate(() => onPick(s.spanId))}>
         <div class="wf-name" style=${`padding-left:${4 + 14 * s.depth}px`} title=${s.name}>
           ${err && html`<span class="err" title="error">⚠ </span>`}${s.name}
           <span class="dim"> ${s.service}</span>${m.model ? html` <span class="badge">${m.model}</span>` : ""}

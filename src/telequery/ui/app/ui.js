@@ -40,3 +40,9 @@ export function CopyButton({ text, label = "Copy" }) {
   };
   return html`<button aria-label=${label} onClick=${copy}>${done ? "Copied" : label}</button>`;
 }
+
+/** A clickable row that the keyboard reaches too: focusable, Enter or Space acts. */
+export function activate(act) {
+  return { tabIndex: 0, onClick: act,
+           onKeyDown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); act(); } } };
+}
