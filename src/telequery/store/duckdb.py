@@ -271,6 +271,9 @@ class DuckDBStore:
         priority for all (the default)."""
         if not 0 <= nice <= priority.MAX_NICE:
             raise ValueError(f"query nice must be 0-{priority.MAX_NICE}, not {nice}")
+        if self._query_pool is not None:  # set once at start; a second call replaces it
+            self._query_pool.shutdown(wait=True)
+            self._query_pool = None
         self._query_nice = nice
         if nice:
             priority.lower(nice, self._engine_threads)
