@@ -60,20 +60,22 @@ export function Sparkline({ values, color = "#4aa3ff", width = 120, height = 24 
 
 /** A histogram: bars per value bucket, labelled axes. */
 export function Histogram({ title, buckets, counts, unit }) {
-  const w = 900, h = 200, left = 60, bottom = 60;
+  // Drawn at about its on-screen size (the panel is ~1,200-1,900 px wide), so text stays
+  // text-sized; the right margin leaves room for the last rotated label.
+  const w = 1400, h = 220, left = 60, right = 60, bottom = 90, top = 14;
   const max = Math.max(1, ...counts);
-  const bw = (w - left) / Math.max(1, counts.length);
+  const bw = (w - left - right) / Math.max(1, counts.length);
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * max);
   return html`<figure class="chart" aria-label=${"Distribution: " + title}>
     <figcaption>${title} <span class="dim">(distribution${unit ? ", " + unit : ""})</span></figcaption>
-    <svg viewBox=${`0 0 ${w} ${h + bottom}`} width="100%" role="img">
+    <svg viewBox=${`0 ${-top} ${w} ${h + bottom + top}`} width="100%" style="max-height:340px" role="img">
       ${ticks.map((t) => html`<g>
-        <line x1=${left} x2=${w} y1=${h - (t / max) * h} y2=${h - (t / max) * h} stroke="#2a313b"/>
+        <line x1=${left} x2=${w - right} y1=${h - (t / max) * h} y2=${h - (t / max) * h} stroke="#2a313b"/>
         <text x=${left - 6} y=${h - (t / max) * h + 4} text-anchor="end" class="axis">${fmtValue(t, "")}</text></g>`)}
       ${counts.map((c, i) => html`<rect class="bar" x=${left + i * bw + 1} y=${h - (c / max) * h}
           width=${Math.max(1, bw - 2)} height=${(c / max) * h}><title>${buckets[i]}: ${fmtValue(c, "")} events</title></rect>
         <text class="axis" transform=${`translate(${left + i * bw + bw / 2},${h + 8}) rotate(40)`}>${buckets[i]}</text>`)}
       <text class="axis" x="12" y=${h / 2} transform=${`rotate(-90 12 ${h / 2})`} text-anchor="middle">events</text>
-      <text class="axis" x=${(w + left) / 2} y=${h + bottom - 2} text-anchor="middle">${unit || "value"}</text>
+      <text class="axis" x=${(w + left - right) / 2} y=${h + bottom - 2} text-anchor="middle">${unit || "value"}</text>
     </svg></figure>`;
 }
