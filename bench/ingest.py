@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ if not __package__:  # plain `python bench/ingest.py`: make the bench package im
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.machine import cpu_model
 from bench.queries import free_port, wait_healthy
+from bench.report import write_section
 
 REPO = Path(__file__).resolve().parents[1]
 SPANS_PER_REQUEST = 512
@@ -230,17 +230,6 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu_model()}), Python {platform.python_version()}"
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace (or append) the "## Ingest" section, keeping every other section."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Ingest\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text.rstrip() + "\n\n", old).rstrip() + "\n"
-    else:
-        new = old.rstrip() + "\n\n" + text.rstrip() + "\n"
-    path.write_text(new)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=2000,
@@ -281,9 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     verdict = ("meets" if e2e_median >= target else "misses") + f" the {target:,} spans/s target"
     runs = ", ".join(f"{r:,.0f}" for r in e2e)
     e2e, append, ack = e2e_median, stages["append"], statistics.median(acks)
-    section = f"""## Ingest
-
-`python -m bench.ingest` — {machine()}; {time.strftime('%Y-%m-%d')}.
+    section = f"""`python -m bench.ingest` — {machine()}; {time.strftime('%Y-%m-%d')}.
 {args.requests} OTLP/HTTP protobuf requests × {SPANS_PER_REQUEST} GenAI spans (12 span and
 4 resource attributes each) = {n:,} spans per run, {args.clients} concurrent clients, DuckDB
 store on local disk. A request is acknowledged once its rows are in the fsynced ingest log;
@@ -308,7 +295,7 @@ span for everything (the clients included).
 End to end {verdict} (runs: {runs}). See docs/ingest.md
 for where the time goes and what was tried.
 """
-    write_section(args.out, section)
+    write_section(args.out, "## Ingest", section)
     print(f"wrote the Ingest section of {args.out}")
 
 

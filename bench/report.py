@@ -298,7 +298,7 @@ if __name__ == "__main__":
 def write_section(path: Path, section: str, text: str) -> None:
     """Put ``text`` under the ``section`` heading of BENCHMARKS.md, replacing that section
     if present (for the benchmarks that write one section of their own)."""
-    doc = path.read_text(encoding="utf-8")
+    doc = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     block = f"{section}\n\n{text.rstrip()}\n"
     heading = f"\n{section}\n"  # a whole line: "## Under load" is not "## Under load (...)"
     if heading in doc:
