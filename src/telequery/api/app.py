@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from telequery import __version__
 from telequery.api import errors
-from telequery.api.deps import Services
+from telequery.api.deps import Services, freshness_lag_ms
 from telequery.api.guard import BodyGuard
 from telequery.destinations.exporter import DESTINATIONS_DIR, Exporter
 from telequery.ingest.writer import Writer, open_writer
@@ -125,7 +125,7 @@ class Consistency:
 
         async def send_with_freshness(message: dict) -> None:
             if message["type"] == "http.response.start":
-                lag = 0 if wait is not None else round(self.writer.lag_ms())
+                lag = round(freshness_lag_ms(self.writer, wait))
                 message = {**message, "headers": [*message.get("headers", []),
                                                   (FRESHNESS_HEADER, str(lag).encode())]}
             await send(message)

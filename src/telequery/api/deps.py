@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from telequery.store.base import Store
 
 
+def freshness_lag_ms(writer: Writer, wait: float | None) -> float:
+    """How stale reads with this read-your-writes ``wait`` are: 0 when they wait for every
+    acknowledged row, else the age of the oldest acknowledged row not applied yet."""
+    return 0.0 if wait is not None else writer.lag_ms()
+
+
 @dataclass
 class Services:
     store: Store
@@ -32,9 +38,8 @@ class Services:
     retention: RetentionLoop | None = None
 
     def freshness_lag_ms(self) -> float:
-        """How stale this request's reads are: 0 when it waited for every acknowledged
-        row (read-your-writes), else the age of the oldest one not applied yet."""
-        return 0.0 if barrier_wait() is not None else self.writer.lag_ms()
+        """How stale this request's reads are (``freshness_lag_ms``)."""
+        return freshness_lag_ms(self.writer, barrier_wait())
 
     def readiness(self) -> list[str]:
         """Why the server cannot serve now (empty when it can): the writer's problems,
