@@ -1,16 +1,16 @@
 // Agent runs and LLM calls (what Langfuse users look for): cost and token charts per
 // model and per agent, the runs with their tokens, cost, tool calls and errors, filters
 // by agent, model, user and conversation, and a run's tree of LLM and tool calls.
-import { html, useEffect, useState } from "/ui/vendor/htm/standalone.module.js";
+import { html, useEffect, useMemo, useState } from "/ui/vendor/htm/standalone.module.js";
 import * as api from "./api.js";
 import { selection } from "./builder.js";
-import { TimeChart } from "./charts.js";
+import { TimeChart, toSeries } from "./charts.js";
 import { ListPager, useCursorList } from "./lists.js";
-import { colorOf, fmtInt, fmtMs, fmtUsd, leaf, timeframe, when } from "./state.js";
+import { fmtInt, fmtMs, fmtUsd, leaf, timeframe, when } from "./state.js";
 import { TraceView } from "./traces.js";
 import { activate, Failure, Loading, useQuery } from "./ui.js";
 
-export const RUN_FILTERS = [["$metadata.agentName", "Agent"], ["$metadata.model", "Model"],
+const RUN_FILTERS = [["$metadata.agentName", "Agent"], ["$metadata.model", "Model"],
                             ["$metadata.userId", "User"], ["$metadata.conversationId", "Conversation"]];
 
 export function Agents({ q, setQ, openRun, onOpen }) {
@@ -67,7 +67,7 @@ function ValuePicker({ field, label, tf, value, onPick }) {
   const [text, setText] = useState(value);
   const [wanted, setWanted] = useState(false);
   useEffect(() => setText(value), [value]);
-  const vals = useQuery((signal) => (wanted ? api.values(tf, field, "string", {}, signal) : Promise.resolve([])),
+  const vals = useQuery((signal) => (wanted ? api.values(tf, field, "string", signal) : Promise.resolve([])),
                         [field, wanted, tf.from - (tf.from % 60000)]);
   const id = "tq-pick-" + label.toLowerCase();
   return html`<span class="group"><label class="lbl" for=${id}>${label}</label>
@@ -93,16 +93,12 @@ function CostCharts({ q }) {
   const state = useQuery((signal) => Promise.all(GROUPED.map(([group, calcs]) => api.telemetry(tf, {
     ...sel, calculations: calcs, groupBys: [{ type: "string", value: group }], limit: GROUPS,
   }, { view: "calculations" }, signal))), [JSON.stringify(q)]);
+  // Built once per answer, not on every re-render of the page (see explore.js CalcChart).
+  const charts = useMemo(() => state.data && CHARTS.map(([title, query, calc, unit]) =>
+    ({ title, unit, ...toSeries(state.data[query].calculations[calc] || {}, null, "(none)") })),
+  [state.data]);
   if (state.error) return html`<${Failure} error=${state.error}/>`;
-  if (!state.data) return html`<${Loading} what="cost and token charts"/>`;
-  return html`<div class="chart-row">${CHARTS.map(([title, query, calc, unit]) => {
-    const c = state.data[query].calculations[calc] || {};
-    const series = (c.aggregates || []).map((a, gi) => {
-      const k = JSON.stringify(a.groups);
-      return { label: String(a.groups?.[0]?.value ?? "(none)"), color: colorOf(null, gi),
-               values: (c.series || []).map((b) => b.data.find((d) => JSON.stringify(d.groups) === k)?.value ?? 0) };
-    });
-    const xs = (c.series || []).map((b) => Date.parse(b.time) / 1000);
-    return html`<div class="panel" key=${title}><${TimeChart} title=${title} unit=${unit} xs=${xs} series=${series} height=${170}/></div>`;
-  })}</div>`;
+  if (!charts) return html`<${Loading} what="cost and token charts"/>`;
+  return html`<div class="chart-row">${charts.map(({ title, unit, xs, series }) => html`<div class="panel" key=${title}>
+    <${TimeChart} title=${title} unit=${unit} xs=${xs} series=${series} height=${170}/></div>`)}</div>`;
 }

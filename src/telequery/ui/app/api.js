@@ -70,10 +70,9 @@ export async function keys(timeframe, signal) {
   return body.result;
 }
 
-export async function values(timeframe, key, type, parameters, signal) {
+export async function values(timeframe, key, type, signal) {
   const { body } = await call("POST", base() + "/telemetry/values", {
-    timeframe, key, type, datasets: [], limit: 50,
-    filters: parameters.filters || [], needle: parameters.needle }, signal);
+    timeframe, key, type, datasets: [], limit: 50 }, signal);
   return body.result;
 }
 

@@ -34,12 +34,12 @@ export function TimeRange({ q, onChange }) {
 }
 
 /** A datalist of this field's most frequent values, fetched when the field is picked. */
-function useValues(tf, key, type, params) {
+function useValues(tf, key, type) {
   const [vals, setVals] = useState([]);
   useEffect(() => {
     if (!key || type === "boolean") { setVals([]); return undefined; }
     const ctl = new AbortController();
-    const t = setTimeout(() => api.values(tf, key, type || "string", {}, ctl.signal)
+    const t = setTimeout(() => api.values(tf, key, type || "string", ctl.signal)
       .then((r) => setVals(r.map((v) => String(v.value))))
       .catch(() => setVals([])), 150);
     return () => { clearTimeout(t); ctl.abort(); };

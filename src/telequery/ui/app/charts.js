@@ -4,6 +4,32 @@
 import { html, useEffect, useRef } from "/ui/vendor/htm/standalone.module.js";
 import { colorOf, fmtValue } from "./state.js";
 
+export const groupKey = (groups) => JSON.stringify((groups || []).map((g) => [g.key, g.value]));
+const groupLabel = (groups, none) => (groups || []).map((g) => String(g.value)).join(" · ") || none;
+
+/** uPlot's columns from a calculation's answer: one x (epoch seconds), one value list per
+ * group (labelled ``none`` when the group has no value); the previous window's
+ * buckets (same count, same width) are drawn at the current window's times, dashed. */
+export function toSeries(calc, prev = null, none = "all events") {
+  const times = (calc.series || []).map((b) => Date.parse(b.time) / 1000);
+  const groups = new Map();
+  (calc.aggregates || []).forEach((a) => groups.set(groupKey(a.groups), a.groups));
+  const line = (buckets, key) => buckets.map((b) => {
+    const d = b.data.find((x) => groupKey(x.groups) === key);
+    return d ? d.value : 0;
+  });
+  const series = [];
+  [...groups.entries()].forEach(([key, g], i) => {
+    series.push({ label: groupLabel(g, none), values: line(calc.series || [], key), color: colorOf(null, i) });
+    if (prev) {
+      const pv = line(prev.series || [], key);
+      series.push({ label: "previous: " + groupLabel(g, none), values: times.map((_, j) => pv[j] ?? null),
+                    color: colorOf(null, i), dashed: true });
+    }
+  });
+  return { xs: times, series };
+}
+
 const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 2 });
 /** Axis ticks: short (12k, $1.5, 250 ms), the unit in the axis label. */
 const tick = (v, unit) => (unit === "USD" ? "$" : "") + compact.format(v);

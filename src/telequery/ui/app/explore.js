@@ -1,16 +1,13 @@
 // Explore: the query's results as a chart per calculation (one line per group, the
 // previous window dashed), the aggregate table (click a row to filter on it), a
 // distribution, or the matching events with paging both ways.
-import { html, useEffect, useState } from "/ui/vendor/htm/standalone.module.js";
+import { html, useMemo } from "/ui/vendor/htm/standalone.module.js";
 import * as api from "./api.js";
 import { apiParams } from "./builder.js";
-import { Histogram, TimeChart } from "./charts.js";
+import { groupKey, Histogram, TimeChart, toSeries } from "./charts.js";
 import { EventList } from "./events.js";
-import { calcAlias, change, colorOf, fmtValue, leaf, shortKey, timeframe, unitOf } from "./state.js";
+import { calcAlias, change, fmtValue, leaf, shortKey, timeframe, unitOf } from "./state.js";
 import { activate, Failure, Loading, useQuery } from "./ui.js";
-
-const groupLabel = (groups) => (groups || []).map((g) => String(g.value)).join(" · ") || "all events";
-const groupKey = (groups) => JSON.stringify((groups || []).map((g) => [g.key, g.value]));
 
 export function Explore({ q, setQ }) {
   const views = [["chart", "Chart and table"], ["distribution", "Distribution"], ["events", "Events"]];
@@ -50,30 +47,10 @@ function Calculations({ q, setQ }) {
 
 function CalcChart({ calc, prev, spec }) {
   const unit = unitOf(spec);
-  const { xs, series } = toSeries(calc, prev);
+  // Rebuilt only with a new answer: a re-render of the page (typing in the query bar)
+  // would otherwise draw the chart again.
+  const { xs, series } = useMemo(() => toSeries(calc, prev), [calc, prev]);
   return html`<div class="panel"><${TimeChart} title=${calcAlias(spec)} unit=${unit} xs=${xs} series=${series}/></div>`;
-}
-
-/** uPlot's columns: one x (epoch seconds), one value list per group; the previous window's
- * buckets (same count, same width) are drawn at the current window's times, dashed. */
-function toSeries(calc, prev) {
-  const times = (calc.series || []).map((b) => Date.parse(b.time) / 1000);
-  const groups = new Map();
-  (calc.aggregates || []).forEach((a) => groups.set(groupKey(a.groups), a.groups));
-  const line = (buckets, key) => buckets.map((b) => {
-    const d = b.data.find((x) => groupKey(x.groups) === key);
-    return d ? d.value : 0;
-  });
-  const series = [];
-  [...groups.entries()].forEach(([key, g], i) => {
-    series.push({ label: groupLabel(g), values: line(calc.series || [], key), color: colorOf(null, i) });
-    if (prev) {
-      const pv = line(prev.series || [], key);
-      series.push({ label: "previous: " + groupLabel(g), values: times.map((_, j) => pv[j] ?? null),
-                    color: colorOf(null, i), dashed: true });
-    }
-  });
-  return { xs: times, series };
 }
 
 function AggregateTable({ calcs, prev, specs, groupBys, onPick }) {

@@ -5,7 +5,7 @@ import { html } from "/ui/vendor/htm/standalone.module.js";
 import * as api from "./api.js";
 import { selection } from "./builder.js";
 import { Sparkline } from "./charts.js";
-import { change, fmtInt, timeframe } from "./state.js";
+import { change, fmtInt, leaf, timeframe } from "./state.js";
 import { Failure, Loading, useQuery } from "./ui.js";
 
 const TEMPLATE = { message: "$metadata.messageTemplate", error: "$metadata.errorTemplate" };
@@ -26,8 +26,8 @@ export function Patterns({ q, setQ, patternType, setPatternType }) {
   ]), [JSON.stringify(q), patternType]);
   const show = (p) => setQ({ ...q, view: "events", parameters: { ...q.parameters, filters: [
     ...(q.parameters.filters || []),
-    { key: TEMPLATE[patternType], operation: "in", type: "string", value: p.templates },
-    { key: "$metadata.service", operation: "eq", type: "string", value: p.service }] } }, "explore");
+    leaf(TEMPLATE[patternType], p.templates, "string", "in"), leaf("$metadata.service", p.service)] } },
+  "explore");
   let body;
   if (state.error) body = html`<${Failure} error=${state.error}/>`;
   else if (!state.data) body = html`<${Loading} what="patterns"/>`;

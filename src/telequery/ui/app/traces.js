@@ -25,7 +25,7 @@ export function Traces({ q, openTrace, onOpen, showEvents }) {
 }
 
 /** Spans in tree order (children after their parent, by start), with their depth. */
-export function treeOrder(spans, rootId = null) {
+function treeOrder(spans, rootId = null) {
   const ids = new Set(spans.map((s) => s.spanId));
   const kids = new Map();
   for (const s of spans) {
