@@ -1,19 +1,21 @@
-"""Queries at their own CPU priority (``serve --query-nice``): statements run on threads at
-that nice value, DuckDB's worker threads too, and the caller (the ingest side) keeps its
-own; answers are unchanged. What it buys under load is measured in bench/load.py."""
+"""Queries at their own CPU priority (``serve --query-nice``): on DuckDB statements run on
+threads at that nice value, DuckDB's worker threads too, and the caller (the ingest side)
+keeps its own; on chDB the engine lowers the threads executing each query. Answers are
+unchanged; chDB inserts do not wait for queries. What it buys under load is measured in
+bench/load.py."""
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from typer.testing import CliRunner
 
-from telequery.cli import app
+from otlp_build import spans_table
 from telequery.schema import arrow_schema
-from telequery.store import priority
+from telequery.store import open_store, priority
 from telequery.store.duckdb import DuckDBStore
 
 
@@ -37,10 +39,55 @@ def test_statements_run_at_the_query_priority(tmp_path: Path) -> None:
         store.close()
 
 
-def test_serve_refuses_query_nice_where_the_engine_has_its_own_threads(tmp_path: Path) -> None:
-    """chDB runs queries and inserts on ClickHouse's threads: the option would do nothing
-    there, so ``serve`` says so instead of starting."""
-    result = CliRunner().invoke(app, ["serve", "--data", str(tmp_path / "meta"), "--store",
-                                      f"chdb:{tmp_path / 'ch'}", "--query-nice", "10"])
-    assert result.exit_code == 2
-    assert "--query-nice" in result.output and "ClickHouse" in result.output
+def _nices_while(run: threading.Thread) -> set[int | None]:
+    """The nice values of this process's threads, sampled until ``run`` ends."""
+    seen: set[int | None] = set()
+    run.start()
+    while run.is_alive():
+        seen |= {priority.nice_of(t) for t in priority.threads()}
+        time.sleep(0.005)
+    run.join()
+    return seen
+
+
+def test_clickhouse_queries_run_at_the_query_priority(tmp_path: Path) -> None:
+    """On chDB the engine's own ``os_thread_priority``: the threads executing a query run
+    at the nice value while it runs, and the calling thread gets its own back."""
+    store = open_store(f"chdb:{tmp_path / 'ch'}")
+    try:
+        mine = priority.nice_of(threading.get_native_id())
+        scan = "SELECT sum(number % 7) FROM numbers(200000000)"
+        assert 7 not in _nices_while(threading.Thread(target=store.execute, args=(scan,)))
+        store.set_query_nice(7)
+        answers: list[object] = []
+        query = threading.Thread(target=lambda: answers.append(store.execute(scan).rows))
+        assert 7 in _nices_while(query)
+        assert answers == [[(599_999_994,)]]
+        store.append(spans_table(3, "svc"))  # inserts are not lowered, and still work
+        assert store.execute("SELECT count() FROM events").rows == [(3,)]
+        assert priority.nice_of(threading.get_native_id()) == mine
+        with pytest.raises(ValueError, match="0-19"):
+            store.set_query_nice(20)
+    finally:
+        store.close()
+
+
+def test_chdb_insert_does_not_wait_for_a_running_query(tmp_path: Path) -> None:
+    """Statements run on connections of their own: an insert (and a short query) is done
+    while a 3-second query is still running, instead of queueing behind it."""
+    store = open_store(f"chdb:{tmp_path / 'ch'}")
+    try:
+        slow = threading.Thread(target=store.execute,
+                                args=("SELECT sleepEachRow(0.5) FROM numbers(6)",))
+        slow.start()
+        running = "SELECT count() FROM system.processes WHERE query LIKE '%sleepEachRow%(0.5)%'"
+        deadline = time.monotonic() + 10
+        while store.execute(running).rows[0][0] < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # 2: the slow query and this one, which names it too
+        assert store.execute(running).rows[0][0] >= 2
+        assert store.append(spans_table(5, "svc")) == 5
+        assert store.execute("SELECT count() FROM events").rows == [(5,)]
+        assert slow.is_alive()  # both answered while the slow query still ran
+        slow.join()
+    finally:
+        store.close()

@@ -147,19 +147,13 @@ def serve(data: DataDir = Path(".telequery"), store: StoreSpec = None,
           query_nice: Annotated[int, typer.Option(
               min=0, max=19,
               help="run queries at this CPU priority (Linux nice, 1-19), so ingest gets "
-                   "the larger share of a busy CPU (DuckDB store; docs/performance.md). "
-                   "Default 0: queries and ingest share it equally")] = 0,
+                   "the larger share of a busy CPU (docs/performance.md). Default 0: "
+                   "queries and ingest share it equally")] = 0,
           ) -> None:
     """Serve the APIs over the data directory."""
-    from telequery.store.base import is_clickhouse
-
-    if query_nice and is_clickhouse(store or ""):
-        raise typer.BadParameter("only the DuckDB store runs queries at their own priority "
-                                 "(ClickHouse runs them on its own threads)",
-                                 param_hint="--query-nice")
     s, m = _open(data, store, memory_limit)
     if query_nice:
-        s.set_query_nice(query_nice)  # type: ignore[attr-defined]
+        s.set_query_nice(query_nice)
     _serve(s, m, host, port, apply_delay, retention, retention_every, read_your_writes)
 
 

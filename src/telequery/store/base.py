@@ -189,6 +189,10 @@ class Store(Protocol):
         """Why the store cannot serve right now (reopening it if it can), or None."""
         ...
 
+    def set_query_nice(self, nice: int) -> None:
+        """Run queries at CPU priority ``nice`` (0-19), below ingest's (0)."""
+        ...
+
     def close(self) -> None: ...
 
 

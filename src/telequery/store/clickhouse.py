@@ -4,6 +4,7 @@ Two transports behind one store class:
 - ``chdb:DIR``: the ClickHouse engine as a library, data in DIR. chDB hosts one embedded
   server per process, so every ``chdb:`` store of a process shares one directory; opening
   another directory while a store on the first is still open raises ``ClickHouseError``.
+  Statements run on a pool of connections to it, in parallel.
 - ``clickhouse://user:pass@host:8123/db?cluster=NAME&retention_days=30``: a server or
   cluster over HTTP with ``clickhouse-connect`` (``clickhouses://`` for TLS).
 
@@ -19,6 +20,7 @@ import io
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -28,6 +30,7 @@ import pyarrow as pa
 
 from telequery.dialect import ClickHouseDialect
 from telequery.schema import conform, missing_columns
+from telequery.store import priority
 from telequery.store.base import (
     QueryResult,
     StatementTimeout,
@@ -48,7 +51,7 @@ from telequery.store.clickhouse_ddl import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 # Settings on every SELECT, so ClickHouse answers like DuckDB (SQL semantics):
 # - join_use_nulls: unmatched outer-join columns are NULL, not the type's default;
@@ -92,63 +95,83 @@ class Transport(Protocol):
 
 # -- chDB ---------------------------------------------------------------------------------
 class _Embedded:
-    """The process-wide chDB server: one data directory, shared by the stores using it."""
+    """The process-wide chDB engine: one data directory per process (chDB's rule), so
+    opening another while a store on the first is open is refused with a clear error."""
 
     lock = threading.Lock()
     path: str | None = None
-    session: Any = None
     users: ClassVar[weakref.WeakSet[ChdbTransport]] = weakref.WeakSet()
 
     @classmethod
-    def acquire(cls, user: ChdbTransport, path: str) -> Any:
-        from chdb import session
-
+    def acquire(cls, user: ChdbTransport, path: str) -> None:
         with cls.lock:
-            if cls.session is not None and cls.path != path:
-                if any(not u.closed for u in cls.users):
-                    raise ClickHouseError(
-                        f"chDB already serves {cls.path} in this process; close that store "
-                        f"before opening {path} (one chDB data directory per process)")
-                cls.session.close()
-                cls.session = None
-            if cls.session is None:
-                cls.session = session.Session(path)
-                cls.path = path
+            if cls.path is not None and cls.path != path and any(not u.closed
+                                                                 for u in cls.users):
+                raise ClickHouseError(
+                    f"chDB already serves {cls.path} in this process; close that store "
+                    f"before opening {path} (one chDB data directory per process)")
+            cls.path = path
             cls.users.add(user)
-            return cls.session
 
     @classmethod
     def release(cls, user: ChdbTransport) -> None:
         with cls.lock:
             cls.users.discard(user)
-            if cls.session is not None and not any(not u.closed for u in cls.users):
-                cls.session.close()
-                cls.session = None
+            if not any(not u.closed for u in cls.users):
                 cls.path = None
 
 
 class ChdbTransport:
+    """In-process ClickHouse. Every statement takes a connection of its own from a pool:
+    chDB (>= 4) runs statements on separate connections of one engine in parallel, so a
+    query never waits for another query, nor an insert for a query (with one shared
+    connection the group-commit insert queued behind every dashboard query, and ingest
+    under query load fell to 1% of its rate). A connection runs one statement at a time
+    (a streaming insert holds it until finished)."""
+
     def __init__(self, path: Path) -> None:
+        from chdb import session
+
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.closed = False
-        self._session = _Embedded.acquire(self, str(path.resolve()))
-        # One embedded connection: a query may not run while a streaming insert is open on
-        # it, so calls are serialised (readers still see only committed parts).
-        self._lock = threading.RLock()
+        self._url = str(path.resolve())
+        _Embedded.acquire(self, self._url)
+        self._open = session.Session
+        self._pool_lock = threading.Lock()
+        self._idle: list[Any] = []
+        self._idle.append(self._open(self._url))  # opens the engine now: errors surface here
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        with self._pool_lock:
+            if self.closed:
+                raise ClickHouseError("the chDB store is closed")
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._open(self._url)
+        try:
+            yield conn
+        finally:
+            with self._pool_lock:
+                keep = not self.closed
+                if keep:
+                    self._idle.append(conn)
+            if not keep:
+                conn.close()
 
     def command(self, sql: str) -> None:
-        with self._lock:
-            self._session.query(sql, "Null")
+        with self._connection() as conn:
+            conn.query(sql, "Null")
 
     def select(self, sql: str, params: dict[str, object], settings: dict[str, object]
                ) -> tuple[list[str], list[tuple], Stats]:
         text = sql + _settings_clause(settings)
         t0 = time.perf_counter()
         try:
-            with self._lock:
-                res = self._session.query(text, "ArrowStream",
-                                          params={k: _param_text(v) for k, v in params.items()})
+            with self._connection() as conn:
+                res = conn.query(text, "ArrowStream",
+                                 params={k: _param_text(v) for k, v in params.items()})
         except Exception as e:  # chdb raises ChdbError/RuntimeError with the server text
             if f"Code: {TIMEOUT_CODE}." in str(e):
                 raise StatementTimeout(f"query took longer than "
@@ -167,16 +190,21 @@ class ChdbTransport:
         with pa.ipc.new_stream(sink, batch.schema) as w:
             w.write_table(batch)
         cols = ", ".join(quote(c) for c in batch.column_names)
-        with self._lock, self._session._conn.send_insert(
+        with self._connection() as conn, conn.send_insert(
                 f"INSERT INTO {table} ({cols}){_settings_clause(settings)}",
                 "ArrowStream") as ins:
             ins.append(sink.getvalue())
             ins.finish()
 
     def close(self) -> None:
-        if not self.closed:
+        with self._pool_lock:
+            if self.closed:
+                return
             self.closed = True
-            _Embedded.release(self)
+            idle, self._idle = self._idle, []
+        for conn in idle:  # a connection in use is closed when its statement returns
+            conn.close()
+        _Embedded.release(self)
 
 
 # -- HTTP ---------------------------------------------------------------------------------
@@ -299,6 +327,7 @@ class ClickHouseStore:
         self.read_barrier: Callable[[float], None] | None = None
         self.write_failure: str | None = None
         self._insert_settings = dict(INSERT_SETTINGS)
+        self._query_settings = dict(QUERY_SETTINGS)
         if layout.cluster:
             self._insert_settings.update(CLUSTER_INSERT_SETTINGS)
         self.applied = migrate_schema(transport, layout)
@@ -357,9 +386,18 @@ class ClickHouseStore:
         """The last insert's failure, until one succeeds; None when writes work."""
         return self.write_failure
 
+    def set_query_nice(self, nice: int) -> None:
+        """Run queries' threads at Linux nice ``nice`` (1-19; 0: as ingest), so inserts get
+        the larger share of a busy CPU. ClickHouse's own ``os_thread_priority`` setting
+        on every query (not on the insert and its checks): the engine sets it on the
+        threads executing the query and restores them after."""
+        self._query_settings = dict(QUERY_SETTINGS)
+        if priority.checked(nice):
+            self._query_settings["os_thread_priority"] = nice
+
     def execute(self, sql: str, params: dict[str, object] | None = None,
                 timeout: float | None = None) -> QueryResult:
-        settings = dict(QUERY_SETTINGS)
+        settings = dict(self._query_settings)
         timeout = statement_timeout(timeout)
         wait = barrier_wait()
         if wait is not None and self.read_barrier is not None:

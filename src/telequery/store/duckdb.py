@@ -269,8 +269,7 @@ class DuckDBStore:
         """Run statements (and DuckDB's worker threads) at CPU priority ``nice`` (1-19),
         so ingest gets the larger share of a busy CPU (store/priority.py). 0: one
         priority for all (the default)."""
-        if not 0 <= nice <= priority.MAX_NICE:
-            raise ValueError(f"query nice must be 0-{priority.MAX_NICE}, not {nice}")
+        priority.checked(nice)
         if self._query_pool is not None:  # set once at start; a second call replaces it
             self._query_pool.shutdown(wait=True)
             self._query_pool = None

@@ -20,6 +20,13 @@ _TASKS = Path("/proc/self/task")
 MAX_NICE = 19
 
 
+def checked(nice: int) -> int:
+    """A query nice value, or ValueError naming the range (0: queries as ingest)."""
+    if not 0 <= nice <= MAX_NICE:
+        raise ValueError(f"query nice must be 0-{MAX_NICE}, not {nice}")
+    return nice
+
+
 def threads() -> set[int]:
     """The ids of this process's threads now (empty where /proc is not Linux's)."""
     with contextlib.suppress(OSError):
