@@ -12,7 +12,8 @@ Against ``telequery serve`` over a copy of the bench data (``bench.data``, N eve
 4. **rest after**: the dashboards alone again, over the data the load added, so that the
    slowdown from more data is told apart from the slowdown from sharing the machine.
 
-It reports, per query, p50/p99 at rest and under load; queries/s; ingest spans/s
+Every client (each dashboard, the OTLP client) runs in a process of its own, as it would
+in production. It reports, per query, p50/p99 at rest and under load; queries/s; ingest spans/s
 acknowledged (alone and under load) and applied; the probe latencies; the freshness lag
 the server reported; the server's RSS every second. Loopback only, bounded in time.
 
@@ -24,6 +25,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing
+import os
 import shutil
 import subprocess
 import sys
@@ -70,6 +73,10 @@ class Phase:
     visible_s: list[float] = field(default_factory=list)
     lag_ms: list[float] = field(default_factory=list)
     rss: list[tuple[float, int]] = field(default_factory=list)
+    # CPU over the phase, in cores: the server process, the OTLP client, the whole machine
+    server_cores: float = 0.0
+    ingest_client_cores: float = 0.0
+    machine_cores: float = 0.0
 
     @property
     def queries(self) -> int:
@@ -93,6 +100,22 @@ class Server(queries.Server):
                     line.startswith("telequery_ingest_rows_applied "):
                 return float(line.split()[-1])
         return 0.0
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _machine_busy() -> float:
+    """CPU seconds every core has spent not idle (user, nice, system, irq, steal)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / _TICK
 
 
 def _dashboard(url: str, token: str, qs: list[SuiteQuery], start: int, stop: threading.Event,
@@ -181,30 +204,76 @@ def _probe(url: str, token: str, stop: threading.Event, phase: Phase,
                     phase.visible_s.append(visible_s)
 
 
+def _client(kind: str, url: str, token: str, work: Any, start: int, ready: Any, go: Any,
+            stop: Any, out: Any) -> None:
+    """One client in a process of its own (a dashboard, or the OTLP client), as in
+    production: clients sharing the benchmark's GIL would slow each other, not the server
+    (the ingest client among three dashboard threads measured the client's GIL)."""
+    phase, lock = Phase(), threading.Lock()
+    ready.set()
+    go.wait()
+    cpu0 = time.process_time()
+    if kind == "dashboard":
+        _dashboard(url, token, work, start, stop, phase, lock)
+    else:
+        _ingest(url, token, work, stop, phase, lock)
+    out.put({"latencies": phase.latencies, "errors": phase.errors, "lag_ms": phase.lag_ms,
+             "acked_spans": phase.acked_spans, "kind": kind,
+             "cpu_s": time.process_time() - cpu0})
+
+
 def run_phase(server: Server, token: str, qs: list[SuiteQuery], bodies: list[bytes],
               seconds: float, *, dashboards: int, ingest: bool, probe: bool) -> Phase:
     phase, lock, stop = Phase(seconds=seconds), threading.Lock(), threading.Event()
-    threads = [threading.Thread(target=_dashboard, args=(server.url, token, qs, k * 5, stop,
-                                                         phase, lock))
-               for k in range(dashboards)]
+    mp = multiprocessing.get_context("spawn")
+    go, cross_stop, out = mp.Event(), mp.Event(), mp.Queue()
+    clients = [("dashboard", qs, k * 5) for k in range(dashboards)]
     if ingest:
-        threads.append(threading.Thread(target=_ingest,
-                                        args=(server.url, token, bodies, stop, phase, lock)))
+        clients.append(("ingest", bodies, 0))
+    procs, readies = [], []
+    for kind, work, start in clients:
+        ready = mp.Event()
+        procs.append(mp.Process(target=_client, args=(kind, server.url, token, work, start,
+                                                      ready, go, cross_stop, out)))
+        readies.append(ready)
+    for proc in procs:
+        proc.start()
+    for ready in readies:
+        ready.wait(120)
+    threads = []
     if probe:
         threads.append(threading.Thread(target=_probe, args=(server.url, token, stop, phase,
                                                              lock)))
     phase.applied_before = server.applied()
     t0 = time.monotonic()
+    server_cpu, machine_cpu = _process_cpu(server.proc.pid), _machine_busy()
+    go.set()
     for t in threads:
         t.start()
     while time.monotonic() - t0 < seconds:
         phase.rss.append((time.monotonic() - t0, server.rss()))
         time.sleep(1.0)
     stop.set()
+    cross_stop.set()
+    elapsed = time.monotonic() - t0
+    phase.server_cores = (_process_cpu(server.proc.pid) - server_cpu) / elapsed
+    phase.machine_cores = (_machine_busy() - machine_cpu) / elapsed
+    results = [out.get(timeout=300) for _ in procs]
+    for proc in procs:
+        proc.join(60)
     for t in threads:
         t.join(300)
     phase.seconds = time.monotonic() - t0
     phase.applied_after = server.applied()
+    for r in results:
+        for name, xs in r["latencies"].items():
+            phase.latencies.setdefault(name, []).extend(xs)
+        for name, n in r["errors"].items():
+            phase.errors[name] = phase.errors.get(name, 0) + n
+        phase.lag_ms.extend(r["lag_ms"])
+        phase.acked_spans += r["acked_spans"]
+        if r["kind"] == "ingest":
+            phase.ingest_client_cores = r["cpu_s"] / elapsed
     return phase
 
 
@@ -298,6 +367,11 @@ def report(r: dict[str, Any]) -> str:
             f"ms ({len(load.ryw_s)} probes); to a default query: p50 "
             f"{_pct(load.visible_s, .5) * 1e3:,.0f} ms, max "
             f"{max(load.visible_s, default=0) * 1e3:,.0f} ms",
+            f"- CPU in cores (of {os.cpu_count()}): ingest alone: server "
+            f"{alone.server_cores:.2f}, OTLP client {alone.ingest_client_cores:.2f}, machine "
+            f"{alone.machine_cores:.2f}; dashboards at rest: server {rest.server_cores:.2f}, "
+            f"machine {rest.machine_cores:.2f}; under load: server {load.server_cores:.2f}, "
+            f"OTLP client {load.ingest_client_cores:.2f}, machine {load.machine_cores:.2f}",
             f"- freshness lag the server reported under load: p50 "
             f"{_pct(load.lag_ms, .5):,.0f} ms, p99 {_pct(load.lag_ms, .99):,.0f} ms",
             f"- server RSS: {r['rss_start'] / mib:,.0f} MiB at start, peak {peak / mib:,.0f} "
