@@ -152,8 +152,11 @@ def serve(data: DataDir = Path(".telequery"), store: StoreSpec = None,
           ) -> None:
     """Serve the APIs over the data directory."""
     s, m = _open(data, store, memory_limit)
-    if query_nice:
+    try:
         s.set_query_nice(query_nice)
+    except ValueError as e:
+        s.close()
+        raise typer.BadParameter(str(e), param_hint="--query-nice") from None
     _serve(s, m, host, port, apply_delay, retention, retention_every, read_your_writes)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 _TASKS = Path("/proc/self/task")
 MAX_NICE = 19
+_CAP_SYS_NICE = 23
 
 
 def checked(nice: int) -> int:
@@ -25,6 +26,16 @@ def checked(nice: int) -> int:
     if not 0 <= nice <= MAX_NICE:
         raise ValueError(f"query nice must be 0-{MAX_NICE}, not {nice}")
     return nice
+
+
+def can_raise_others() -> bool:
+    """Whether this process has ``CAP_SYS_NICE``: ClickHouse applies its
+    ``os_thread_priority`` only then (lowering one's own threads needs nothing)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        caps = next(line for line in Path("/proc/self/status").read_text().splitlines()
+                    if line.startswith("CapEff:"))
+        return bool(int(caps.split()[1], 16) >> _CAP_SYS_NICE & 1)
+    return False
 
 
 def threads() -> set[int]:
