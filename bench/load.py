@@ -119,11 +119,18 @@ def _machine_busy() -> float:
 
 
 def _dashboard(url: str, token: str, qs: list[SuiteQuery], start: int, stop: threading.Event,
-               phase: Phase, lock: threading.Lock) -> None:
+               phase: Phase, lock: threading.Lock, refresh: float = 0.0) -> None:
+    """Cycle through the suite: back to back, or (``refresh`` > 0) the whole suite once every
+    ``refresh`` seconds, as a dashboard page on a refresh timer does."""
     with httpx.Client(base_url=url, timeout=120,
                       headers={"Authorization": f"Bearer {token}"}) as client:
         i = start
+        cycle = time.monotonic()
         while not stop.is_set():
+            if refresh and i != start and (i - start) % len(qs) == 0:
+                if stop.wait(max(0.0, cycle + refresh - time.monotonic())):
+                    break
+                cycle = time.monotonic()
             q = qs[i % len(qs)]
             i += 1
             t0 = time.perf_counter()
@@ -205,7 +212,7 @@ def _probe(url: str, token: str, stop: threading.Event, phase: Phase,
 
 
 def _client(kind: str, url: str, token: str, work: Any, start: int, ready: Any, go: Any,
-            stop: Any, out: Any) -> None:
+            stop: Any, out: Any, refresh: float) -> None:
     """One client in a process of its own (a dashboard, or the OTLP client), as in
     production: clients sharing the benchmark's GIL would slow each other, not the server
     (the ingest client among three dashboard threads measured the client's GIL)."""
@@ -214,7 +221,7 @@ def _client(kind: str, url: str, token: str, work: Any, start: int, ready: Any, 
     go.wait()
     cpu0 = time.process_time()
     if kind == "dashboard":
-        _dashboard(url, token, work, start, stop, phase, lock)
+        _dashboard(url, token, work, start, stop, phase, lock, refresh)
     else:
         _ingest(url, token, work, stop, phase, lock)
     out.put({"latencies": phase.latencies, "errors": phase.errors, "lag_ms": phase.lag_ms,
@@ -223,7 +230,8 @@ def _client(kind: str, url: str, token: str, work: Any, start: int, ready: Any, 
 
 
 def run_phase(server: Server, token: str, qs: list[SuiteQuery], bodies: list[bytes],
-              seconds: float, *, dashboards: int, ingest: bool, probe: bool) -> Phase:
+              seconds: float, *, dashboards: int, ingest: bool, probe: bool,
+              refresh: float = 0.0) -> Phase:
     phase, lock, stop = Phase(seconds=seconds), threading.Lock(), threading.Event()
     mp = multiprocessing.get_context("spawn")
     go, cross_stop, out = mp.Event(), mp.Event(), mp.Queue()
@@ -234,7 +242,8 @@ def run_phase(server: Server, token: str, qs: list[SuiteQuery], bodies: list[byt
     for kind, work, start in clients:
         ready = mp.Event()
         procs.append(mp.Process(target=_client, args=(kind, server.url, token, work, start,
-                                                      ready, go, cross_stop, out)))
+                                                      ready, go, cross_stop, out,
+                                                      refresh)))
         readies.append(ready)
     for proc in procs:
         proc.start()
@@ -287,7 +296,7 @@ def settle(server: Server, seconds: float) -> list[tuple[float, int]]:
 
 
 def run(size: int, engine: str, seconds: float, dashboards: int,
-        options: tuple[str, ...] = ()) -> dict[str, Any]:
+        options: tuple[str, ...] = (), refresh: float = 0.0) -> dict[str, Any]:
     # In a child process: an in-process engine (chDB) would keep the data directory open
     # in this one, and the server below must open its copy alone.
     subprocess.run([sys.executable, "-c", f"from bench import data; "
@@ -305,21 +314,22 @@ def run(size: int, engine: str, seconds: float, dashboards: int,
                            headers={"Authorization": f"Bearer {token}"})
             print(f"  rest: {dashboards} dashboards, {seconds:.0f} s", flush=True)
             rest = run_phase(server, token, qs, bodies, seconds, dashboards=dashboards,
-                             ingest=False, probe=False)
+                             ingest=False, probe=False, refresh=refresh)
             print(f"  ingest alone: {seconds / 2:.0f} s", flush=True)
             alone = run_phase(server, token, qs, bodies, seconds / 2, dashboards=0,
                               ingest=True, probe=False)
             print(f"  load: {dashboards} dashboards + ingest + probe, {seconds:.0f} s",
                   flush=True)
             load = run_phase(server, token, qs, bodies, seconds, dashboards=dashboards,
-                             ingest=True, probe=True)
+                             ingest=True, probe=True, refresh=refresh)
             after = settle(server, 45)  # the idle trim starts after 30 s idle
             print(f"  rest after: {dashboards} dashboards, {seconds:.0f} s", flush=True)
             rest_after = run_phase(server, token, qs, bodies, seconds, dashboards=dashboards,
-                                   ingest=False, probe=False)
+                                   ingest=False, probe=False, refresh=refresh)
         finally:
             server.stop()
     return {"size": size, "engine": engine, "dashboards": dashboards, "queries": qs,
+            "refresh": refresh,
             "options": options,
             "rest": rest, "alone": alone, "load": load, "after": after,
             "rest_after": rest_after,
@@ -334,6 +344,8 @@ def report(r: dict[str, Any]) -> str:
     rest, alone, load, later = r["rest"], r["alone"], r["load"], r["rest_after"]
     mib = 1 << 20
     opts = f", `serve {' '.join(r['options'])}`" if r.get("options") else ""
+    if r.get("refresh"):
+        opts += f", each refreshing the suite every {r['refresh']:g} s"
     out = [f"### {r['engine']}, {r['size']:,} events ({r['dashboards']} dashboard clients, "
            f"{load.seconds:.0f} s per phase{opts})", "",
            "| query | rest p50 ms | rest p99 ms | load p50 ms | load p99 ms | p50 x | p99 x "
@@ -392,6 +404,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--query-nice", type=int, default=0,
                         help="serve --query-nice: queries at a lower CPU priority than ingest")
+    parser.add_argument("--refresh", type=float, default=0.0,
+                        help="each dashboard runs the suite once every this many seconds "
+                             "(a dashboard on a refresh timer); default: back to back")
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     parser.add_argument("--json", type=Path, help="also dump the raw numbers here")
     args = parser.parse_args(argv)
@@ -400,7 +415,8 @@ def main(argv: list[str] | None = None) -> None:
         for engine in args.engine or ["duckdb"]:
             print(f"{engine}, {size:,} events", flush=True)
             r = run(size, engine, args.seconds, args.clients,
-                    ("--query-nice", str(args.query_nice)) if args.query_nice else ())
+                    ("--query-nice", str(args.query_nice)) if args.query_nice else (),
+                    args.refresh)
             text = report(r)
             print(text, flush=True)
             texts.append(text)
@@ -413,7 +429,9 @@ def main(argv: list[str] | None = None) -> None:
         intro = (f"`python -m bench.load {' '.join(sys.argv[1:])}`; {machine}; "
                  f"{time.strftime('%Y-%m-%d')}. Per-query percentiles are over every run of "
                  "that query in the phase (each dashboard cycles through the suite).")
-        section = SECTION + (f" (queries at nice {args.query_nice})" if args.query_nice else "")
+        modes = ([f"queries at nice {args.query_nice}"] if args.query_nice else []) + (
+            [f"dashboards refreshing every {args.refresh:g} s"] if args.refresh else [])
+        section = SECTION + (f" ({', '.join(modes)})" if modes else "")
         write_section(REPO / "BENCHMARKS.md", section, intro + "\n\n" + "\n\n".join(texts))
 
 
