@@ -39,7 +39,7 @@ from telequery.store import open_store
 
 if not __package__:  # plain `python bench/ingest.py`: make the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.machine import cpu_model
+from bench.machine import cpu_model, process_cpu_seconds
 from bench.queries import free_port, wait_healthy
 from bench.report import write_section
 
@@ -187,7 +187,7 @@ def end_to_end(bodies: list[bytes], clients: int) -> tuple[float, float, int, fl
             # be on their way from the ingest log to the table; a query waits for them)
             visible = _count_via_api(port, token)
             elapsed = time.perf_counter() - t
-            cpu = _cpu_seconds(proc.pid)
+            cpu = process_cpu_seconds(proc.pid)
         finally:
             proc.terminate()
             proc.wait(30)
@@ -200,12 +200,6 @@ def end_to_end(bodies: list[bytes], clients: int) -> tuple[float, float, int, fl
             raise RuntimeError(f"the API counted {visible} spans, the store holds {stored}")
     n = len(bodies) * SPANS_PER_REQUEST
     return n / elapsed, n / acked, stored, cpu / n * 1e6
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _count_via_api(port: int, token: str) -> int:

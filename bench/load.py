@@ -41,7 +41,7 @@ import httpx
 
 from bench import data, queries
 from bench.ingest import make_request
-from bench.machine import cpu_model
+from bench.machine import cpu_model, machine_busy_seconds, process_cpu_seconds
 from bench.report import write_section
 from bench.suite import SuiteQuery, suite
 
@@ -100,22 +100,6 @@ class Server(queries.Server):
                     line.startswith("telequery_ingest_rows_applied "):
                 return float(line.split()[-1])
         return 0.0
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def _machine_busy() -> float:
-    """CPU seconds every core has spent not idle (user, nice, system, irq, steal)."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
-        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / _TICK
 
 
 def _dashboard(url: str, token: str, qs: list[SuiteQuery], start: int, stop: threading.Event,
@@ -255,7 +239,7 @@ def run_phase(server: Server, token: str, qs: list[SuiteQuery], bodies: list[byt
                                                              lock)))
     phase.applied_before = server.applied()
     t0 = time.monotonic()
-    server_cpu, machine_cpu = _process_cpu(server.proc.pid), _machine_busy()
+    server_cpu, machine_cpu = process_cpu_seconds(server.proc.pid), machine_busy_seconds()
     go.set()
     for t in threads:
         t.start()
@@ -265,8 +249,8 @@ def run_phase(server: Server, token: str, qs: list[SuiteQuery], bodies: list[byt
     stop.set()
     cross_stop.set()
     elapsed = time.monotonic() - t0
-    phase.server_cores = (_process_cpu(server.proc.pid) - server_cpu) / elapsed
-    phase.machine_cores = (_machine_busy() - machine_cpu) / elapsed
+    phase.server_cores = (process_cpu_seconds(server.proc.pid) - server_cpu) / elapsed
+    phase.machine_cores = (machine_busy_seconds() - machine_cpu) / elapsed
     results = [out.get(timeout=300) for _ in procs]
     for proc in procs:
         proc.join(60)
