@@ -216,9 +216,9 @@ def _client(kind: str, url: str, token: str, work: Any, start: int, ready: Any, 
 def run_phase(server: Server, token: str, qs: list[SuiteQuery], bodies: list[bytes],
               seconds: float, *, dashboards: int, ingest: bool, probe: bool,
               refresh: float = 0.0) -> Phase:
-    phase, lock, stop = Phase(seconds=seconds), threading.Lock(), threading.Event()
     mp = multiprocessing.get_context("spawn")
-    go, cross_stop, out = mp.Event(), mp.Event(), mp.Queue()
+    phase, lock = Phase(seconds=seconds), threading.Lock()
+    go, stop, out = mp.Event(), mp.Event(), mp.Queue()  # stop: the clients and the probe
     clients = [("dashboard", qs, k * 5) for k in range(dashboards)]
     if ingest:
         clients.append(("ingest", bodies, 0))
@@ -226,7 +226,7 @@ def run_phase(server: Server, token: str, qs: list[SuiteQuery], bodies: list[byt
     for kind, work, start in clients:
         ready = mp.Event()
         procs.append(mp.Process(target=_client, args=(kind, server.url, token, work, start,
-                                                      ready, go, cross_stop, out,
+                                                      ready, go, stop, out,
                                                       refresh)))
         readies.append(ready)
     for proc in procs:
@@ -247,7 +247,6 @@ def run_phase(server: Server, token: str, qs: list[SuiteQuery], bodies: list[byt
         phase.rss.append((time.monotonic() - t0, server.rss()))
         time.sleep(1.0)
     stop.set()
-    cross_stop.set()
     elapsed = time.monotonic() - t0
     phase.server_cores = (process_cpu_seconds(server.proc.pid) - server_cpu) / elapsed
     phase.machine_cores = (machine_busy_seconds() - machine_cpu) / elapsed
