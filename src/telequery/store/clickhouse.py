@@ -392,13 +392,12 @@ class ClickHouseStore:
         on every query (not on the insert and its checks): the engine sets it on the
         threads executing the query and restores them after. It needs ``CAP_SYS_NICE``
         in the ClickHouse process (chDB: this one, checked; a server: its own)."""
-        self._query_settings = dict(QUERY_SETTINGS)
         if priority.checked(nice) and isinstance(self.transport, ChdbTransport) and \
                 not priority.can_raise_others():
             raise ValueError("chDB applies a query priority (ClickHouse's os_thread_priority) "
                              "only with CAP_SYS_NICE, which this process lacks")
-        if nice:
-            self._query_settings["os_thread_priority"] = nice
+        self._query_settings = {**QUERY_SETTINGS, **({"os_thread_priority": nice} if nice
+                                                     else {})}
 
     def execute(self, sql: str, params: dict[str, object] | None = None,
                 timeout: float | None = None) -> QueryResult:
