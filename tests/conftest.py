@@ -71,11 +71,12 @@ def wait_up(url: str, timeout: float = 30,
 
 
 def start_server(data: Path, port: int, *, store: str | None = None,
-                 log: Path | None = None, apply_delay: float = 1.0) -> subprocess.Popen:
+                 log: Path | None = None, apply_delay: float = 1.0,
+                 args: tuple[str, ...] = ()) -> subprocess.Popen:
     """``telequery serve`` in its own process (to be killed, filled up, signalled)."""
     cmd = [sys.executable, "-c", "from telequery.cli import app; app()", "serve",
            "--data", str(data), "--port", str(port), "--apply-delay", str(apply_delay),
-           "--read-your-writes", "60"]  # tests read what they just wrote
+           "--read-your-writes", "60", *args]  # tests read what they just wrote
     if store:
         cmd += ["--store", store]
     with open(log or os.devnull, "ab") as err:  # the server's log, where the test says

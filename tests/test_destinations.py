@@ -85,11 +85,14 @@ def test_the_spool_is_bounded_and_survives_reopening(tmp_path: Path) -> None:
 
 
 # -- CRUD through the SDK -------------------------------------------------------------------
+LOOPBACK = ("127.0.0.0/8",)  # the receivers of these tests are on this machine
+
+
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveServer]:
     store = open_store(str(tmp_path / "duck"))
     meta = Meta(tmp_path / "meta.sqlite")
-    with serve(store, meta) as server:
+    with serve(store, meta, destinations_allow=LOOPBACK) as server:
         yield server
     store.close()
     meta.close()
@@ -205,8 +208,9 @@ def test_a_second_telequery_stores_what_the_first_acknowledged(tmp_path: Path) -
     meta_b.close()
     port_a, port_b = free_port(), free_port()
     url_a, url_b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    allow = ("--destinations-allow", "127.0.0.0/8")  # both on this machine
     b = start_server(b_data, port_b, log=tmp_path / "b.log", apply_delay=0.2)
-    a = start_server(a_data, port_a, log=tmp_path / "a.log", apply_delay=0.2)
+    a = start_server(a_data, port_a, log=tmp_path / "a.log", apply_delay=0.2, args=allow)
     try:
         r = httpx.post(f"{url_a}/client/v4/accounts/{ORG}/workers/observability/destinations",
                        headers={"authorization": f"Bearer {token_a}"}, json={
@@ -231,7 +235,7 @@ def test_a_second_telequery_stores_what_the_first_acknowledged(tmp_path: Path) -
 
         # A dies too, before B is back: the spool is on disk
         _stop(a, signal.SIGKILL)
-        a = start_server(a_data, port_a, log=tmp_path / "a.log", apply_delay=0.2)
+        a = start_server(a_data, port_a, log=tmp_path / "a.log", apply_delay=0.2, args=allow)
         b = start_server(b_data, port_b, log=tmp_path / "b.log", apply_delay=0.2)
         assert _wait_count(url_b, token_b, "exported", 300, timeout=120) == 300
         time.sleep(1.0)
@@ -251,6 +255,7 @@ def test_a_full_queue_and_a_refused_batch_are_reported(tmp_path: Path) -> None:
     import threading
 
     from telequery.destinations.config import Destination
+    from telequery.destinations.egress import EgressPolicy
     from telequery.destinations.exporter import Exporter
 
     class Refuse(http.server.BaseHTTPRequestHandler):
@@ -266,7 +271,8 @@ def test_a_full_queue_and_a_refused_batch_are_reported(tmp_path: Path) -> None:
     threading.Thread(target=refusing.serve_forever, daemon=True).start()
     table = spans_to_rows(traces_request(_spans(20, "svc")), ORG).table()
     one = len(encode(table, ORG, "opentelemetry-traces"))  # type: ignore[arg-type]
-    exporter = Exporter(tmp_path / "dest", max_bytes=3 * one)
+    exporter = Exporter(tmp_path / "dest", max_bytes=3 * one,
+                        policy=EgressPolicy.of(LOOPBACK))
     down = Destination(ORG, "down", "down", True, "opentelemetry-traces",
                        f"http://127.0.0.1:{free_port()}/v1/traces")
     bad = Destination(ORG, "bad", "bad", True, "opentelemetry-traces",

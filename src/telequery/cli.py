@@ -35,14 +35,14 @@ EPOCH = "1970-01-01T00:00:00+00:00"
 
 
 def _open(data: Path, store: str | None,  # type: ignore[no-untyped-def]
-          memory_limit: str | None = None):
+          memory_limit: str | None = None, spill_limit: str | None = None):
     from telequery.ingest.log import open_recovered
 
     meta = _meta(data)  # creates the directory
     spec = store or str(data)
     try:
         with _stderr_held_back():
-            s = open_recovered(spec, memory_limit=memory_limit)
+            s = open_recovered(spec, memory_limit=memory_limit, spill_limit=spill_limit)
     except Exception as e:  # a locked directory: say so in one line, not a traceback
         text = str(e)
         if "Conflicting lock" in text or "EmbeddedServer" in text or "lock" in text.lower():
@@ -89,13 +89,15 @@ def _chdb_holder(spec: str) -> str:
 
 def _serve(store, meta, host: str, port: int,  # type: ignore[no-untyped-def]
            apply_delay: float = 1.0, retention: str | None = None,
-           retention_every: str = "1h", read_your_writes: float | None = None) -> None:
+           retention_every: str = "1h", read_your_writes: float | None = None,
+           destinations_allow: tuple[str, ...] = ()) -> None:
     from telequery.api.app import create_app
 
     app = create_app(store, meta, apply_delay=apply_delay,
                      retention_days=_days(retention) if retention else None,
                      retention_every=_duration(retention_every).total_seconds(),
-                     read_your_writes=read_your_writes)
+                     read_your_writes=read_your_writes,
+                     destinations_allow=destinations_allow)
     run_server(app, host, port)
 
 
@@ -136,8 +138,16 @@ def serve(data: DataDir = Path(".telequery"), store: StoreSpec = None,
                    "acknowledged before it; default: queries read what is applied and a "
                    "request asks with the X-Telequery-Read-Your-Writes header")] = None,
           memory_limit: Annotated[str | None, typer.Option(
-              help="DuckDB memory limit, e.g. 3GiB (its buffer cache and query memory; "
-                   "default 80% of RAM). ClickHouse is configured on its side")] = None,
+              help="memory statements may take, e.g. 3GiB: on DuckDB all of them at once "
+                   "with its buffer cache, on ClickHouse each statement. Default: a fifth "
+                   "of RAM, at most 8GiB (docs/security.md)")] = None,
+          spill_limit: Annotated[str | None, typer.Option(
+              help="disk a statement may spill to past its memory (DuckDB: all at once), "
+                   "e.g. 10GiB. Default 4GiB")] = None,
+          destinations_allow: Annotated[list[str] | None, typer.Option(
+              help="a CIDR range destinations may send to although it is not public "
+                   "(loopback, private, link-local, this server's own addresses are "
+                   "refused otherwise); repeat for several")] = None,
           retention: Annotated[str | None, typer.Option(
               help="default retention, e.g. 30d (rows older are deleted); per-org and "
                    "per-dataset rules: `telequery retention set`. Default: keep forever")
@@ -151,13 +161,28 @@ def serve(data: DataDir = Path(".telequery"), store: StoreSpec = None,
                    "queries and ingest share it equally")] = 0,
           ) -> None:
     """Serve the APIs over the data directory."""
-    s, m = _open(data, store, memory_limit)
+    from telequery.destinations.egress import EgressPolicy
+    from telequery.store.base import parse_bytes
+
+    allow = tuple(destinations_allow or ())
+    for value, hint in ((memory_limit, "--memory-limit"), (spill_limit, "--spill-limit")):
+        try:
+            if value is not None:
+                parse_bytes(value)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint=hint) from None
+    try:
+        EgressPolicy.of(allow)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--destinations-allow") from None
+    s, m = _open(data, store, memory_limit, spill_limit)
     try:
         s.set_query_nice(query_nice)
     except ValueError as e:
         s.close()
         raise typer.BadParameter(str(e), param_hint="--query-nice") from None
-    _serve(s, m, host, port, apply_delay, retention, retention_every, read_your_writes)
+    _serve(s, m, host, port, apply_delay, retention, retention_every, read_your_writes,
+           allow)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,6 +24,7 @@ from telequery.meta import Meta
 KIND = "redaction_policy"
 MAX_RULES = 50
 MAX_PATTERN = 500
+MAX_CONTENT_KEYS = 100
 
 
 def _luhn(digits: str) -> bool:
@@ -43,31 +45,62 @@ _ISSUER = re.compile(r"4\d{12}(?:\d{3}){0,2}|5[1-5]\d{14}|2(?:22[1-9]|2[3-9]\d|[
 
 
 def _card(m: re.Match[str]) -> str | None:
-    digits = re.sub(r"[ -]", "", m.group())
+    # any script's digits (fullwidth too), any of the separators people type
+    digits = "".join(str(unicodedata.digit(c)) for c in m.group() if c.isdigit())
     if _ISSUER.fullmatch(digits) is None or not _luhn(digits):
         return None
     return "[REDACTED:credit_card]"
 
 
+# What separates the digit groups of a card: space, no-break and narrow spaces, dash, en
+# dash, dot, slash.
+_CARD_SEP = "[ \u00a0\u2007\u202f\\-\u2013./]"
+# An e-mail address in any script (IDN), with a fullwidth or URL-encoded at sign or dot,
+# and one that the ingest's truncation cut before its domain ended (mapping.py's marker).
+_AT = "(?:@|\uff20|%40)"
+_DOT = "[.\uff0e]"
+_EMAIL = re.compile(
+    rf"[\w.%+\-]+{_AT}[\w\-]+(?:{_DOT}[\w\-]+)*{_DOT}[^\W\d_]{{2,24}}"
+    rf"|[\w.%+\-]+{_AT}[\w\-.\uff0e]*(?=\u2026\[truncated\]\Z)")
+
+
+def _secret(m: re.Match[str]) -> str:
+    """A key, token or password: where a label or scheme names it (``api_key=``,
+    ``"password": ``, ``Authorization: Basic``), the label stays and the value goes."""
+    label = m.group("label") or m.group("scheme") or ""
+    return label + "[REDACTED:api_key]"
+
+
+# Credentials by shape: provider key formats, and values after a label or an auth scheme.
+_KEY_SHAPES = (
+    r"sk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_\-]{20,}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"
+    r"|xox[abposr]-[A-Za-z0-9\-]{10,}|AIza[0-9A-Za-z_\-]{35}|hf_[A-Za-z0-9]{30,}"
+    r"|glpat-[A-Za-z0-9_\-]{20,}|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_\-]{50,}"
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}")
+_KEY_LABELS = (
+    r"api[_\- ]?key|apikey|x-api-key|secret[_\- ]?access[_\- ]?key|aws[_\- ]?secret"
+    r"[_\- ]?(?:access[_\- ]?)?key|client[_\- ]?secret|secret[_\- ]?key|secret|password"
+    r"|passwd|pwd|access[_\- ]?token|auth[_\- ]?token|refresh[_\- ]?token|private[_\- ]?key"
+    r"|token")
+_API_KEY = re.compile(
+    rf"\b(?:{_KEY_SHAPES})"
+    rf"|(?P<label>\b(?i:{_KEY_LABELS})[\"']?[ \t]*[:=][ \t]*[\"']?)[^\s\"',;}}\]]{{8,}}"
+    r"|(?P<scheme>\b(?i:bearer|basic|token)[ \t]+)[A-Za-z0-9._~+/=\-]{8,}")
+
+
 # name -> (pattern, replacement: a string, or a function returning None to keep the match)
 DETECTORS: dict[str, tuple[re.Pattern[str], str | Callable[[re.Match[str]], str | None]]] = {
-    "email": (re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*"
-                         r"\.[A-Za-z]{2,24}"), "[REDACTED:email]"),
+    "email": (_EMAIL, "[REDACTED:email]"),
     # Cards before phones: a card number also looks like a long phone number.
-    "credit_card": (re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?![\d.])"), _card),
+    "credit_card": (re.compile(rf"(?<![\d.])\d(?:{_CARD_SEP}?\d){{12,18}}(?![\d.])"), _card),
     # Groups of 2-4, 3-4 and 3-4 digits (an optional +country code), not part of a longer
     # run of digit groups (a card number that failed the Luhn check, a version string).
     "phone": (re.compile(r"(?<![\w+.])(?<!\d[ .\-])(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)[ .\-]?"
                          r"|\d{2,4}[ .\-])\d{3,4}[ .\-]\d{3,4}(?![\w.])(?![ .\-]\d)"
                          r"|(?<![\w+])\+\d{8,15}(?!\w)"),
               "[REDACTED:phone]"),
-    "api_key": (re.compile(
-        r"\b(?:sk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_\-]{20,}|AKIA[0-9A-Z]{16}"
-        r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|xox[abposr]-[A-Za-z0-9\-]{10,}"
-        r"|AIza[0-9A-Za-z_\-]{35}|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})"
-        r"|(?<=[Bb]earer )[A-Za-z0-9._~+/=\-]{16,}"
-        r"|(?<=[Aa]pi[_-][Kk]ey[=:] )[^\s\"',;]{8,}|(?<=[Aa]pi[_-][Kk]ey[=:])[^\s\"',;]{8,}"),
-        "[REDACTED:api_key]"),
+    "api_key": (_API_KEY, _secret),
 }
 
 
@@ -91,18 +124,24 @@ class Policy:
     rules: tuple[Rule, ...] = ()
     drop_content: bool = False
     scope: str = "content"
+    # attribute keys the org's instrumentations put content under, beyond the built-in
+    # ones (``ingest.content.CONTENT_KEYS``); ``prefix.*`` names every key under a prefix;
+    # compared without case
+    content_keys: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, object]:
         return {"detectors": list(self.detectors),
                 "rules": [{"name": r.name, "pattern": r.pattern} for r in self.rules],
-                "drop_content": self.drop_content, "scope": self.scope}
+                "drop_content": self.drop_content, "scope": self.scope,
+                "content_keys": list(self.content_keys)}
 
     @classmethod
     def from_json(cls, body: dict[str, object]) -> Policy:
         return cls(tuple(body.get("detectors", DETECTORS)),  # type: ignore[arg-type]
                    tuple(Rule(r["name"], r["pattern"])  # type: ignore[index]
                          for r in body.get("rules", ())),  # type: ignore[union-attr]
-                   bool(body.get("drop_content", False)), str(body.get("scope", "content")))
+                   bool(body.get("drop_content", False)), str(body.get("scope", "content")),
+                   tuple(str(k).lower() for k in body.get("content_keys") or ()))  # type: ignore[union-attr]
 
     @property
     def active(self) -> bool:
@@ -132,6 +171,12 @@ def problems(body: dict[str, object]) -> list[tuple[str, str]]:
     """Located problems of a policy body's rules: (field, reason). The detector names and
     the scope are checked by the request model (``api/admin/request.RedactionPolicy``)."""
     out: list[tuple[str, str]] = []
+    keys = body.get("content_keys") or []
+    if len(keys) > MAX_CONTENT_KEYS:  # type: ignore[arg-type]
+        out.append(("content_keys", f"at most {MAX_CONTENT_KEYS} keys"))
+    for i, k in enumerate(keys):  # type: ignore[arg-type]
+        if not re.fullmatch(r"[^\s*]{1,200}(?:\.\*)?", str(k)):
+            out.append((f"content_keys[{i}]", "an attribute key, or a prefix ending in .*"))
     rules = body.get("rules") or []
     if len(rules) > MAX_RULES:  # type: ignore[arg-type]
         out.append(("rules", f"at most {MAX_RULES} rules"))

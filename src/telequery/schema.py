@@ -142,7 +142,23 @@ def conform(batch: pa.Table) -> pa.Table:
     types (raises when a column is missing or cannot be cast)."""
     if batch.schema.equals(_SCHEMA):
         return batch
-    return batch.select(_SCHEMA.names).cast(_SCHEMA)
+    conformed = batch.select(_SCHEMA.names).cast(_SCHEMA)
+    return conformed.replace_schema_metadata(batch.schema.metadata) if \
+        batch.schema.metadata else conformed
+
+
+# Rows that arrived in a telequery's export (``destinations.egress.EXPORTED_HEADER``): the
+# ingest marks the batch, the writer keeps the mark, the exporter never forwards it again.
+_EXPORTED_KEY = b"telequery.exported"
+
+
+def mark_exported(batch: pa.Table) -> pa.Table:
+    return batch.replace_schema_metadata({**(batch.schema.metadata or {}),
+                                          _EXPORTED_KEY: b"1"})
+
+
+def is_exported(batch: pa.Table) -> bool:
+    return (batch.schema.metadata or {}).get(_EXPORTED_KEY) == b"1"
 
 
 # DuckDB keeps an attribute map as its entry lists, STRUCT(k VARCHAR[], v T[]), not as a

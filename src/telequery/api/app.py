@@ -15,6 +15,7 @@ from telequery import __version__
 from telequery.api import errors
 from telequery.api.deps import Services, freshness_lag_ms
 from telequery.api.guard import BodyGuard
+from telequery.destinations.egress import EgressPolicy
 from telequery.destinations.exporter import DESTINATIONS_DIR, Exporter
 from telequery.ingest.writer import Writer, open_writer
 from telequery.prices import PriceBook
@@ -138,7 +139,8 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
                apply_delay: float = 1.0, retention_days: float | None = None,
                retention_every: float | None = None,
                request_timeout: float = REQUEST_TIMEOUT,
-               read_your_writes: float | None = None) -> FastAPI:
+               read_your_writes: float | None = None,
+               destinations_allow: tuple[str, ...] = ()) -> FastAPI:
     """Build the app over an open store and metadata; the caller owns their lifetime.
 
     Without a ``writer`` the app makes one and closes it at shutdown (in the lifespan:
@@ -147,10 +149,12 @@ def create_app(store: Store, meta: Meta, *, writer: Writer | None = None,
     ``retention_days`` is the default window); without it, only on request.
     ``read_your_writes``: seconds every request waits for the rows acknowledged before it
     (None: requests read what is applied unless they ask, see ``Consistency``).
+    ``destinations_allow``: CIDR ranges destinations may reach beyond public addresses.
     """
     own_writer = writer is None
     # destinations' spools live beside the metadata that defines them
-    exporter = Exporter(Path(meta.path).parent / DESTINATIONS_DIR)
+    exporter = Exporter(Path(meta.path).parent / DESTINATIONS_DIR,
+                        policy=EgressPolicy.of(destinations_allow))
     services = Services(store, meta, writer or open_writer(store, apply_delay=apply_delay),
                         exporter, PriceBook(meta), PolicyBook(meta),
                         RetentionLoop(store, meta, retention_days, retention_every or 3600.0))

@@ -9,6 +9,11 @@ destination answers 2xx; failures are retried with exponential backoff (1 s doub
 60 s), except 400 and 413, which OTLP calls permanent (the batch is set aside and
 counted). Status (last success, last error, queued bytes, dropped batches) is kept per
 destination in ``status.json`` beside its spool.
+
+Every request goes through ``egress`` (public addresses only unless the operator allows
+more, one deadline per request, no response body read, the loop marker), an org has at
+most ``MAX_PER_ORG`` destinations and ``ORG_MAX_BYTES`` queued across them, and deleting
+one never waits for its sender (docs/destinations.md, docs/security.md).
 """
 
 from __future__ import annotations
@@ -21,20 +26,23 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import orjson
 import pyarrow as pa
 
-from telequery.destinations import otlp
-from telequery.destinations.config import Destination, everywhere, url_problem
+from telequery.destinations import egress, otlp
+from telequery.destinations.config import Destination, everywhere
+from telequery.destinations.egress import EgressPolicy
 from telequery.destinations.spool import DEFAULT_MAX_BYTES, Spool, batches
 from telequery.meta import Meta
+from telequery.schema import is_exported
 
 log = logging.getLogger(__name__)
 
 DESTINATIONS_DIR = "destinations"  # beside meta.sqlite in the data directory
-SEND_TIMEOUT = 10.0
+SEND_TIMEOUT = egress.SEND_DEADLINE  # one whole request
 MAX_BACKOFF = 60.0
+MAX_PER_ORG = 10  # destinations of one org (each spools every batch of the org's ingest)
+ORG_MAX_BYTES = DEFAULT_MAX_BYTES  # queued across all of an org's destinations
 PERMANENT = (400, 413)  # OTLP/HTTP: the payload itself is refused; retrying cannot help
 _CONTENT_TYPE = "application/x-protobuf"
 
@@ -61,35 +69,35 @@ def _load_status(folder: Path) -> Status:
         return Status()
 
 
-def _post(url: str, headers: dict[str, str], payload: bytes) -> tuple[str | None, bool]:
+def _post(policy: EgressPolicy, url: str, headers: dict[str, str],
+          payload: bytes) -> tuple[str | None, bool]:
     """Send one request: (None when it was taken, else why not; whether the refusal is
-    permanent, so that retrying cannot help)."""
-    problem = url_problem(url)
-    if problem:
+    permanent, so that retrying cannot help). Only the status code of an answer is
+    reported, never its body."""
+    status, problem = egress.post(policy, url, headers, payload, _CONTENT_TYPE)
+    if status is None:
         return problem, False
-    try:
-        r = httpx.post(url, content=payload, timeout=SEND_TIMEOUT,
-                       headers={**headers, "content-type": _CONTENT_TYPE})
-    except httpx.HTTPError as e:
-        return f"{type(e).__name__}: {e}", False
-    if 200 <= r.status_code < 300:
+    if 200 <= status < 300:
         return None, False
-    return f"HTTP {r.status_code}: {r.text[:200]}", r.status_code in PERMANENT
+    return f"HTTP {status}", status in PERMANENT
 
 
-def preflight(url: str, headers: dict[str, str], dataset: str) -> str | None:
+def preflight(policy: EgressPolicy, url: str, headers: dict[str, str],
+              dataset: str) -> str | None:
     """Why the destination would refuse an (empty) OTLP request of its signal; None if
     it takes it."""
     empty = (otlp.ExportLogsServiceRequest() if dataset == "opentelemetry-logs"
              else otlp.ExportTraceServiceRequest())
-    return _post(url, headers, empty.SerializeToString())[0]
+    return _post(policy, url, headers, empty.SerializeToString())[0]
 
 
 class _Sender:
     """One destination's spool and the thread that empties it."""
 
-    def __init__(self, dest: Destination, folder: Path, max_bytes: int) -> None:
+    def __init__(self, dest: Destination, folder: Path, max_bytes: int,
+                 policy: EgressPolicy) -> None:
         self.dest = dest
+        self.policy = policy
         self.folder = folder
         self.spool = Spool(folder / "queue", max_bytes)
         self.status = _load_status(folder)
@@ -101,10 +109,12 @@ class _Sender:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop sending; ``wait=False`` returns at once (a send in flight ends within its
+        deadline and its outcome is dropped)."""
         self._stop.set()
         self._wake.set()
-        if self._thread.is_alive():
+        if wait and self._thread.is_alive():
             self._thread.join(timeout=SEND_TIMEOUT + 5)
 
     def retarget(self, dest: Destination) -> None:
@@ -112,14 +122,18 @@ class _Sender:
         self.dest = dest
         self._wake.set()
 
-    def offer(self, table: pa.Table) -> None:
+    def offer(self, table: pa.Table, org_room: int) -> int:
+        """Queue the batch if the spool and the org's budget (``org_room`` bytes) have room;
+        the bytes queued."""
         payload = otlp.encode(table, self.dest.org, self.dest.dataset)
         if payload is None:
-            return
-        if not self.spool.put(payload):
+            return 0
+        if len(payload) > org_room or not self.spool.put(payload):
             self.status.dropped_batches += 1
             self._save()
+            return 0
         self._wake.set()
+        return len(payload)
 
     def _save(self) -> None:
         try:
@@ -137,7 +151,9 @@ class _Sender:
                 continue
             path, payload = head
             dest = self.dest  # read once: an update swaps it
-            error, permanent = _post(dest.url, dest.headers, payload)
+            error, permanent = _post(self.policy, dest.url, dest.headers, payload)
+            if self._stop.is_set():  # deleted or shutting down meanwhile: sent again later
+                return
             if error is None or permanent:
                 self.spool.done(path)
                 if error is None:
@@ -164,9 +180,13 @@ class _Sender:
 class Exporter:
     """Every enabled destination's sender; ``spool`` is the writer's outbox."""
 
-    def __init__(self, root: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, root: Path, max_bytes: int = DEFAULT_MAX_BYTES,
+                 policy: EgressPolicy | None = None, org_max_bytes: int = ORG_MAX_BYTES
+                 ) -> None:
         self.root = root
         self.max_bytes = max_bytes
+        self.org_max_bytes = org_max_bytes
+        self.policy = policy or EgressPolicy()
         self._senders: dict[tuple[str, str], _Sender] = {}
         self._lock = threading.Lock()
         self._started = False
@@ -202,17 +222,18 @@ class Exporter:
             return
         if not self._started:
             return
-        sender = _Sender(dest, self._folder(dest.org, dest.slug), self.max_bytes)
+        sender = _Sender(dest, self._folder(dest.org, dest.slug), self.max_bytes, self.policy)
         with self._lock:
             self._senders[key] = sender
         sender.start()
 
     def remove(self, org: str, slug: str) -> None:
-        """A destination was deleted: stop sending and drop its queue."""
+        """A destination was deleted: stop sending and drop its queue, without waiting for
+        a send in flight (its sender drops the outcome)."""
         with self._lock:
             sender = self._senders.pop((org, slug), None)
         if sender is not None:
-            sender.stop()
+            sender.stop(wait=False)
         shutil.rmtree(self._folder(org, slug), ignore_errors=True)
 
     def status(self, org: str, slug: str) -> dict[str, object]:
@@ -230,13 +251,18 @@ class Exporter:
     def spool(self, tables: list[pa.Table]) -> None:
         """Writer outbox: queue each enabled destination's rows before the ack.
         Raises OSError when a spool cannot be written (the group then fails)."""
+        tables = [t for t in tables if not is_exported(t)]
         with self._lock:
             senders = list(self._senders.values())
-        if not senders:
+        if not senders or not tables:
             return
         table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        queued: dict[str, int] = {}  # per org, across its destinations
         for sender in senders:
-            sender.offer(table)
+            queued[sender.dest.org] = queued.get(sender.dest.org, 0) + sender.spool.queued_bytes
+        for sender in senders:
+            org = sender.dest.org
+            queued[org] += sender.offer(table, self.org_max_bytes - queued[org])
 
     def close(self) -> None:
         """Stop sending. The spools stay open: a batch the writer still acknowledges

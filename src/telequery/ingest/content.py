@@ -6,8 +6,9 @@ named ``gen_ai.*`` whose body is the message. ``capture``, run on the decoded ta
 every request (``Batch.table``: OTLP protobuf, OTLP/JSON and NDJSON alike), moves all of
 it into the ``content`` column:
 
-* attributes named in ``CONTENT_KEYS`` or starting with ``CONTENT_PREFIXES`` leave
-  ``attrs_string`` for ``content`` (same key);
+* attributes named in ``CONTENT_KEYS``, starting with ``CONTENT_PREFIXES`` or named by
+  the org's policy (``content_keys``), compared without case, leave ``attrs_string`` for
+  ``content`` (same key);
 * a span's ``gen_ai.*`` events arrive from the decoders as one JSON list under
   ``telequery.gen_ai.events`` (an attribute no sender uses), and move the same way;
 * a log record whose ``event.name`` starts with ``gen_ai.`` keeps its body under
@@ -16,9 +17,13 @@ it into the ``content`` column:
 
 Then the org's redaction policy (``telequery.redaction``) applies: content dropped, or its
 values (and with scope ``all`` the log bodies, errors and string attributes too) passed
-through the detectors and rules. This runs before the writer logs the rows, so what was
-redacted is never written anywhere. A column store reads ``content`` only for queries
-that select it (the events and trace views), so the rest never pays for it.
+through the detectors and rules; with scope ``all``, every string of the event too: each
+promoted column (``user_id``, ``url``, ``conversation_id``...: filled from the attributes
+before this runs, so a copy would otherwise keep what the attribute lost), log bodies,
+errors, ``teams``, the attribute and ``resource`` maps. This runs before the writer logs
+the rows, so what was redacted is never written anywhere. A column store reads ``content``
+only for queries that select it (the events and trace views), so the rest never pays for
+it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import pyarrow.compute as pc
 from telequery import semconv as sc
 from telequery.patterns import fingerprint, templates
 from telequery.redaction import DEFAULT, Policy
+from telequery.schema import EVENTS, Logical
 
 LOG_BODY = sc.CONTENT_LOG_BODY
 # Attributes that carry message content, by dialect (docs/semconv.md lists them).
@@ -52,6 +58,26 @@ CONTENT_KEYS = frozenset({
     # logfire / pydantic-ai
     "all_messages_events", "pydantic_ai.all_messages", "final_result", "tool_arguments",
     "tool_response",
+    # OTel GenAI event names used as attributes by older instrumentations
+    "gen_ai.choice", "gen_ai.user.message", "gen_ai.assistant.message",
+    "gen_ai.system.message", "gen_ai.tool.message",
+    # OpenInference, un-indexed
+    "llm.input_messages", "llm.output_messages",
+    # Vercel AI SDK reasoning
+    "ai.response.reasoning", "ai.response.reasoningdetails",
+    # Langfuse
+    "langfuse.observation.input", "langfuse.observation.output", "langfuse.trace.input",
+    "langfuse.trace.output",
+    # Laminar
+    "lmnr.span.input", "lmnr.span.output",
+    # MLflow
+    "mlflow.spaninputs", "mlflow.spanoutputs",
+    # Google ADK / Vertex AI agents
+    "gcp.vertex.agent.llm_request", "gcp.vertex.agent.llm_response",
+    "gcp.vertex.agent.tool_call_args", "gcp.vertex.agent.tool_response",
+    "gcp.vertex.agent.data",
+    # generic frameworks
+    "input", "output", "prompt", "completion", "messages",
     # span events, as the decoders hand them over
     sc.GEN_AI_SPAN_EVENTS,
 })
@@ -59,6 +85,7 @@ CONTENT_KEYS = frozenset({
 # (OpenInference).
 CONTENT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.input_messages.",
                     "llm.output_messages.")
+_CONTENT_KEYS = frozenset(k.lower() for k in CONTENT_KEYS)
 _MAP = pa.map_(pa.string(), pa.string())
 
 PolicyFor = Callable[[str], Policy]
@@ -68,23 +95,36 @@ def capture(table: pa.Table, policy_for: PolicyFor | None = None) -> pa.Table:
     """``table`` with content moved into ``content`` and each org's policy applied."""
     if table.num_rows == 0:
         return table
+    policy_for = policy_for or (lambda _org: DEFAULT)
+    orgs = table.column("org_id").unique().to_pylist()
+    if len(orgs) == 1:  # one request's rows: one org
+        return _capture(table, policy_for(orgs[0]))
+    return pa.concat_tables([
+        _capture(table.filter(pc.equal(table.column("org_id"), org)), policy_for(org))
+        for org in orgs])
+
+
+def _capture(table: pa.Table, policy: Policy) -> pa.Table:
+    """One org's rows: content kept apart, then its policy applied."""
     strings = table.column("attrs_string").combine_chunks()
-    keep, content = _split(strings)
+    keep, content = _split(strings, policy.content_keys)
     found = keep is not strings
     if found:
         table = _set(table, "attrs_string", keep)
         table = _set(table, "content", content)
     table, bodies = _log_bodies(table)
-    policy_for = policy_for or (lambda _org: DEFAULT)
-    orgs = table.column("org_id").unique().to_pylist()
-    policies = {org: policy_for(org) for org in orgs}
-    if not (found or bodies) and all(p.scope == "content" for p in policies.values()):
+    if not (found or bodies) and policy.scope == "content":
         return table  # nothing to keep apart, nothing to redact: the common case
-    if len(orgs) == 1:
-        return _apply(table, policies[orgs[0]])
-    parts = [_apply(table.filter(pc.equal(table.column("org_id"), org)), policies[org])
-             for org in orgs]
-    return pa.concat_tables(parts)
+    return _apply(table, policy)
+
+
+def is_content(key: str, extra: tuple[str, ...] = ()) -> bool:
+    """Whether an attribute named ``key`` holds message content (``extra``: the org's
+    own keys, lower case, ``prefix.*`` for a prefix)."""
+    k = key.lower()
+    if k in _CONTENT_KEYS or k.startswith(CONTENT_PREFIXES):
+        return True
+    return any(k == e or (e.endswith(".*") and k.startswith(e[:-1])) for e in extra)
 
 
 def _set(table: pa.Table, name: str, array: pa.Array) -> pa.Table:
@@ -101,7 +141,8 @@ def _entries(maps: pa.MapArray) -> tuple[pa.Array, pa.Array, np.ndarray]:
             offsets - start)
 
 
-def _split(maps: pa.MapArray) -> tuple[pa.MapArray, pa.MapArray]:
+def _split(maps: pa.MapArray, extra: tuple[str, ...] = ()
+           ) -> tuple[pa.MapArray, pa.MapArray]:
     """(the maps without content keys, the content entries), row by row; ``maps`` itself
     (and an unused second value) when no row has a content key."""
     keys, items, offsets = _entries(maps)
@@ -109,8 +150,7 @@ def _split(maps: pa.MapArray) -> tuple[pa.MapArray, pa.MapArray]:
         return maps, maps
     # Keys repeat (a few dozen names over a batch): test each distinct name once.
     encoded = pc.dictionary_encode(keys)
-    name_hit = [k in CONTENT_KEYS or k.startswith(CONTENT_PREFIXES)
-                for k in encoded.dictionary.to_pylist()]
+    name_hit = [is_content(k, extra) for k in encoded.dictionary.to_pylist()]
     if not any(name_hit):
         return maps, maps
     hit = pc.take(pa.array(name_hit), encoded.indices).fill_null(False)
@@ -185,11 +225,32 @@ def _redact_map(maps: pa.MapArray, policy: Policy) -> pa.MapArray:
                                    type=_MAP)
 
 
+# Strings scope ``all`` leaves as they are: telequery's own (org, dataset, kind, event id,
+# the templates and fingerprint, mined again from the redacted text) and the trace's
+# binary ids, which no detector describes.
+_NOT_REDACTED = frozenset({"org_id", "dataset", "kind", "id", "trace_id", "span_id",
+                           "parent_span_id", "message", "error", "message_template",
+                           "error_template", "fingerprint"})
+_STRING_COLUMNS = tuple(c.name for c in EVENTS
+                        if c.logical == Logical.STRING and c.name not in _NOT_REDACTED)
+
+
 def _redact_everywhere(table: pa.Table, policy: Policy) -> pa.Table:
-    """Scope ``all``: log bodies, errors and string attributes too; the templates of
-    changed messages and errors are mined again from the redacted text."""
-    table = _set(table, "attrs_string",
-                 _redact_map(table.column("attrs_string").combine_chunks(), policy))
+    """Scope ``all``: every string of the event (promoted columns, teams, the attribute
+    and resource maps, log bodies and errors); the templates of changed messages and
+    errors are mined again from the redacted text."""
+    for name in ("attrs_string", "resource"):
+        table = _set(table, name, _redact_map(table.column(name).combine_chunks(), policy))
+    for name in _STRING_COLUMNS:
+        values = table.column(name).to_pylist()
+        redacted = [None if v is None else policy.redact(v) for v in values]
+        if redacted != values:
+            table = _set(table, name, pa.array(redacted, pa.string()))
+    teams = table.column("teams").to_pylist()
+    redacted_teams = [None if t is None else [x if x is None else policy.redact(x) for x in t]
+                      for t in teams]
+    if redacted_teams != teams:
+        table = _set(table, "teams", pa.array(redacted_teams, table.schema.field("teams").type))
     for col, template_col in (("message", "message_template"), ("error", "error_template")):
         before = table.column(col).to_pylist()
         after = [None if v is None else policy.redact(v) for v in before]

@@ -204,12 +204,13 @@ def recover(store: DuckDBStore, log: IngestLog | None = None, *,
     return last, written
 
 
-def open_recovered(spec: str, *, memory_limit: str | None = None) -> Store:
+def open_recovered(spec: str, *, memory_limit: str | None = None,
+                   spill_limit: str | None = None) -> Store:
     """``open_store``, then the ingest log's acknowledged rows replayed into it (DuckDB
     keeps such a log; ClickHouse acknowledges only what it stored)."""
     from telequery.store import open_store
 
-    store = open_store(spec, memory_limit=memory_limit)
+    store = open_store(spec, memory_limit=memory_limit, spill_limit=spill_limit)
     if keeps_log(store):
         recover(store)  # type: ignore[arg-type]
     return store

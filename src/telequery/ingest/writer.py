@@ -145,7 +145,7 @@ class Writer:
             # must not reach a destination twice), before the acknowledgement; the rows
             # are stored, so a spool that cannot be written is logged, not refused
             try:
-                self._outbox([table])
+                self._outbox([t for t, _ in group])  # each with its own marks
             except OSError:
                 log.exception("a destination could not spool a stored batch")
             self.commits += 1

@@ -20,7 +20,8 @@ as columns. Attribute maps are read portably as ``attrs_string['key']`` (also
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -36,13 +37,23 @@ from telequery.query.datasets.events import ONCE_PER_CALL, once_per_call
 from telequery.query.errors import QueryError
 from telequery.query.ir import Query, TimeRange
 from telequery.schema import COLUMN_NAMES, COLUMNS, Logical
-from telequery.store.base import StatementTimeout, Stats, Store, StoreUnavailable
+from telequery.store.base import (
+    STORED_TABLE,
+    Confined,
+    StatementTimeout,
+    StatementTooLarge,
+    Stats,
+    Store,
+    StoreUnavailable,
+    UnsafeStatement,
+)
 
 MAX_SQL_CHARS = 20_000
 MAX_TABLE_REFS = 16
 _MAPS = ("attrs_string", "attrs_number", "attrs_bool", "resource", "content")
 _KINDS = {"events": None, "spans": "span", "logs": "log"}
 _CTE_PREFIX = "__tq_cte_"
+_SET_OPS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
 
 
 class SqlError(QueryError):
@@ -61,9 +72,21 @@ _STRUCTURE = (
     exp.TableAlias, exp.Alias, exp.Star, exp.Literal, exp.Boolean, exp.Null, exp.Paren,
     exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is,
     exp.In, exp.Between, exp.Like, exp.ILike, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod,
-    exp.Neg, exp.Case, exp.If, exp.Cast, exp.TryCast, exp.DataType, exp.Interval, exp.Var,
-    exp.Bracket, exp.Window, exp.WindowSpec, exp.Tuple, exp.Filter, exp.DPipe,
+    exp.Neg, exp.Case, exp.If, exp.Cast, exp.TryCast, exp.DataType, exp.DataTypeParam,
+    exp.Interval, exp.Var, exp.Bracket, exp.Window, exp.WindowSpec, exp.Tuple, exp.Filter,
+    exp.DPipe,
 )
+# The types a CAST may name. sqlglot keeps a name it does not know (quoted, or an engine's
+# own spelling) as a user-defined type whose text it renders verbatim: that text was an
+# injection (issue 29), so every other type, and any raw type text, is refused.
+_T = exp.DataType.Type
+TYPES: dict[exp.DataType.Type, str] = {
+    _T.TEXT: "varchar", _T.VARCHAR: "varchar", _T.CHAR: "varchar", _T.TINYINT: "tinyint",
+    _T.SMALLINT: "smallint", _T.INT: "integer", _T.BIGINT: "bigint", _T.FLOAT: "float",
+    _T.DOUBLE: "double", _T.DECIMAL: "decimal(p, s)", _T.BOOLEAN: "boolean",
+    _T.DATE: "date", _T.TIMESTAMP: "timestamp", _T.DATETIME: "timestamp",
+}
+_VAR = re.compile(r"[A-Za-z_]{1,32}")  # a keyword such as an interval's unit
 # Functions both engines have, as sqlglot knows them (it spells each for the engine).
 FUNCTIONS: dict[type[exp.Expression], str] = {
     exp.Count: "count", exp.Sum: "sum", exp.Avg: "avg", exp.Min: "min", exp.Max: "max",
@@ -81,6 +104,13 @@ FUNCTIONS: dict[type[exp.Expression], str] = {
     exp.Lag: "lag", exp.Lead: "lead", exp.CurrentTimestamp: "now",
 }
 _ALLOWED = frozenset(_STRUCTURE) | frozenset(FUNCTIONS)
+# Documented spellings sqlglot keeps as unknown functions: each becomes the function it
+# names (with its arguments checked like any other), or stays unknown and is refused.
+_SPELLINGS: dict[str, Callable[[list[exp.Expression]], exp.Expression | None]] = {
+    "regexp_matches": lambda a: exp.RegexpLike(this=a[0], expression=a[1]) if len(a) == 2
+    else None,
+    "now": lambda a: None if a else exp.CurrentTimestamp(),
+}
 _SELECT_ARGS = frozenset({"expressions", "from", "from_", "joins", "where", "group", "having",
                           "order", "limit", "offset", "distinct", "with", "with_", "kind"})
 _TABLE_ARGS = frozenset({"this", "alias"})
@@ -98,6 +128,7 @@ def tables() -> dict[str, str]:
 class CompiledSql:
     sql: str
     params: dict[str, object]
+    reads: int  # references to the stored table, all inside compiler-built subqueries
 
 
 def compile_sql(text: str, org: str, time_range: TimeRange, dialect: Dialect,
@@ -118,7 +149,32 @@ def compile_sql(text: str, org: str, time_range: TimeRange, dialect: Dialect,
     _portable(tree, dialect)
     outer = exp.select(exp.Star()).from_(tree.subquery("q", copy=False), copy=False)
     outer = outer.limit(lit(max_rows), copy=False)
-    return CompiledSql(dialect.render(outer), params.values)
+    shape = _shape(outer)
+    sql = dialect.render(outer)
+    _check_rendered(sql, dialect, shape)
+    return CompiledSql(sql, params.values, shape[STORED_TABLE])
+
+
+def _shape(tree: exp.Expression) -> Counter[str]:
+    """What a statement reads and how it nests: its table names (lower case) and the
+    number of SELECTs and statements, counted the same way before and after rendering."""
+    shape: Counter[str] = Counter(t.name.lower() for t in tree.find_all(exp.Table))
+    shape[" select"] = sum(1 for _ in tree.find_all(exp.Select))
+    return shape
+
+
+def _check_rendered(sql: str, dialect: Dialect, expected: Counter[str]) -> None:
+    """The text sent to the engine, parsed back in the engine's dialect, must be one
+    SELECT with exactly the tables and SELECTs of the tree it was rendered from. Text that
+    a node rendered verbatim (the quoted type name of issue 29) would add a statement, a
+    table or a subquery; refused here even if the allow-list had let it through."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect.sql_dialect) if s is not None]
+    except Exception:
+        raise SqlError("", "the statement does not render safely for the engine") from None
+    if len(statements) != 1 or not isinstance(statements[0], _SET_OPS) or \
+            _shape(statements[0]) != expected:
+        raise SqlError("", "the statement does not render safely for the engine")
 
 
 def _parse(text: str) -> exp.Expression:
@@ -135,7 +191,7 @@ def _parse(text: str) -> exp.Expression:
     if len(statements) != 1:
         raise SqlError("", f"exactly one statement is allowed, got {len(statements)}")
     tree = statements[0]
-    if not isinstance(tree, (exp.Select, exp.Union, exp.Intersect, exp.Except)):
+    if not isinstance(tree, _SET_OPS):
         raise SqlError(tree.key.upper(), "only SELECT statements are allowed")
     return tree
 
@@ -149,6 +205,11 @@ def _snippet(node: exp.Expression) -> str:
 
 
 def _check(tree: exp.Expression) -> None:
+    for anonymous in list(tree.find_all(exp.Anonymous)):
+        build = _SPELLINGS.get(anonymous.name.lower())
+        known = build(list(anonymous.expressions)) if build else None
+        if known is not None:
+            anonymous.replace(known)
     for node in tree.walk():
         if type(node) not in _ALLOWED:
             if isinstance(node, exp.Func):
@@ -164,6 +225,13 @@ def _check(tree: exp.Expression) -> None:
             if extra or not isinstance(node.this, exp.Identifier):
                 raise SqlError(_snippet(node), "only the documented tables, unqualified, "
                                                "may be read")
+        elif isinstance(node, exp.DataType):
+            _check_type(node)
+        elif isinstance(node, exp.DataTypeParam):
+            if not isinstance(node.parent, exp.DataType):
+                raise SqlError(_snippet(node), "not allowed")
+        elif isinstance(node, exp.Var) and not _VAR.fullmatch(node.name):
+            raise SqlError(_snippet(node), "not allowed")
         elif isinstance(node, exp.With) and node.args.get("recursive"):
             raise SqlError("WITH RECURSIVE", "not allowed")
         elif isinstance(node, exp.Bracket):
@@ -177,6 +245,24 @@ def _check(tree: exp.Expression) -> None:
             raise SqlError(node.name, "names starting with __tq_ are reserved")
         elif isinstance(node, exp.Column) and (node.args.get("db") or node.args.get("catalog")):
             raise SqlError(_snippet(node), "columns may be qualified by a table name only")
+
+
+def _check_type(node: exp.DataType) -> None:
+    """One of ``TYPES``, by sqlglot's own type (never a name kept as text); only DECIMAL
+    takes parameters, two small integers."""
+    allowed = ", ".join(sorted(set(TYPES.values())))
+    extra = {k for k, v in node.args.items() if v and k not in ("this", "expressions",
+                                                                  "nested")}
+    if node.this not in TYPES or extra or node.args.get("nested"):
+        raise SqlError(_snippet(node), f"type not allowed (the types are {allowed})")
+    params = node.expressions
+    if not params:
+        return
+    ok = node.this == _T.DECIMAL and len(params) <= 2 and all(
+        isinstance(p, exp.DataTypeParam) and isinstance(p.this, exp.Literal)
+        and p.this.is_int and 0 <= int(p.this.name) <= 38 for p in params)
+    if not ok:
+        raise SqlError(_snippet(node), "only decimal(p, s) takes parameters, each 0..38")
 
 
 def _rename_ctes(tree: exp.Expression) -> None:
@@ -282,9 +368,12 @@ def run_sql(store: Store, text: str, org: str, time_range: TimeRange, *, limit: 
     column, a type mismatch) come back as ``SqlError`` too, never as a crash."""
     compiled = compile_sql(text, org, time_range, store.dialect, max_rows=limit + 1)
     try:
-        raw = store.execute(compiled.sql, compiled.params, timeout=timeout)
-    except (StatementTimeout, StoreUnavailable):
+        raw = store.execute(compiled.sql, compiled.params, timeout=timeout,
+                            confined=Confined(org, _CTE_PREFIX))
+    except (StatementTimeout, StatementTooLarge, StoreUnavailable):
         raise
+    except UnsafeStatement as e:
+        raise SqlError("", f"the statement is not allowed ({e})") from None
     except Exception as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         message = re.sub(rf"{_CTE_PREFIX}\d+", "<cte>", message)[:300]

@@ -7,6 +7,7 @@ bound parameters, appends Arrow batches in one transaction, and reports statisti
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -142,6 +143,70 @@ class StatementTimeout(Exception):
         self.reason = reason
 
 
+class StatementTooLarge(Exception):
+    """A statement needed more memory (or spill space) than a statement may take; every API
+    answers 400 ``limit_exceeded`` naming the bound (docs/security.md)."""
+
+    status = 400
+    code = "limit_exceeded"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"query: {reason}")
+        self.field = "query"
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Confined:
+    """A statement built around user SQL (``query.sql``). Before it runs, the engine's own
+    parser must find exactly one SELECT in which every SELECT that reads the stored table
+    has ``org_id = <org>`` among the top-level conjuncts of its WHERE (the compiler's
+    subqueries; ``org`` the caller's, bound), other tables only CTEs named
+    ``cte_prefix``..., no table function, no settings, only allow-listed functions; it
+    then runs where it cannot write or read files. A second line behind ``query.sql``."""
+
+    org: str
+    cte_prefix: str
+
+
+STORED_TABLE = "events"  # the one table rows are stored in
+
+
+class UnsafeStatement(Exception):
+    """The engine's own parser found what ``Confined`` forbids (``query.sql`` answers 400)."""
+
+
+# Memory a statement may take, and spill space on disk, when the operator does not say
+# (``serve --memory-limit`` / ``--spill-limit``): a share of the machine such that three
+# heavy statements at once leave the host working (issue 29: one statement took 9.7 GiB).
+def default_memory_limit() -> int:
+    """Bytes: a fifth of physical memory, at least 256 MiB, at most 8 GiB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = 4 << 30
+    return max(256 << 20, min(8 << 30, total // 5))
+
+
+DEFAULT_SPILL_LIMIT = 4 << 30  # bytes a statement (DuckDB: all statements) may spill
+
+
+def limits(memory_limit: str | None, spill_limit: str | None) -> tuple[int, int]:
+    """(memory, spill) bytes from the operator's options or the defaults."""
+    return (parse_bytes(memory_limit) if memory_limit else default_memory_limit(),
+            parse_bytes(spill_limit) if spill_limit else DEFAULT_SPILL_LIMIT)
+
+
+def parse_bytes(text: str) -> int:
+    """``3GiB``, ``512MB``, ``1g``, ``1000000`` -> bytes; ValueError when it is not one."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(i?)b?\s*", text, re.IGNORECASE)
+    if not m:
+        raise ValueError(f"not a size: {text!r} (for example 2GiB or 512MB)")
+    unit = "kmgt".find(m.group(2).lower()) + 1 if m.group(2) else 0
+    base = 1024 if m.group(3) or not m.group(2) else 1000
+    return int(float(m.group(1)) * base ** unit)
+
+
 class StoreUnavailable(Exception):
     """The store cannot answer now: it failed (a full disk, a fatal engine error) and is
     being reopened, or acknowledged rows cannot be applied yet. Every API answers 503 with
@@ -173,8 +238,9 @@ class Store(Protocol):
         ...
 
     def execute(self, sql: str, params: dict[str, object] | None = None,
-                timeout: float | None = None) -> QueryResult:
-        """Run one SELECT with bound parameters."""
+                timeout: float | None = None, *,
+                confined: Confined | None = None) -> QueryResult:
+        """Run one SELECT with bound parameters (``confined``: built around user SQL)."""
         ...
 
     def delete(self, org: str, *, dataset: str | None = None, kind: str | None = None,
@@ -202,14 +268,17 @@ def is_clickhouse(spec: str) -> bool:
 
 
 def open_store(spec: str, data_dir: Path | None = None, *,
-               memory_limit: str | None = None) -> Store:
-    """Open a store from a spec: a directory (DuckDB), ``chdb:DIR`` or ``clickhouse://``."""
+               memory_limit: str | None = None, spill_limit: str | None = None) -> Store:
+    """Open a store from a spec: a directory (DuckDB), ``chdb:DIR`` or ``clickhouse://``.
+    ``memory_limit`` / ``spill_limit``: what statements may take (DuckDB: all at once;
+    ClickHouse: each), default ``default_memory_limit()`` / ``DEFAULT_SPILL_LIMIT``."""
     if is_clickhouse(spec):
         from telequery.store.clickhouse import open_clickhouse
 
-        return open_clickhouse(spec)
+        return open_clickhouse(spec, memory_limit=memory_limit, spill_limit=spill_limit)
     from telequery.store.duckdb import DuckDBStore
 
     # Rows a crashed server acknowledged but had not yet written are in the ingest log:
     # whoever opens the store to read or write it replays them (``ingest.open_recovered``).
-    return DuckDBStore(Path(spec.removeprefix("duckdb:")), memory_limit=memory_limit)
+    return DuckDBStore(Path(spec.removeprefix("duckdb:")), memory_limit=memory_limit,
+                       spill_limit=spill_limit)

@@ -21,6 +21,7 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -32,11 +33,16 @@ from telequery.dialect import ClickHouseDialect
 from telequery.schema import conform, missing_columns
 from telequery.store import priority
 from telequery.store.base import (
+    STORED_TABLE,
+    Confined,
     QueryResult,
     StatementTimeout,
+    StatementTooLarge,
     Stats,
     StoreUnavailable,
+    UnsafeStatement,
     barrier_wait,
+    limits,
     rows_where,
     statement_timeout,
 )
@@ -74,6 +80,23 @@ CLUSTER_INSERT_SETTINGS: dict[str, object] = {
     "insert_distributed_sync": 1,
 }
 TIMEOUT_CODE = 159  # TIMEOUT_EXCEEDED
+# MEMORY_LIMIT_EXCEEDED; TOO_MANY_ROWS_OR_BYTES (the spill limit)
+TOO_LARGE_CODES = ("Code: 241.", "Code: 396.")
+
+
+def _raise_limit(e: Exception, settings: dict[str, object]) -> None:
+    """A statement stopped at its deadline or its memory / spill bound, as the API's 4xx."""
+    text = str(e)
+    if f"Code: {TIMEOUT_CODE}." in text:
+        raise StatementTimeout(f"query took longer than "
+                               f"{settings.get('max_execution_time')} s") from None
+    if any(code in text for code in TOO_LARGE_CODES):
+        memory = int(settings.get("max_memory_usage", 0) or 0)  # type: ignore[call-overload]
+        spill = int(settings.get("max_temporary_data_on_disk_size_for_query", 0) or 0)  # type: ignore[call-overload]
+        raise StatementTooLarge(
+            f"the statement needs more than the {memory / (1 << 30):.3g} GiB (memory) and "
+            f"{spill / (1 << 30):.3g} GiB (spill to disk) a statement may take; aggregate "
+            "over fewer groups or a shorter time range") from None
 
 
 class ClickHouseError(RuntimeError):
@@ -85,8 +108,11 @@ class Transport(Protocol):
 
     def command(self, sql: str) -> None: ...
 
-    def select(self, sql: str, params: dict[str, object], settings: dict[str, object]
-               ) -> tuple[list[str], list[tuple], Stats]: ...
+    def select(self, sql: str, params: dict[str, object], settings: dict[str, object],
+               *, write: bool = False) -> tuple[list[str], list[tuple], Stats]:
+        """Run one statement; a read (``write=False``) can change nothing: on chDB it runs
+        on a connection at ``readonly = 2``."""
+        ...
 
     def insert(self, table: str, batch: pa.Table, settings: dict[str, object]) -> None: ...
 
@@ -127,7 +153,14 @@ class ChdbTransport:
     query never waits for another query, nor an insert for a query (with one shared
     connection the group-commit insert queued behind every dashboard query, and ingest
     under query load fell to 1% of its rate). A connection runs one statement at a time
-    (a streaming insert holds it until finished)."""
+    (a streaming insert holds it until finished).
+
+    Reads and writes have pools of their own: a read connection is set ``readonly = 2``
+    when it opens (no write, no DDL, ``readonly`` cannot be lowered; chDB runs every
+    statement of a text, so a per-query setting would not cover a stacked one). A
+    connection whose statement raised (a timeout included) is closed, never pooled: chDB
+    kept an interrupted statement's result on it, and the next statement, of any org,
+    read that instead of its own (issue 29)."""
 
     def __init__(self, path: Path) -> None:
         from chdb import session
@@ -139,50 +172,53 @@ class ChdbTransport:
         _Embedded.acquire(self, self._url)
         self._open = session.Session
         self._pool_lock = threading.Lock()
-        self._idle: list[Any] = []
-        self._idle.append(self._open(self._url))  # opens the engine now: errors surface here
+        self._idle: dict[bool, list[Any]] = {False: [], True: []}  # write? -> connections
+        self._idle[True].append(self._open(self._url))  # opens the engine: errors show here
 
     @contextmanager
-    def _connection(self) -> Iterator[Any]:
+    def _connection(self, write: bool) -> Iterator[Any]:
+        idle = self._idle[write]
         with self._pool_lock:
             if self.closed:
                 raise ClickHouseError("the chDB store is closed")
-            conn = self._idle.pop() if self._idle else None
+            conn = idle.pop() if idle else None
         if conn is None:
             conn = self._open(self._url)
+            if not write:
+                conn.query("SET readonly = 2", "Null")
+        done = False
         try:
             yield conn
+            done = True
         finally:
             with self._pool_lock:
-                keep = not self.closed
+                keep = done and not self.closed
                 if keep:
-                    self._idle.append(conn)
+                    idle.append(conn)
             if not keep:
                 conn.close()
 
     def command(self, sql: str) -> None:
-        with self._connection() as conn:
+        with self._connection(True) as conn:
             conn.query(sql, "Null")
 
-    def select(self, sql: str, params: dict[str, object], settings: dict[str, object]
-               ) -> tuple[list[str], list[tuple], Stats]:
+    def select(self, sql: str, params: dict[str, object], settings: dict[str, object],
+               *, write: bool = False) -> tuple[list[str], list[tuple], Stats]:
         text = sql + _settings_clause(settings)
         t0 = time.perf_counter()
         try:
-            with self._connection() as conn:
+            with self._connection(write) as conn:
                 res = conn.query(text, "ArrowStream",
                                  params={k: _param_text(v) for k, v in params.items()})
+                data = res.bytes()  # read before the connection serves another statement
+                stats = Stats(int(res.storage_rows_read()), int(res.storage_bytes_read()),
+                              float(res.elapsed()))
         except Exception as e:  # chdb raises ChdbError/RuntimeError with the server text
-            if f"Code: {TIMEOUT_CODE}." in str(e):
-                raise StatementTimeout(f"query took longer than "
-                                            f"{settings.get('max_execution_time')} s") from None
+            _raise_limit(e, settings)
             raise
-        elapsed = time.perf_counter() - t0
-        data = res.bytes()
+        if not stats.elapsed:
+            stats = Stats(stats.rows_read, stats.bytes_read, time.perf_counter() - t0)
         table = pa.ipc.open_stream(data).read_all() if data else pa.table({})
-        # rows_read()/bytes_read() describe the result; storage_* what the scan read.
-        stats = Stats(int(res.storage_rows_read()), int(res.storage_bytes_read()),
-                      float(res.elapsed()) or elapsed)
         return table.column_names, arrow_rows(table), stats
 
     def insert(self, table: str, batch: pa.Table, settings: dict[str, object]) -> None:
@@ -190,7 +226,7 @@ class ChdbTransport:
         with pa.ipc.new_stream(sink, batch.schema) as w:
             w.write_table(batch)
         cols = ", ".join(quote(c) for c in batch.column_names)
-        with self._connection() as conn, conn.send_insert(
+        with self._connection(True) as conn, conn.send_insert(
                 f"INSERT INTO {table} ({cols}){_settings_clause(settings)}",
                 "ArrowStream") as ins:
             ins.append(sink.getvalue())
@@ -201,7 +237,8 @@ class ChdbTransport:
             if self.closed:
                 return
             self.closed = True
-            idle, self._idle = self._idle, []
+            idle = self._idle[False] + self._idle[True]
+            self._idle = {False: [], True: []}
         for conn in idle:  # a connection in use is closed when its statement returns
             conn.close()
         _Embedded.release(self)
@@ -225,17 +262,17 @@ class HttpTransport:
     def command(self, sql: str) -> None:
         self._client.command(sql)
 
-    def select(self, sql: str, params: dict[str, object], settings: dict[str, object]
-               ) -> tuple[list[str], list[tuple], Stats]:
+    def select(self, sql: str, params: dict[str, object], settings: dict[str, object],
+               *, write: bool = False) -> tuple[list[str], list[tuple], Stats]:
         from clickhouse_connect.driver.exceptions import DatabaseError
 
         t0 = time.perf_counter()
+        if not write:  # one statement per HTTP request; this one can change nothing
+            settings = {"readonly": 2, **settings}
         try:
             res = self._client.query(sql, parameters=params, settings=settings)
         except DatabaseError as e:
-            if f"Code: {TIMEOUT_CODE}." in str(e):
-                raise StatementTimeout(f"query took longer than "
-                                            f"{settings.get('max_execution_time')} s") from None
+            _raise_limit(e, settings)
             raise
         elapsed = time.perf_counter() - t0
         summary = res.summary or {}
@@ -252,6 +289,76 @@ class HttpTransport:
         if not self.closed:
             self.closed = True
             self._client.close()
+
+
+# -- ClickHouse's own parse of a statement (EXPLAIN AST) --------------------------------------
+@dataclass
+class _AstNode:
+    kind: str  # SelectQuery, Function, TableIdentifier, Identifier, Literal, ...
+    name: str  # a function's or table's name; a literal's text
+    text: str  # the whole line, without indentation
+    children: list[_AstNode] = field(default_factory=list)
+
+    def walk(self) -> Iterator[_AstNode]:
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(node.children)
+
+    def direct_tables(self) -> set[str]:
+        """Tables a SelectQuery's FROM reads itself (through joins, not into subqueries)."""
+        found: set[str] = set()
+        stack = [c for c in self.children if c.kind == "TablesInSelectQuery"]
+        while stack:
+            node = stack.pop()
+            if node.kind == "TableIdentifier":
+                found.add(node.name)
+            elif node.kind != "Subquery":
+                stack.extend(node.children)
+        return found
+
+    def org_filtered(self, org_literal: str) -> bool:
+        """Whether the WHERE (the expression right after the FROM) has ``org_id = <org>``
+        among its top-level conjuncts."""
+        kinds = [c.kind for c in self.children]
+        if "TablesInSelectQuery" not in kinds:
+            return False
+        i = kinds.index("TablesInSelectQuery") + 1
+        return i < len(self.children) and _conjunct(self.children[i], org_literal)
+
+
+def _conjunct(node: _AstNode, org_literal: str) -> bool:
+    if node.kind == "Function" and node.name == "and":
+        return any(_conjunct(c, org_literal) for arg in node.children for c in arg.children)
+    if node.kind != "Function" or node.name != "equals" or len(node.children) != 1:
+        return False
+    args = [c.text.split(" (alias")[0] for c in node.children[0].children]
+    return args == ["Identifier org_id", org_literal]
+
+
+def _ast_tree(lines: list[str]) -> _AstNode:
+    """EXPLAIN AST's indented lines as a tree (one root: a second one is refused)."""
+    root: _AstNode | None = None
+    stack: list[tuple[int, _AstNode]] = []
+    for line in lines:
+        text = line.strip()
+        depth = len(line) - len(line.lstrip(" "))
+        words = text.split(" ", 2)
+        name = words[1] if len(words) > 1 and not words[1].startswith("(") else ""
+        node = _AstNode(words[0], name, text)
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        if stack:
+            stack[-1][1].children.append(node)
+        elif root is None:
+            root = node
+        else:
+            raise UnsafeStatement("more than one statement")
+        stack.append((depth, node))
+    if root is None:
+        raise UnsafeStatement("ClickHouse does not parse it")
+    return root
 
 
 # -- values -------------------------------------------------------------------------------
@@ -319,7 +426,8 @@ class ClickHouseStore:
 
     dialect = ClickHouseDialect()
 
-    def __init__(self, transport: Transport, layout: Layout, path: Path | None = None) -> None:
+    def __init__(self, transport: Transport, layout: Layout, path: Path | None = None, *,
+                 memory_limit: str | None = None, spill_limit: str | None = None) -> None:
         self.transport = transport
         self.layout = layout
         self.path = path
@@ -327,7 +435,16 @@ class ClickHouseStore:
         self.read_barrier: Callable[[float], None] | None = None
         self.write_failure: str | None = None
         self._insert_settings = dict(INSERT_SETTINGS)
-        self._query_settings = dict(QUERY_SETTINGS)
+        # Every statement's memory and spill are bounded (a group-by or sort past half the
+        # memory spills, up to the spill bound); past them it stops, answered as a 400.
+        memory, spill = limits(memory_limit, spill_limit)
+        self._limits: dict[str, object] = {
+            "max_memory_usage": memory,
+            "max_bytes_before_external_group_by": memory // 2,
+            "max_bytes_before_external_sort": memory // 2,
+            "max_temporary_data_on_disk_size_for_query": spill,
+        }
+        self._query_settings = {**QUERY_SETTINGS, **self._limits}
         if layout.cluster:
             self._insert_settings.update(CLUSTER_INSERT_SETTINGS)
         self.applied = migrate_schema(transport, layout)
@@ -372,7 +489,7 @@ class ClickHouseStore:
             if n:
                 self.transport.select(
                     f"ALTER TABLE {table}{self.layout.on_cluster()} DELETE WHERE {cond}",
-                    params, {"mutations_sync": 2})
+                    params, {"mutations_sync": 2}, write=True)
         return n
 
     def _active_rows(self) -> int:
@@ -396,11 +513,12 @@ class ClickHouseStore:
                 not priority.can_raise_others():
             raise ValueError("chDB applies a query priority (ClickHouse's os_thread_priority) "
                              "only with CAP_SYS_NICE, which this process lacks")
-        self._query_settings = {**QUERY_SETTINGS, **({"os_thread_priority": nice} if nice
-                                                     else {})}
+        self._query_settings = {**QUERY_SETTINGS, **self._limits,
+                                **({"os_thread_priority": nice} if nice else {})}
 
     def execute(self, sql: str, params: dict[str, object] | None = None,
-                timeout: float | None = None) -> QueryResult:
+                timeout: float | None = None, *,
+                confined: Confined | None = None) -> QueryResult:
         settings = dict(self._query_settings)
         timeout = statement_timeout(timeout)
         wait = barrier_wait()
@@ -409,8 +527,45 @@ class ClickHouseStore:
         if timeout:
             settings["max_execution_time"] = max(1, round(timeout))
             settings["timeout_overflow_mode"] = "throw"
+        if confined is not None:
+            self._check_confined(sql, params or {}, confined, settings)
         columns, rows, stats = self.transport.select(sql, params or {}, settings)
         return QueryResult(columns, rows, stats)
+
+    def _check_confined(self, sql: str, params: dict[str, object], confined: Confined,
+                        settings: dict[str, object]) -> None:
+        """ClickHouse's own parser on a statement built around user SQL (``Confined``):
+        one statement (``formatQuerySingleLine`` refuses several; chDB would run each), a
+        SELECT in which every SELECT reading the stored table filters it to the org, other
+        tables only CTEs, no SETTINGS, and only allow-listed functions: table functions
+        are functions in its AST, and its scalar ``file()`` reads files even at
+        ``readonly`` (issue 29)."""
+        try:
+            self.transport.select("SELECT formatQuerySingleLine({q:String})", {"q": sql},
+                                  settings)
+            # parsed without the SETTINGS clause appended to a statement (it would show)
+            _, lines, _ = self.transport.select("EXPLAIN AST " + sql, params, {})
+        except (StatementTimeout, StoreUnavailable):
+            raise
+        except Exception:
+            raise UnsafeStatement("ClickHouse does not parse it as one statement") from None
+        root = _ast_tree([str(line[0]) for line in lines])
+        if root.kind != "SelectWithUnionQuery":
+            raise UnsafeStatement(f"not a SELECT ({root.kind})")
+        org = "Literal " + _setting(confined.org)
+        allowed = self.dialect.confined_functions
+        for node in root.walk():
+            if node.kind == "Function":
+                if node.name.lower() not in allowed:
+                    raise UnsafeStatement(f"calls {node.name}")
+            elif node.kind == "TableIdentifier":
+                if node.name != STORED_TABLE and not node.name.startswith(confined.cte_prefix):
+                    raise UnsafeStatement(f"reads table {node.name}")
+            elif node.kind == "SelectQuery":
+                if STORED_TABLE in node.direct_tables() and not node.org_filtered(org):
+                    raise UnsafeStatement(f"reads {STORED_TABLE} without the org's filter")
+            elif node.kind in ("Set", "SetQuery") or not node.kind[:1].isalpha():
+                raise UnsafeStatement(f"has {node.kind or 'an empty line'}")
 
     def bytes_on_disk(self) -> int:
         res = self.execute(
@@ -474,7 +629,8 @@ def _record(transport: Transport, table: str, version: int, description: str) ->
 
 
 def open_clickhouse(spec: str, *, cluster: str | None = None,
-                    retention_days: int | None = None) -> ClickHouseStore:
+                    retention_days: int | None = None, memory_limit: str | None = None,
+                    spill_limit: str | None = None) -> ClickHouseStore:
     """Open ``chdb:DIR`` or ``clickhouse[s]://user:pass@host:port/db?cluster=..&..``.
 
     URL query options: ``cluster`` (ON CLUSTER DDL, Replicated + Distributed tables),
@@ -483,7 +639,8 @@ def open_clickhouse(spec: str, *, cluster: str | None = None,
     if spec.startswith("chdb:"):
         path = Path(spec.removeprefix("chdb:"))
         layout = Layout(retention_days=retention_days or 0)
-        return ClickHouseStore(ChdbTransport(path), layout, path)
+        return ClickHouseStore(ChdbTransport(path), layout, path, memory_limit=memory_limit,
+                               spill_limit=spill_limit)
     u = urlparse(spec)
     if u.scheme not in ("clickhouse", "clickhouses"):
         raise ClickHouseError(f"not a ClickHouse store spec: {spec!r}")
@@ -495,4 +652,5 @@ def open_clickhouse(spec: str, *, cluster: str | None = None,
                     fsync=opts.get("fsync", "1") not in ("0", "false"))
     # Connect to the server's default database: ours may not exist yet.
     transport = HttpTransport(spec.split("?", 1)[0], "default")
-    return ClickHouseStore(transport, layout, None)
+    return ClickHouseStore(transport, layout, None, memory_limit=memory_limit,
+                           spill_limit=spill_limit)

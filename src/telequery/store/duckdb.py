@@ -44,13 +44,18 @@ from telequery.schema import (
 )
 from telequery.store import priority
 from telequery.store.base import (
+    STORED_TABLE,
+    Confined,
     QueryResult,
     StatementTimeout,
+    StatementTooLarge,
     Stats,
     StoreUnavailable,
+    UnsafeStatement,
     barrier_wait,
     describe,
     fsync_dir,
+    limits,
     rows_where,
     statement_timeout,
 )
@@ -87,12 +92,25 @@ class DuckDBStore:
     dialect = DuckDBDialect()
 
     def __init__(self, path: Path, *, memory_limit: str | None = None,
-                 threads: int | None = None) -> None:
+                 spill_limit: str | None = None, threads: int | None = None) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self._config: dict[str, str] = {"checkpoint_threshold": CHECKPOINT_THRESHOLD}
-        if memory_limit:
-            self._config["memory_limit"] = memory_limit
+        memory, spill = limits(memory_limit, spill_limit)
+        # DuckDB bounds memory and spill per database, not per statement: every statement
+        # at once (and the appends) stay within them, so the host keeps working whatever a
+        # request asks (docs/security.md). No file is read or written on a request's
+        # behalf: external access is off for the whole database (compaction, the one
+        # thing that needs a second file, runs on a connection of its own).
+        self._config: dict[str, str] = {
+            "checkpoint_threshold": CHECKPOINT_THRESHOLD,
+            "memory_limit": f"{max(1, memory >> 10)}KiB",
+            "max_temp_directory_size": f"{max(1, spill >> 10)}KiB",
+            "enable_external_access": "false",
+        }
+        self.memory_limit, self.spill_limit = memory, spill
+        # a compaction a crash interrupted left its copy behind: it is garbage
+        for leftover in (DB_FILE + ".compact", DB_FILE + ".compact.wal"):
+            (self.path / leftover).unlink(missing_ok=True)
         if threads:
             self._config["threads"] = str(threads)
         self.read_barrier: Callable[[float], None] | None = None
@@ -250,7 +268,8 @@ class DuckDBStore:
         return cur
 
     def execute(self, sql: str, params: dict[str, object] | None = None,
-                timeout: float | None = None) -> QueryResult:
+                timeout: float | None = None, *,
+                confined: Confined | None = None) -> QueryResult:
         timeout = statement_timeout(timeout)
         if self.draining:  # writes go on: the writer applies what was acknowledged
             raise StoreUnavailable("the server is shutting down", retry_after=1)
@@ -266,8 +285,9 @@ class DuckDBStore:
         try:
             with self._guard():
                 if self._query_pool is not None:  # on a thread at the query priority
-                    return self._query_pool.submit(self._run, sql, params, timeout).result()
-                return self._run(sql, params, timeout)
+                    return self._query_pool.submit(self._run, sql, params, timeout,
+                                                   confined).result()
+                return self._run(sql, params, timeout, confined)
         finally:
             with self._gate:
                 self._readers -= 1
@@ -289,21 +309,43 @@ class DuckDBStore:
                 initializer=priority.lower, initargs=(nice,))
 
     def _run(self, sql: str, params: dict[str, object] | None,
-             timeout: float | None) -> QueryResult:
+             timeout: float | None, confined: Confined | None = None) -> QueryResult:
         cur = self._cursor()
+        if confined is not None:
+            _check_confined(cur, sql, params or {}, confined, self.dialect.confined_functions)
         alarm = _WATCHDOG.arm(timeout, cur.interrupt) if timeout else None
         t0 = time.perf_counter()
         try:
             columns, rows = _fetch(cur.execute(sql, params or {}))
-        except duckdb.InterruptException:
-            if self.draining:
-                raise StoreUnavailable("the server is shutting down", retry_after=1) from None
-            raise StatementTimeout(f"query took longer than {timeout:.3g} s") from None
+        except BaseException as e:
+            # a cursor whose statement raised or was interrupted is never used again: the
+            # next statement of this thread (any org's) gets a new one
+            self._discard_cursor(cur)
+            if isinstance(e, duckdb.InterruptException):
+                if self.draining:
+                    raise StoreUnavailable("the server is shutting down",
+                                           retry_after=1) from None
+                raise StatementTimeout(f"query took longer than {timeout:.3g} s") from None
+            if isinstance(e, duckdb.OutOfMemoryException):
+                raise StatementTooLarge(
+                    f"the statement needs more memory than the {_gib(self.memory_limit)} "
+                    f"(memory) and {_gib(self.spill_limit)} (spill to disk) statements may "
+                    "take; aggregate over fewer groups or a shorter time range") from None
+            raise
         finally:
             if alarm is not None:
                 _WATCHDOG.disarm(alarm)
         elapsed = time.perf_counter() - t0
         return QueryResult(columns, rows, self._stats(cur, elapsed))
+
+    def _discard_cursor(self, cur: duckdb.DuckDBPyConnection) -> None:
+        if getattr(self._local, "cursor", None) is cur:
+            self._local.cursor = None
+        with self._cursor_lock:
+            if cur in self._cursors:
+                self._cursors.remove(cur)
+        with contextlib.suppress(duckdb.Error):
+            cur.close()
 
     @staticmethod
     def _stats(cur: duckdb.DuckDBPyConnection, elapsed: float) -> Stats:
@@ -388,24 +430,34 @@ class DuckDBStore:
         return before, self.bytes_on_disk()
 
     def _swap_compacted(self, tmp: Path) -> None:
-        w = self._writer
-        w.execute("CHECKPOINT")
-        name = w.execute("SELECT current_database()").fetchone()[0]
-        path = str(tmp).replace("'", "''")  # our own file name, not a request value
-        w.execute(f"ATTACH '{path}' AS __compact")
-        try:
-            w.execute(f'COPY FROM DATABASE "{name}" TO __compact')
-        finally:
-            w.execute("DETACH __compact")
+        """The copy needs a second file, which the store's own connection cannot open
+        (external access is off): every connection is closed, one of its own (no request
+        ever reaches it) copies, and the store reconnects."""
+        self._writer.execute("CHECKPOINT")
         self._close_connections()
-        os.replace(tmp, self.path / DB_FILE)
-        (self.path / (DB_FILE + ".wal")).unlink(missing_ok=True)  # checkpointed above
-        fsync_dir(self.path)
         self._generation += 1
         try:
-            self._connect()
-        except duckdb.Error as e:
-            self._failed(e)
+            config = {k: v for k, v in self._config.items() if k != "enable_external_access"}
+            copier = duckdb.connect(str(self.path / DB_FILE), config=config)
+            try:
+                name = copier.execute("SELECT current_database()").fetchone()[0]
+                path = str(tmp).replace("'", "''")  # our own file name, not a request value
+                copier.execute(f"ATTACH '{path}' AS __compact")
+                try:
+                    copier.execute(f'COPY FROM DATABASE "{name}" TO __compact')
+                finally:
+                    copier.execute("DETACH __compact")
+            finally:
+                copier.close()
+            os.replace(tmp, self.path / DB_FILE)
+            (self.path / (DB_FILE + ".wal")).unlink(missing_ok=True)  # checkpointed above
+            fsync_dir(self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
+            try:
+                self._connect()
+            except duckdb.Error as e:
+                self._failed(e)
 
     def checkpoint(self) -> None:
         self._check()
@@ -431,7 +483,8 @@ def select_from_batch(batch: pa.Table, sql: str, params: dict[str, object]) -> Q
     global _BATCH_DB
     with _BATCH_LOCK:
         if _BATCH_DB is None:
-            _BATCH_DB = duckdb.connect(config={"threads": "1"})
+            _BATCH_DB = duckdb.connect(config={"threads": "1",
+                                               "enable_external_access": "false"})
         con = _BATCH_DB
         t0 = time.perf_counter()
         con.register("events", _entry_lists(conform_batch(batch)))
@@ -569,6 +622,78 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+
+
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):.3g} GiB"
+
+
+_TABLE_REFS = frozenset({"BASE_TABLE", "SUBQUERY", "JOIN", "EMPTY"})
+
+
+def _check_confined(cur: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object],
+                    confined: Confined, functions: frozenset[str]) -> None:
+    """DuckDB's own parser on a statement built around user SQL (``Confined``): one
+    SELECT; every SELECT reading the stored table filters it to ``confined.org``; other
+    table references only CTEs and subqueries (never a table function); only
+    ``functions``; no user-defined type."""
+    try:
+        statements = cur.extract_statements(sql)
+    except duckdb.ParserException:
+        raise UnsafeStatement("DuckDB does not parse it") from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise UnsafeStatement("not exactly one SELECT")
+    tree = json.loads(cur.execute("SELECT json_serialize_sql($q)", {"q": sql}).fetchone()[0])
+    if tree.get("error") or len(tree.get("statements", ())) != 1:
+        raise UnsafeStatement("DuckDB cannot describe the statement")
+    stack: list[object] = [tree["statements"]]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        stack.extend(node.values())
+        kind = node.get("type")
+        if "cte_map" in node and "from_table" in node:  # a SELECT
+            if STORED_TABLE in _direct_tables(node["from_table"]) and not _org_filtered(
+                    node.get("where_clause"), params, confined.org):
+                raise UnsafeStatement(f"reads {STORED_TABLE} without the org's filter")
+        elif "sample" in node:  # a table reference
+            if kind not in _TABLE_REFS:
+                raise UnsafeStatement(f"reads a {kind}")
+            name = str(node.get("table_name", ""))
+            if kind == "BASE_TABLE" and (node.get("schema_name") or node.get("catalog_name")
+                                         or (name != STORED_TABLE
+                                             and not name.startswith(confined.cte_prefix))):
+                raise UnsafeStatement(f"reads table {name}")
+        elif "function_name" in node:
+            name = str(node["function_name"]).lower()
+            if node.get("schema") or node.get("catalog") or name not in functions:
+                raise UnsafeStatement(f"calls {name}")
+        elif node.get("class") == "CAST" and (node.get("cast_type") or {}).get("id") == "USER":
+            raise UnsafeStatement("casts to a user-defined type")
+
+
+def _direct_tables(ref: dict) -> set[str]:
+    """Base tables a FROM reads itself (through joins, not into subqueries)."""
+    if ref.get("type") == "JOIN":
+        return _direct_tables(ref["left"]) | _direct_tables(ref["right"])
+    return {str(ref.get("table_name"))} if ref.get("type") == "BASE_TABLE" else set()
+
+
+def _org_filtered(where: object, params: dict[str, object], org: str) -> bool:
+    """Whether ``org_id = <org>`` is one of the top-level conjuncts of ``where``."""
+    if not isinstance(where, dict):
+        return False
+    if where.get("type") == "CONJUNCTION_AND":
+        return any(_org_filtered(c, params, org) for c in where.get("children", ()))
+    if where.get("type") != "COMPARE_EQUAL":
+        return False
+    left, right = where.get("left") or {}, where.get("right") or {}
+    return left.get("column_names") == ["org_id"] and right.get("class") == "PARAMETER" \
+        and params.get(str(right.get("identifier"))) == org
 
 
 def _scan_bytes(nodes: list[dict]) -> int:

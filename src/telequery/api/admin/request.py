@@ -52,5 +52,8 @@ class RedactionPolicy(BaseModel):
     rules: list[RedactionRule] = Field(default_factory=list)
     drop_content: bool = Field(False, description="keep no message content at all")
     scope: Literal["content", "all"] = Field(
-        "content", description="content only, or log bodies, errors and string attributes "
-                               "too")
+        "content", description="content only, or every string the event has (log bodies, "
+                               "errors, promoted columns, attributes, resource) too")
+    content_keys: list[str] = Field(
+        default_factory=list, description="more attribute keys that hold message content "
+                                          "(``prefix.*`` for every key under a prefix)")

@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from telequery.api.deps import services
 from telequery.api.ingest.errors import JSON, PROTOBUF, IngestError
+from telequery.destinations.egress import EXPORTED_HEADER
 from telequery.ingest.content import PolicyFor
 from telequery.ingest.enrich import Overrides
 from telequery.ingest.fast import logs_from_bytes, spans_from_bytes
@@ -31,6 +32,7 @@ from telequery.ingest.mapping import Batch, Limits, logs_to_rows, spans_to_rows
 from telequery.ingest.ndjson import LineError, Parsed, parse_lines
 from telequery.ingest.otlp_json import OtlpJsonError, parse_json
 from telequery.ingest.writer import Overloaded
+from telequery.schema import mark_exported
 from telequery.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -206,7 +208,10 @@ def check_capacity(request: Request, limits: IngestLimits) -> None:
 
 
 async def commit(request: Request, table: pa.Table, limits: IngestLimits) -> None:
-    """Hand rows to the group-commit writer; return once they are durable."""
+    """Hand rows to the group-commit writer; return once they are durable. Rows a
+    telequery exported to us are stored and never exported again (no loop)."""
+    if request.headers.get(EXPORTED_HEADER):
+        table = mark_exported(table)
     try:
         await services(request).writer.write(table)
     except Overloaded as e:

@@ -17,7 +17,8 @@ from telequery.api.workers import saved
 from telequery.api.workers.request import bad
 from telequery.destinations import config
 from telequery.destinations.config import Destination
-from telequery.destinations.exporter import Exporter, preflight
+from telequery.destinations.egress import RESERVED_HEADERS, EgressRefused
+from telequery.destinations.exporter import MAX_PER_ORG, Exporter, preflight
 from telequery.destinations.otlp import SIGNALS
 from telequery.meta import Meta
 
@@ -34,6 +35,8 @@ def _headers(v: object, path: str) -> dict[str, str]:
             raise bad(f"{path}.{k}", "expected a string")
         if "\n" in k or "\r" in k or "\n" in value or "\r" in value:
             raise bad(f"{path}.{k}", "must not contain line breaks")
+        if k.strip().lower() in RESERVED_HEADERS:
+            raise bad(f"{path}.{k}", "is set by telequery itself")
     return headers
 
 
@@ -51,6 +54,17 @@ def _configuration(v: object, *, create: bool) -> tuple[str | None, str, dict[st
     return dataset, url, _headers(c.get("headers"), "configuration.headers")  # type: ignore[return-value]
 
 
+def _reachable(exporter: Exporter, url: str) -> None:
+    """A URL aimed inward (an address the egress policy refuses, credentials) is refused
+    at once; one that is malformed or does not resolve now is kept and its status says
+    why nothing is sent (the SDK's own fixtures name the URL ``"url"``)."""
+    try:
+        exporter.policy.check(url)
+    except EgressRefused as e:
+        if e.inward:
+            raise bad("configuration.url", str(e)) from None
+
+
 def _enabled(b: dict) -> bool:
     enabled = parse.flag(b.get("enabled"), "enabled")
     if enabled is None:
@@ -63,8 +77,11 @@ def create(meta: Meta, exporter: Exporter, org: str, body: object) -> Destinatio
     name = parse.text(b.get("name"), "name", max_len=250)
     enabled = _enabled(b)
     dataset, url, headers = _configuration(b.get("configuration"), create=True)
+    if len(meta.list(config.KIND, org)) >= MAX_PER_ORG:
+        raise bad("body", f"an account may have at most {MAX_PER_ORG} destinations")
+    _reachable(exporter, url)
     if parse.flag(b.get("skipPreflightCheck"), "skipPreflightCheck") is False:
-        problem = preflight(url, headers, dataset)  # type: ignore[arg-type]
+        problem = preflight(exporter.policy, url, headers, dataset)  # type: ignore[arg-type]
         if problem:
             raise bad("configuration.url", f"preflight check failed: {problem}")
     dest = config.create(meta, org, name, enabled, dataset, url, headers)  # type: ignore[arg-type]
@@ -84,6 +101,7 @@ def update(meta: Meta, exporter: Exporter, org: str, slug: str, body: object) ->
     enabled = _enabled(b)
     dataset, url, headers = _configuration(b.get("configuration"), create=False)
     dest = get(meta, org, slug)
+    _reachable(exporter, url)
     dest.enabled, dest.url, dest.headers = enabled, url, headers
     if dataset is not None:
         dest.dataset = dataset
