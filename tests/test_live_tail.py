@@ -112,3 +112,30 @@ def test_a_slow_reader_gets_a_dropped_notice_and_idle_tails_close() -> None:
     assert {"type": "dropped", "count": 3} in sent
     hub.close(tail)
     assert hub.open(ORG, None, None, None)  # the cap counts open tails only
+
+
+def test_revoking_the_token_ends_its_tails(live: LiveServer) -> None:
+    """A tail lives no longer than the token that opened it (issue 29: it streamed for a
+    minute after the revocation, and its wsUrl could be attached afterwards)."""
+    token, info = live.meta.issue_token(ORG, ["query", "ingest"])
+    writer = live.token(ORG)
+    streaming = client(live, token).workers.observability.telemetry.live_tail(account_id=ORG)
+    unattached = client(live, token).workers.observability.telemetry.live_tail(account_id=ORG)
+    with connect(streaming.ws_url, open_timeout=10) as ws:
+        _post_logs(live, writer, [Log("svc", "while live", _now_ns())])
+        first = json.loads(ws.recv(timeout=10))
+        assert first["type"] == "event"
+        assert live.meta.revoke_token(info.id)
+        t0 = time.monotonic()
+        messages = []
+        with contextlib.suppress(Exception):  # the server closes the socket after saying why
+            while time.monotonic() - t0 < 15:
+                _post_logs(live, writer, [Log("svc", "after revocation", _now_ns())])
+                messages.append(json.loads(ws.recv(timeout=1)))
+                if messages[-1]["type"] == "closed":
+                    break
+    assert messages and messages[-1] == {"type": "closed", "reason": "token revoked"}
+    assert time.monotonic() - t0 < 15  # checked every 2 s, not at the idle timeout (60 s)
+    # a tail opened before the revocation cannot be attached after it
+    with pytest.raises(Exception), connect(unattached.ws_url, open_timeout=5) as ws:  # noqa: B017
+        ws.recv(timeout=2)

@@ -267,3 +267,29 @@ def test_tokens_never_appear_in_the_server_log_or_on_disk(tmp_path: Path) -> Non
     for token in (good, revoked, wrong):
         assert token not in text
         assert token.encode() not in stored
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_admins_sweep_touches_its_own_org_only(tmp_path: Path, engine: str) -> None:
+    """``POST /api/v1/retention/sweep`` by one org's admin deletes that org's expired rows
+    and nobody else's, and cannot be repeated to keep the store scanning (issue 29)."""
+
+    store = make_store(engine, tmp_path)
+    meta = Meta(tmp_path / "meta.sqlite")
+    for org in ("a", "b"):
+        store.append(rows(org, AGES))
+    meta.set_retention("*", "*", "*", 7)  # every org: a week
+    try:
+        with serve(store, meta, retention_every=10**6) as live:
+            admin = {"authorization": f"Bearer {live.token('a', ('admin',))}"}
+            r = httpx.post(live.url + "/api/v1/retention/sweep", headers=admin, timeout=60)
+            assert r.status_code == 200, r.text
+            assert r.json()["deleted"] == sum(1 for age in AGES if age >= 7)
+            assert {g["org"] for g in r.json()["groups"]} == {"a"}
+            r = httpx.post(live.url + "/api/v1/retention/sweep", headers=admin, timeout=60)
+            assert r.status_code == 429 and int(r.headers["retry-after"]) > 0, r.text
+            assert counts(store, "a") == {("otel", "span"): sum(1 for age in AGES if age < 7)}
+            assert counts(store, "b") == {("otel", "span"): len(AGES)}  # untouched
+    finally:
+        store.close()
+        meta.close()

@@ -262,6 +262,17 @@ def test_chdb_never_serves_an_interrupted_result(store: Store) -> None:
                      "max_block_size": 10})
         res = store.execute("SELECT 'fresh' AS mine")
         assert res.columns == ["mine"] and res.rows == [("fresh",)]
+    # ingest's verifying counts read their own answers: the rows are stored and said so
+    # (a stale count answered 503 for stored rows, and the client's retry duplicated them)
+    before = _total(store)
+    with pytest.raises(StatementTimeout):
+        store.transport.select(  # type: ignore[attr-defined]
+            "SELECT 'stale-rows' AS leaked, sleepEachRow(0.001) FROM numbers(1000000)",
+            {}, {"max_execution_time": 1, "timeout_overflow_mode": "throw",
+                 "max_block_size": 10})
+    logs = [Log("svc", f"late {i}", NOW - 10**9 + i) for i in range(7)]
+    assert store.append(logs_to_rows(logs_request(logs), "a-third-org").table()) == 7
+    assert _total(store) == before + 7
 
 
 # -- the API ---------------------------------------------------------------------------------

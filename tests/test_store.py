@@ -121,3 +121,20 @@ def test_duckdb_file_without_a_newer_column_gains_it(tmp_path: Path) -> None:
               measures=(Measure(Agg.COUNT),))
     assert engine.run(store, q, "org").rows[0][0] == 2 * PER_BATCH
     store.close()
+
+
+def test_a_compactions_leftover_copy_is_removed_at_open(tmp_path: Path) -> None:
+    """A crash during compaction leaves its copy behind (issue 29): the next open of the
+    store removes it, and the store is what it was."""
+    from telequery.store.duckdb import DB_FILE, DuckDBStore
+
+    DuckDBStore(tmp_path).close()
+    for name in (DB_FILE + ".compact", DB_FILE + ".compact.wal"):
+        (tmp_path / name).write_bytes(b"half a copy")
+    store = DuckDBStore(tmp_path)
+    try:
+        assert not (tmp_path / (DB_FILE + ".compact")).exists()
+        assert not (tmp_path / (DB_FILE + ".compact.wal")).exists()
+        assert store.execute("SELECT count(*) FROM events").rows == [(0,)]
+    finally:
+        store.close()

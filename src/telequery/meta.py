@@ -177,6 +177,17 @@ class Meta:
             self._principals.clear()
         return bool(changed)
 
+    def token_active(self, token_id: str) -> bool:
+        """Whether the token ``token_id`` is still live (not revoked, not expired): what a
+        long-lived stream opened with it checks while it runs."""
+        with self._lock:
+            row = self._db.execute("SELECT expires FROM tokens WHERE id = ? AND revoked IS NULL",
+                                   (token_id,)).fetchone()
+        if row is None:
+            return False
+        expires = _time(row[0])
+        return expires is None or expires > _now()
+
     def authenticate(self, token: str | None) -> Principal | None:
         """The principal of a live token (not revoked, not expired), or None.
 

@@ -30,9 +30,29 @@ log = logging.getLogger(__name__)
 ANY = "*"
 KINDS = (ANY, "log", "span")
 COMPACT_SHARE = 0.1  # compact DuckDB when a sweep deleted at least this share of the rows
-# A constant statement: the groups and their oldest row (no request value in it).
+# A constant statement: the groups and their oldest row (no request value in it); for one
+# org, the org is bound.
 GROUPS_SQL = ("SELECT org_id, dataset, kind, min(timestamp), count(*) FROM events "
               "GROUP BY org_id, dataset, kind")
+ORG_SWEEP_EVERY = 60.0  # seconds between two sweeps an org's admin asks for
+
+
+class TooSoon(Exception):
+    """An org asked for a sweep again within ``ORG_SWEEP_EVERY`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"a sweep ran for this org less than {ORG_SWEEP_EVERY:.0f} s ago")
+        self.retry_after = retry_after
+
+
+def _groups(store: Store, org: str | None) -> list[tuple]:
+    if org is None:
+        return store.execute(GROUPS_SQL).rows
+    from telequery.schema import Logical
+
+    holder = store.dialect.placeholder("org", Logical.STRING).sql(store.dialect.sql_dialect)
+    sql = GROUPS_SQL.replace(" GROUP BY", f' WHERE "org_id" = {holder} GROUP BY')
+    return store.execute(sql, {"org": org}).rows
 
 
 Rule = tuple[str, str, str, float]  # org, dataset, kind, days
@@ -60,23 +80,25 @@ class SweepResult:
 
 
 def sweep(store: Store, meta: Meta, default_days: float | None, *,
-          now: datetime | None = None, compact: bool = True) -> SweepResult:
-    """Delete every row older than its window; compact DuckDB when that freed enough."""
+          now: datetime | None = None, compact: bool = True,
+          org: str | None = None) -> SweepResult:
+    """Delete every row older than its window (of one ``org``'s groups, or every org's);
+    compact DuckDB when that freed enough."""
     now = now or datetime.now(UTC)
     rules = meta.retention_rules()
     result = SweepResult(bytes_before=store.bytes_on_disk())
     total = 0
-    for org, dataset, kind, oldest, n in store.execute(GROUPS_SQL).rows:
+    for group_org, dataset, kind, oldest, n in _groups(store, org):
         total += int(n)
-        days = days_for(rules, default_days, org, dataset, kind)
+        days = days_for(rules, default_days, group_org, dataset, kind)
         if days is None or oldest is None:
             continue
         cutoff = now - timedelta(days=days)
         if oldest >= cutoff.replace(tzinfo=None):
             continue
-        gone = store.delete(org, dataset=dataset, kind=kind, before=cutoff)
+        gone = store.delete(group_org, dataset=dataset, kind=kind, before=cutoff)
         result.deleted += gone
-        result.groups.append({"org": org, "dataset": dataset, "kind": kind, "days": days,
+        result.groups.append({"org": group_org, "dataset": dataset, "kind": kind, "days": days,
                               "before": cutoff.isoformat(), "deleted": gone})
     if compact and result.deleted and result.deleted >= COMPACT_SHARE * total and \
             hasattr(store, "compact"):
@@ -94,6 +116,8 @@ class RetentionLoop:
         self.store, self.meta, self.default_days, self.every = store, meta, default_days, every
         self.deleted_total = 0
         self.sweeps = 0
+        self._org_swept: dict[str, float] = {}  # org -> when its admin last asked
+        self._org_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="telequery-retention",
                                         daemon=True)
@@ -101,8 +125,21 @@ class RetentionLoop:
     def start(self) -> None:
         self._thread.start()
 
-    def run_once(self) -> SweepResult:
-        result = sweep(self.store, self.meta, self.default_days)
+    def run_for(self, org: str) -> SweepResult:
+        """One org's sweep, as its admin asks (``TooSoon`` within ``ORG_SWEEP_EVERY`` s of
+        the last: a sweep scans the org's rows)."""
+        now = time.monotonic()
+        with self._org_lock:
+            last = self._org_swept.get(org)
+            if last is not None and now - last < ORG_SWEEP_EVERY:
+                raise TooSoon(int(ORG_SWEEP_EVERY - (now - last)) + 1)
+            self._org_swept[org] = now
+        return self.run_once(org)
+
+    def run_once(self, org: str | None = None) -> SweepResult:
+        # an org's own sweep leaves compaction (a rewrite of every org's rows) to the loop
+        result = sweep(self.store, self.meta, self.default_days, org=org,
+                       compact=org is None)
         self.deleted_total += result.deleted
         self.sweeps += 1
         if result.deleted:

@@ -18,6 +18,7 @@ from telequery.api.admin.response import retention_json
 from telequery.api.deps import require, services
 from telequery.api.errors import ApiError
 from telequery.redaction import DETECTORS, Policy, problems
+from telequery.retention import TooSoon
 
 router = APIRouter(tags=["admin"])
 
@@ -66,17 +67,21 @@ def put_retention(request: Request, body: RetentionRule) -> dict[str, object]:
     return get_retention(request)
 
 
-@router.post("/api/v1/retention/sweep", summary="Delete expired rows now (all orgs' rules)")
+@router.post("/api/v1/retention/sweep", summary="Delete the org's expired rows now (at most "
+                                                "once a minute)",
+             responses={429: {"description": "A sweep ran for the org less than a minute ago"}})
 async def run_sweep(request: Request) -> dict[str, object]:
     principal = require(request, "admin")
     svc = services(request)
     if svc.retention is None:
         raise ApiError(409, "retention is not running on this server", None, "conflict")
-    result = await run_in_threadpool(svc.retention.run_once)
-    return {"deleted": sum(int(g["deleted"]) for g in result.groups  # type: ignore[call-overload]
-                           if g["org"] == principal.org),
-            "groups": [g for g in result.groups if g["org"] == principal.org],
-            "compacted": result.compacted}
+    try:
+        result = await run_in_threadpool(svc.retention.run_for, principal.org)
+    except TooSoon as e:
+        raise ApiError(429, str(e), None, "too_many_requests",
+                       headers={"Retry-After": str(e.retry_after)}) from None
+    return {"deleted": sum(int(g["deleted"]) for g in result.groups),  # type: ignore[call-overload]
+            "groups": result.groups, "compacted": result.compacted}
 
 
 

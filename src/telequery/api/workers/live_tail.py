@@ -14,7 +14,9 @@ Bounded: each tail queues at most ``QUEUE_EVENTS`` events; past that its reader 
 ``MAX_TAILS_PER_ORG`` open tails an org (at the cap, the oldest tail whose socket was
 never opened is closed to make room; with every tail being read, a new one is refused);
 a tail without a heartbeat for ``IDLE_SECONDS`` is closed.
-The tail id in the URL is 128 random bits, bound to the org that opened it.
+The tail id in the URL is 128 random bits, bound to the org and the token that opened it:
+the token must still be live when the WebSocket attaches and, checked every
+``TOKEN_CHECK_SECONDS``, while it streams; revoking it ends the stream.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ QUEUE_EVENTS = 1_000
 PENDING_TABLES = 256  # acknowledged tables waiting to be matched
 MAX_TAILS_PER_ORG = 10
 IDLE_SECONDS = 60.0
+TOKEN_CHECK_SECONDS = 2.0
 _ALL_TIME = TimeRange(datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
 
 
@@ -59,6 +62,7 @@ class Tail:
     query: Query
     script_id: str | None
     idle_seconds: float
+    token_id: str = ""  # the token that opened it: the tail lives no longer than it
     loop: asyncio.AbstractEventLoop | None = None
     queue: asyncio.Queue[dict[str, object]] | None = None
     dropped: int = 0
@@ -111,7 +115,7 @@ class TailHub:
         self._matcher: threading.Thread | None = None
 
     def open(self, org: str, flt: Filter | None, needle: Needle | None,
-             script_id: str | None) -> Tail:
+             script_id: str | None, token_id: str = "") -> Tail:
         if script_id:
             by_script = Condition("$metadata.service", Op.EQ, script_id)
             flt = by_script if flt is None else FilterGroup("and", (flt, by_script))
@@ -130,7 +134,7 @@ class TailHub:
                                     "an account; close one first", None, "too_many_tails",
                                headers={"Retry-After": "5"})
             tail = Tail(secrets.token_urlsafe(16), org, query, script_id, self.idle_seconds,
-                        limit=self.queue_events)
+                        token_id, limit=self.queue_events)
             self._tails[tail.id] = tail
         return tail
 
@@ -207,11 +211,20 @@ class TailHub:
                 tail.deliver([event(row, at) for row in reversed(result.rows)])  # oldest first
 
 
-async def stream(tail: Tail, send_json, is_open) -> None:  # type: ignore[no-untyped-def]
-    """Send a tail's events until it expires or the reader goes: events as they come, a
-    ``dropped`` notice when the queue overflowed, ``{"type": "closed"}`` at the end."""
+async def stream(tail: Tail, send_json, is_open,  # type: ignore[no-untyped-def]
+                 token_live=None) -> None:
+    """Send a tail's events until it expires, its token is revoked or the reader goes:
+    events as they come, a ``dropped`` notice when the queue overflowed,
+    ``{"type": "closed"}`` at the end. ``token_live``: an async check of the token."""
     assert tail.queue is not None
+    checked = time.monotonic()
     while is_open() and not tail.expired(time.monotonic()):
+        if token_live is not None and time.monotonic() - checked >= TOKEN_CHECK_SECONDS:
+            checked = time.monotonic()
+            if not await token_live():
+                tail.closed = True
+                await send_json({"type": "closed", "reason": "token revoked"})
+                return
         try:
             ev = await asyncio.wait_for(tail.queue.get(), timeout=1.0)
         except TimeoutError:

@@ -106,7 +106,7 @@ async def open_live_tail(account_id: str, request: Request) -> Response:
                         "filterCombination")
     needle = parse.needle(b.get("needle"), "needle")
     script = parse.text(b.get("scriptId"), "scriptId", required=False)
-    tail = _tails(request).open(principal.org, flt, needle, script)
+    tail = _tails(request).open(principal.org, flt, needle, script, principal.token_id)
     base = str(request.base_url).replace("http", "ws", 1).rstrip("/")
     path = PREFIX.replace("{account_id}", account_id)
     return ok({"wsUrl": f"{base}{path}/telemetry/live-tail/ws/{tail.id}"})
@@ -126,14 +126,23 @@ async def live_tail_heartbeat(account_id: str, request: Request) -> Response:
 @router.websocket("/telemetry/live-tail/ws/{tail_id}")
 async def live_tail_socket(websocket: WebSocket, account_id: str, tail_id: str) -> None:
     hub: TailHub = websocket.app.state.live_tails
+    meta = websocket.app.state.services.meta
+
+    async def token_live() -> bool:
+        return await asyncio.to_thread(meta.token_active, tail.token_id)
+
     tail = hub.attach(tail_id, asyncio.get_running_loop())
     if tail is None or tail.org != account_id:
         await websocket.close(code=4404, reason="no such live tail")
         return
+    if not await token_live():  # the wsUrl alone is no capability once its token is gone
+        hub.close(tail)
+        await websocket.close(code=4401, reason="the token that opened this tail is revoked")
+        return
     await websocket.accept()
     try:
         await stream(tail, websocket.send_json,
-                     lambda: websocket.client_state is WebSocketState.CONNECTED)
+                     lambda: websocket.client_state is WebSocketState.CONNECTED, token_live)
     except (WebSocketDisconnect, RuntimeError):
         pass  # the reader went away
     finally:
