@@ -43,7 +43,7 @@ from bench.suite import CORE, SuiteQuery, pick_conversation, suite
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from telequery.store.base import QueryResult, Store
+    from telequery.store.base import Confined, QueryResult, Store
 
 RESULTS = data.RESULTS
 FLOOR_PATH = "/__bench/floor"
@@ -59,10 +59,11 @@ class Recorder:
         self.statements: list[tuple[str, dict[str, object]]] = []
 
     def execute(
-        self, sql: str, params: dict[str, object] | None = None, timeout: float | None = None
+        self, sql: str, params: dict[str, object] | None = None, timeout: float | None = None,
+        *, confined: Confined | None = None
     ) -> QueryResult:
         self.statements.append((sql, dict(params or {})))
-        return self.store.execute(sql, params, timeout=timeout)
+        return self.store.execute(sql, params, timeout=timeout, confined=confined)
 
 
 def _summary(times: list[float]) -> dict[str, float]:

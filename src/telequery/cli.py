@@ -336,7 +336,7 @@ def query(org: Annotated[str | None, typer.Option(help="org to query (local data
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
     fmt = "json" if as_json else fmt
-    from telequery.query import QueryError, QueryTimeout, query_from_dict
+    from telequery.query import QueryError, QueryStopped, query_from_dict
     from telequery.query import run as run_query
 
     if not sys.stdin.isatty() and (body := sys.stdin.read().strip()):
@@ -357,7 +357,7 @@ def query(org: Annotated[str | None, typer.Option(help="org to query (local data
         s, _ = _open(data, store)
         try:
             result = run_query(s, query_from_dict(spec), org)
-        except (QueryError, QueryTimeout) as e:
+        except (QueryError, QueryStopped) as e:
             console.print(f"[red]{e.field}: {e.reason}[/]")
             raise typer.Exit(2) from None
         answer = {"columns": result.columns, "rows": result.rows,
@@ -412,14 +412,14 @@ def sql(statement: Annotated[str, typer.Argument(help="a SELECT over events, spa
         answer = _remote(url, token, {"sql": statement, "from": start.isoformat(),
                                       "to": end.isoformat(), "limit": limit}, "/api/v1/sql")
     else:
-        from telequery.query import QueryError, QueryTimeout, TimeRange, run_sql
+        from telequery.query import QueryError, QueryStopped, TimeRange, run_sql
 
         if not org:
             raise typer.BadParameter("--org is required without --url", param_hint="--org")
         s, _ = _open(data, store)
         try:
             result = run_sql(s, statement, org, TimeRange(start, end), limit=limit)
-        except (QueryError, QueryTimeout) as e:
+        except (QueryError, QueryStopped) as e:
             console.print(f"[red]{e.field}: {e.reason}[/]")
             raise typer.Exit(2) from None
         answer = {"columns": result.columns, "rows": result.rows,

@@ -18,7 +18,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from telequery.query import QueryError
-from telequery.store.base import StatementTimeout, StatementTooLarge, StoreUnavailable
+from telequery.store.base import StatementStopped, StoreUnavailable
 
 log = logging.getLogger("telequery.api")
 
@@ -153,16 +153,14 @@ def install(app: FastAPI) -> None:
         return formatter_for(request.url.path)(exc.status, exc.problems, exc.code,
                                                exc.headers, exc.extra)
 
-    async def query_error(request: Request,
-                          exc: QueryError | StatementTimeout | StatementTooLarge) -> Response:
+    async def query_error(request: Request, exc: QueryError | StatementStopped) -> Response:
         """A query the engine refused (400s), stopped at its memory bound (400) or at its
         deadline (408)."""
         return formatter_for(request.url.path)(exc.status, [(exc.field, exc.reason)], exc.code,
                                                {}, {})
 
     app.add_exception_handler(QueryError, query_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StatementTimeout, query_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StatementTooLarge, query_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StatementStopped, query_error)  # type: ignore[arg-type]
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telequery.store.base import StatementTimeout
+from telequery.store.base import StatementStopped, StatementTimeout
 
 
 class QueryError(Exception):
@@ -49,3 +49,4 @@ class LimitExceeded(QueryError):
 # Timeouts are raised by the stores (a statement past its deadline), so the class lives
 # there; this is its name in the query layer's surface.
 QueryTimeout = StatementTimeout
+QueryStopped = StatementStopped  # a timeout, or past the memory a statement may take

@@ -40,8 +40,7 @@ from telequery.schema import COLUMN_NAMES, COLUMNS, Logical
 from telequery.store.base import (
     STORED_TABLE,
     Confined,
-    StatementTimeout,
-    StatementTooLarge,
+    StatementStopped,
     Stats,
     Store,
     StoreUnavailable,
@@ -370,7 +369,7 @@ def run_sql(store: Store, text: str, org: str, time_range: TimeRange, *, limit: 
     try:
         raw = store.execute(compiled.sql, compiled.params, timeout=timeout,
                             confined=Confined(org, _CTE_PREFIX))
-    except (StatementTimeout, StatementTooLarge, StoreUnavailable):
+    except (StatementStopped, StoreUnavailable):
         raise
     except UnsafeStatement as e:
         raise SqlError("", f"the statement is not allowed ({e})") from None

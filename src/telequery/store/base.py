@@ -130,22 +130,9 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class StatementTimeout(Exception):
-    """A statement ran past its timeout or its request's deadline; every API answers its
-    timeout status (408). ``telequery.query`` exports it as ``QueryTimeout``."""
-
-    status = 408
-    code = "query_timeout"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"query: {reason}")
-        self.field = "query"
-        self.reason = reason
-
-
-class StatementTooLarge(Exception):
-    """A statement needed more memory (or spill space) than a statement may take; every API
-    answers 400 ``limit_exceeded`` naming the bound (docs/security.md)."""
+class StatementStopped(Exception):
+    """The engine stopped a statement at one of its bounds; every API answers ``status``
+    with ``code`` in its own envelope, naming the bound in ``reason``."""
 
     status = 400
     code = "limit_exceeded"
@@ -154,6 +141,19 @@ class StatementTooLarge(Exception):
         super().__init__(f"query: {reason}")
         self.field = "query"
         self.reason = reason
+
+
+class StatementTimeout(StatementStopped):
+    """Past its timeout or its request's deadline: 408. ``telequery.query`` exports it as
+    ``QueryTimeout``."""
+
+    status = 408
+    code = "query_timeout"
+
+
+class StatementTooLarge(StatementStopped):
+    """Past the memory (or spill space) a statement may take: 400 ``limit_exceeded``
+    (docs/security.md)."""
 
 
 @dataclass(frozen=True)
