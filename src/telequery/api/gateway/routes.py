@@ -1,8 +1,10 @@
 """``POST /api/svc/v1/llm-gateway/metrics/query``: agent, model and MCP metrics in the
-gateway's shapes (contracts/gateway-metrics.md)."""
+gateway's shapes (contracts/gateway-metrics.md); ``POST /api/svc/v1/spans/query``: a page
+of spans as TrueFoundry's SDK reads them (``spans.py``)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -12,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from telequery.api.deps import require, services
 from telequery.api.errors import ApiError
+from telequery.api.gateway import spans
 from telequery.api.gateway.request import InvalidRequest, Plan, body_schema, parse
 from telequery.api.gateway.response import data_points
 from telequery.query import run as run_query
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from telequery.store.base import Store
 
 router = APIRouter(prefix="/api/svc/v1/llm-gateway", tags=["gateway metrics"])
+spans_router = APIRouter(prefix="/api/svc/v1", tags=["gateway spans"])
 
 
 @router.post("/metrics/query", summary="Query agent, model or MCP metrics",
@@ -52,3 +56,24 @@ def _answer(store: Store, plan: Plan, org: str) -> Response:
                     media_type="application/json")
 
 
+
+
+@spans_router.post("/spans/query", summary="A page of spans (TrueFoundry's traces.query_spans)",
+                   openapi_extra={"requestBody": {"content": {"application/json": {
+                       "schema": {"type": "object", "required": ["startTime"]}}}}})
+async def spans_query(request: Request,
+                      body: Any = Body(None, openapi_examples={"newest": {"value": {
+                          "startTime": "2026-04-21T00:00:00.000Z",
+                          "tracingProjectFqn": "truefoundry:tracing-project:tfy-default",
+                          "limit": 100}}})) -> Response:
+    """Spans of the window, newest first (``sortDirection``), ``limit`` a page, paged with
+    ``pagination.nextPageToken``."""
+    principal = require(request, "query")
+    req = spans.parse(body, datetime.now(UTC))
+    store = services(request).store
+    return await run_in_threadpool(_spans_page, store, req, principal.org)
+
+
+def _spans_page(store: Store, req: spans.SpansRequest, org: str) -> Response:
+    return Response(orjson.dumps(spans.page(req, run_query(store, req.query, org))),
+                    media_type="application/json")
