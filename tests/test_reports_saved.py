@@ -66,7 +66,8 @@ def test_saved_report_lifecycle(env: ReportsEnv) -> None:
         "tool-health.json"
     assert [{"tool": t, "call_count": float(n), "error_count": float(e)}
             for t, n, e in lines] == ran["rows"]
-    assert c.post(f"/saved/{rid}/export").json()["format"] == "csv"  # body optional
+    assert c.post(f"/saved/{rid}/export").status_code == 400  # a body, as upstream requires
+    assert c.post(f"/saved/{rid}/export", json={}).json()["format"] == "csv"
     assert c.post(f"/saved/{rid}/export", json={"format": "json"}).json()["format"] == "json"
 
     # PATCH: only present fields change; null clears description and dashboard, whose

@@ -182,6 +182,11 @@ class Writer:
         (0: queries see every acknowledged row)."""
         return 0.0
 
+    def pending_for(self, org: str) -> tuple[int, float | None]:
+        """``org``'s acknowledged groups that queries do not see yet, and the wall time of
+        the oldest (none here: an acknowledged row is in the store)."""
+        return 0, None
+
     def _tap(self, table: pa.Table) -> None:
         for tap in self.taps:
             try:
@@ -391,6 +396,11 @@ class LoggedWriter(Writer):
             if not self._unapplied:
                 return 0.0
             return max(0.0, (time.time() - self._unapplied[0][1]) * 1000.0)
+
+    def pending_for(self, org: str) -> tuple[int, float | None]:
+        with self._apply_cv:
+            mine = [at for _, at, orgs in self._unapplied if org in orgs]
+        return len(mine), (mine[0] if mine else None)
 
     def sync(self, timeout: float = 60.0) -> None:
         """Wait until every row acknowledged so far is in the store.

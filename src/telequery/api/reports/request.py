@@ -12,7 +12,7 @@ import re
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from telequery.api.errors import ApiError
 from telequery.query import (
@@ -82,6 +82,22 @@ class ReportQuery(BaseModel):
 class ExportRequest(BaseModel):
     query: ReportQuery
     format: Literal["csv", "json"] = "csv"
+
+
+class BackfillRequest(BaseModel):
+    """Upstream's ``ReportingBackfillRequest`` (other keys are ignored, as its server's
+    serde does and its schema allows)."""
+
+    model_config = ConfigDict(extra="ignore")
+    limit: int | None = Field(None, ge=-(2**63), le=2**63 - 1,
+                              description="rows to enqueue (default 1000; int64 as upstream)")
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _not_a_flag(cls, v: object) -> object:
+        if isinstance(v, bool):  # lax validation would read false as 0
+            raise ValueError("expected an integer")
+        return v
 
 
 class SavedExportRequest(BaseModel):

@@ -12,11 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi import Query as QueryParam
 from starlette.concurrency import run_in_threadpool
 
 from telequery.api import deps
 from telequery.api.errors import ApiError
 from telequery.api.reports.request import (
+    BackfillRequest,
     ExportRequest,
     ReportQuery,
     SavedExportRequest,
@@ -26,6 +28,7 @@ from telequery.api.reports.request import (
     to_query,
 )
 from telequery.api.reports.response import export_file, report_result, saved_json
+from telequery.destinations.config import KIND as DESTINATION_KIND
 from telequery.query import Agg, Measure, Query, Result, TimeRange
 from telequery.query import run as run_ir
 from telequery.query.datasets.reports import REPORTS
@@ -176,11 +179,80 @@ async def run_saved(request: Request, report_id: str) -> dict[str, Any]:
 
 @router.post("/saved/{report_id}/export", summary="Run a saved report as CSV or JSON")
 async def export_saved(request: Request, report_id: str,
-                       body: SavedExportRequest | None = None) -> dict[str, Any]:
+                       body: SavedExportRequest) -> dict[str, Any]:
+    """The body is required (``{}`` for CSV), as upstream's ``Json<ExportSavedReportRequest>``
+    extractor requires one."""
     principal = deps.require(request, "query")
     doc = _load(request, principal.org, report_id)
     result = await _run(request, principal.org, _stored_query(doc), "query.")
-    return export_file(result, (body or SavedExportRequest()).format, doc.name)
+    return export_file(result, body.format, doc.name)
+
+
+# --- operator operations (upstream's reporting admin surface; docs/datasets.md) ---------
+# telequery derives every report dataset from the stored events when it is queried: there
+# is no outbox of source rows and no projector filling fact tables. What stands in for
+# them is real: rows acknowledged but not yet applied to the table (the writer's pending
+# groups, the only thing a report can lag behind) and the org's destination queues.
+@router.get("/admin/diagnostics", summary="Reporting freshness and outbox health (admin)")
+async def diagnostics(request: Request) -> dict[str, Any]:
+    principal = deps.require(request, "admin")
+    svc = deps.services(request)
+    now = datetime.now(UTC)
+    pending, oldest = svc.writer.pending_for(principal.org)
+    applied = svc.writer.applied_at.get(principal.org)
+    latest = datetime.fromtimestamp(applied, UTC) if applied is not None else None
+    lag = max(0, round((now - latest).total_seconds() * 1000)) if latest else None
+    queues = await run_in_threadpool(_destination_queues, svc, principal.org)
+    return {
+        "generated_at": _iso(now),
+        "projector_lag": [{"dataset": name, "latest_projected_at": _iso(latest),
+                           "freshness_lag_ms": lag} for name in REPORTS],
+        "outbox": {"pending": pending + queues["queued_batches"], "processing": 0,
+                   "failed": queues["rejected_batches"], "completed": queues["sent_batches"],
+                   "failed_rows": [],
+                   "oldest_pending_at": _iso(datetime.fromtimestamp(oldest, UTC))
+                   if oldest is not None else None},
+    }
+
+
+@router.post("/admin/backfill", summary="Re-derive report data (admin): nothing to enqueue")
+async def backfill(request: Request, body: BackfillRequest) -> dict[str, Any]:
+    """Report datasets are derived from the stored events at query time, so there is
+    nothing to re-materialize: every count is 0 (docs/datasets.md)."""
+    deps.require(request, "admin")
+    return {"enqueued": 0, "events": 0, "sessions": 0, "llm_generations": 0,
+            "usage_ledger": 0}
+
+
+@router.post("/projector/run", summary="Apply the org's acknowledged rows now (admin)")
+async def run_projector(request: Request,
+                        limit: int | None = QueryParam(None, ge=-(2**63), le=2**63 - 1)
+                        ) -> dict[str, Any]:
+    """What a report can lag behind is the rows acknowledged but not yet applied to the
+    table: this applies them now (all of them: the writer applies in order), and reports
+    the org's pending groups as claimed and completed. ``limit`` is an int64 as upstream
+    types it; 0 or less claims nothing."""
+    principal = deps.require(request, "admin")
+    svc = deps.services(request)
+    claimed, _ = svc.writer.pending_for(principal.org)
+    if limit is not None and limit <= 0:
+        claimed = 0
+    if claimed and svc.store.read_barrier is not None:
+        await run_in_threadpool(svc.store.read_barrier, 30.0)
+    return {"claimed": claimed, "completed": claimed, "failed": 0}
+
+
+def _destination_queues(svc: deps.Services, org: str) -> dict[str, int]:
+    totals = {"queued_batches": 0, "rejected_batches": 0, "sent_batches": 0}
+    for doc in svc.meta.list(DESTINATION_KIND, org):
+        status = svc.exporter.status(org, doc.id)
+        for key in totals:
+            totals[key] += int(status.get(key) or 0)  # type: ignore[call-overload]
+    return totals
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat().replace("+00:00", "Z")
 
 
 # --- helpers ----------------------------------------------------------------------------
