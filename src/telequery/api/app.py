@@ -52,7 +52,8 @@ class RequestDeadline:
 
 class IdleTrim:
     """A thread that asks the store to give cached memory back once it has been idle
-    (``DuckDBStore.trim_if_idle``; stores without it are left alone), so RSS returns
+    (``DuckDBStore.trim_if_idle``, ``ClickHouseStore.trim_if_idle`` on chDB; stores
+    without it are left alone), so RSS returns
     toward its resting level after a burst of load (docs/performance.md)."""
 
     def __init__(self, store: Store, idle_seconds: float = 30.0, every: float = 5.0) -> None:

@@ -445,6 +445,8 @@ class ClickHouseStore:
             "max_temporary_data_on_disk_size_for_query": spill,
         }
         self._query_settings = {**QUERY_SETTINGS, **self._limits}
+        self._last_activity = time.monotonic()  # of a statement or an insert (idle trim)
+        self._trimmed = True
         if layout.cluster:
             self._insert_settings.update(CLUSTER_INSERT_SETTINGS)
         self.applied = migrate_schema(transport, layout)
@@ -460,6 +462,7 @@ class ClickHouseStore:
         if batch.num_rows == 0:
             return 0
         batch = conform(batch)
+        self._touch()
         verify = isinstance(self.transport, ChdbTransport)
         with self._write_lock:
             before = self._active_rows() if verify else 0
@@ -521,6 +524,7 @@ class ClickHouseStore:
                 confined: Confined | None = None) -> QueryResult:
         settings = dict(self._query_settings)
         timeout = statement_timeout(timeout)
+        self._touch()
         wait = barrier_wait()
         if wait is not None and self.read_barrier is not None:
             self.read_barrier(wait)  # see every row acknowledged before this query
@@ -566,6 +570,21 @@ class ClickHouseStore:
                     raise UnsafeStatement(f"reads {STORED_TABLE} without the org's filter")
             elif node.kind in ("Set", "SetQuery") or not node.kind[:1].isalpha():
                 raise UnsafeStatement(f"has {node.kind or 'an empty line'}")
+
+    def _touch(self) -> None:
+        self._last_activity = time.monotonic()
+        self._trimmed = False
+
+    def trim_if_idle(self, idle_seconds: float) -> bool:
+        """chDB: give the memory the engine's allocator kept after a burst back to the
+        system (``SYSTEM JEMALLOC PURGE``; measured after a 3M-group aggregate: 410 -> 267
+        MiB), once per idle spell of ``idle_seconds``. A server manages its own memory."""
+        if self._trimmed or not isinstance(self.transport, ChdbTransport) or \
+                time.monotonic() - self._last_activity < idle_seconds:
+            return False
+        self.transport.command("SYSTEM JEMALLOC PURGE")
+        self._trimmed = True
+        return True
 
     def bytes_on_disk(self) -> int:
         res = self.execute(
