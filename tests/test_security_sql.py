@@ -343,3 +343,20 @@ def test_every_table_and_function_passes_the_engine_check(store: Store, text: st
     """The engines' function allow-lists (``Dialect.confined_functions``) hold every
     function docs/sql.md lists, on every table: nothing documented is refused."""
     run_sql(store, text, ME, WINDOW, limit=10)
+
+
+# -- each line alone --------------------------------------------------------------------------
+def test_the_re_parse_refuses_what_the_allow_list_would_miss(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """Line 2 on its own: with the type check switched off (as if the allow-list had a
+    hole), the quoted type name renders verbatim, and parsing the text back refuses it."""
+    from telequery.dialect import ClickHouseDialect, DuckDBDialect
+    from telequery.query import sql as user_sql
+
+    monkeypatch.setattr(user_sql, "_check_type", lambda node: None)
+    for dialect in (DuckDBDialect(), ClickHouseDialect()):
+        for text in INJECTIONS[:2]:
+            with pytest.raises(SqlError, match="does not render safely"):
+                user_sql.compile_sql(text, ME, WINDOW, dialect, max_rows=10)
+        # and what is harmless still compiles
+        user_sql.compile_sql("SELECT count(*) FROM spans", ME, WINDOW, dialect, max_rows=10)
