@@ -38,7 +38,6 @@ from telequery.query.errors import QueryError
 from telequery.query.ir import Query, TimeRange
 from telequery.schema import COLUMN_NAMES, COLUMNS, Logical
 from telequery.store.base import (
-    STORED_TABLE,
     Confined,
     StatementStopped,
     Stats,
@@ -127,7 +126,6 @@ def tables() -> dict[str, str]:
 class CompiledSql:
     sql: str
     params: dict[str, object]
-    reads: int  # references to the stored table, all inside compiler-built subqueries
 
 
 def compile_sql(text: str, org: str, time_range: TimeRange, dialect: Dialect,
@@ -148,10 +146,24 @@ def compile_sql(text: str, org: str, time_range: TimeRange, dialect: Dialect,
     _portable(tree, dialect)
     outer = exp.select(exp.Star()).from_(tree.subquery("q", copy=False), copy=False)
     outer = outer.limit(lit(max_rows), copy=False)
-    shape = _shape(outer)
-    sql = dialect.render(outer)
-    _check_rendered(sql, dialect, shape)
-    return CompiledSql(sql, params.values, shape[STORED_TABLE])
+    # The compiler-built subqueries hold no text of the statement's: the check renders
+    # and parses back the statement around them (most of the parsing time otherwise).
+    around = _without_views(outer)
+    _check_rendered(dialect.render(around), dialect, _shape(around))
+    return CompiledSql(dialect.render(outer), params.values)
+
+
+_VIEW = "tq_view"  # meta mark of a compiler-built subquery
+
+
+def _without_views(tree: exp.Expression) -> exp.Expression:
+    """A copy of ``tree`` with each compiler-built subquery's SELECT reduced to
+    ``SELECT 1``: the statement's own nodes, as they render, and nothing else."""
+    copy = tree.copy()
+    for select in list(copy.find_all(exp.Select)):
+        if select.meta.get(_VIEW):
+            select.replace(exp.select(exp.Literal.number(1)))
+    return copy
 
 
 def _shape(tree: exp.Expression) -> Counter[str]:
@@ -305,6 +317,7 @@ def _scope_table(table: exp.Table, org: str, time_range: TimeRange, dialect: Dia
                  params: Params) -> None:
     name = tables()[table.name.lower()]
     view = _view(name, org, time_range, dialect, params)
+    view.meta[_VIEW] = True
     alias = table.args.get("alias") or exp.TableAlias(
         this=exp.to_identifier(table.name, quoted=table.this.quoted))
     table.replace(exp.Subquery(this=view, alias=alias))
