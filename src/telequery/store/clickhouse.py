@@ -21,7 +21,6 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -33,7 +32,6 @@ from telequery.dialect import ClickHouseDialect
 from telequery.schema import conform, missing_columns
 from telequery.store import priority
 from telequery.store.base import (
-    STORED_TABLE,
     Confined,
     QueryResult,
     StatementTimeout,
@@ -55,6 +53,7 @@ from telequery.store.clickhouse_ddl import (
     ttl_ddl,
     version_ddl,
 )
+from telequery.store.confine import check_clickhouse_ast
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -291,76 +290,6 @@ class HttpTransport:
             self._client.close()
 
 
-# -- ClickHouse's own parse of a statement (EXPLAIN AST) --------------------------------------
-@dataclass
-class _AstNode:
-    kind: str  # SelectQuery, Function, TableIdentifier, Identifier, Literal, ...
-    name: str  # a function's or table's name; a literal's text
-    text: str  # the whole line, without indentation
-    children: list[_AstNode] = field(default_factory=list)
-
-    def walk(self) -> Iterator[_AstNode]:
-        stack = [self]
-        while stack:
-            node = stack.pop()
-            yield node
-            stack.extend(node.children)
-
-    def direct_tables(self) -> set[str]:
-        """Tables a SelectQuery's FROM reads itself (through joins, not into subqueries)."""
-        found: set[str] = set()
-        stack = [c for c in self.children if c.kind == "TablesInSelectQuery"]
-        while stack:
-            node = stack.pop()
-            if node.kind == "TableIdentifier":
-                found.add(node.name)
-            elif node.kind != "Subquery":
-                stack.extend(node.children)
-        return found
-
-    def org_filtered(self, org_literal: str) -> bool:
-        """Whether the WHERE (the expression right after the FROM) has ``org_id = <org>``
-        among its top-level conjuncts."""
-        kinds = [c.kind for c in self.children]
-        if "TablesInSelectQuery" not in kinds:
-            return False
-        i = kinds.index("TablesInSelectQuery") + 1
-        return i < len(self.children) and _conjunct(self.children[i], org_literal)
-
-
-def _conjunct(node: _AstNode, org_literal: str) -> bool:
-    if node.kind == "Function" and node.name == "and":
-        return any(_conjunct(c, org_literal) for arg in node.children for c in arg.children)
-    if node.kind != "Function" or node.name != "equals" or len(node.children) != 1:
-        return False
-    args = [c.text.split(" (alias")[0] for c in node.children[0].children]
-    return args == ["Identifier org_id", org_literal]
-
-
-def _ast_tree(lines: list[str]) -> _AstNode:
-    """EXPLAIN AST's indented lines as a tree (one root: a second one is refused)."""
-    root: _AstNode | None = None
-    stack: list[tuple[int, _AstNode]] = []
-    for line in lines:
-        text = line.strip()
-        depth = len(line) - len(line.lstrip(" "))
-        words = text.split(" ", 2)
-        name = words[1] if len(words) > 1 and not words[1].startswith("(") else ""
-        node = _AstNode(words[0], name, text)
-        while stack and stack[-1][0] >= depth:
-            stack.pop()
-        if stack:
-            stack[-1][1].children.append(node)
-        elif root is None:
-            root = node
-        else:
-            raise UnsafeStatement("more than one statement")
-        stack.append((depth, node))
-    if root is None:
-        raise UnsafeStatement("ClickHouse does not parse it")
-    return root
-
-
 # -- values -------------------------------------------------------------------------------
 def _setting(v: object) -> str:
     if isinstance(v, str):
@@ -553,23 +482,8 @@ class ClickHouseStore:
             raise
         except Exception:
             raise UnsafeStatement("ClickHouse does not parse it as one statement") from None
-        root = _ast_tree([str(line[0]) for line in lines])
-        if root.kind != "SelectWithUnionQuery":
-            raise UnsafeStatement(f"not a SELECT ({root.kind})")
-        org = "Literal " + _setting(confined.org)
-        allowed = self.dialect.confined_functions
-        for node in root.walk():
-            if node.kind == "Function":
-                if node.name.lower() not in allowed:
-                    raise UnsafeStatement(f"calls {node.name}")
-            elif node.kind == "TableIdentifier":
-                if node.name != STORED_TABLE and not node.name.startswith(confined.cte_prefix):
-                    raise UnsafeStatement(f"reads table {node.name}")
-            elif node.kind == "SelectQuery":
-                if STORED_TABLE in node.direct_tables() and not node.org_filtered(org):
-                    raise UnsafeStatement(f"reads {STORED_TABLE} without the org's filter")
-            elif node.kind in ("Set", "SetQuery") or not node.kind[:1].isalpha():
-                raise UnsafeStatement(f"has {node.kind or 'an empty line'}")
+        check_clickhouse_ast([str(line[0]) for line in lines], confined,
+                             self.dialect.confined_functions, _setting(confined.org))
 
     def _touch(self) -> None:
         self._last_activity = time.monotonic()

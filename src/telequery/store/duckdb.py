@@ -44,14 +44,12 @@ from telequery.schema import (
 )
 from telequery.store import priority
 from telequery.store.base import (
-    STORED_TABLE,
     Confined,
     QueryResult,
     StatementTimeout,
     StatementTooLarge,
     Stats,
     StoreUnavailable,
-    UnsafeStatement,
     barrier_wait,
     describe,
     fsync_dir,
@@ -59,6 +57,7 @@ from telequery.store.base import (
     rows_where,
     statement_timeout,
 )
+from telequery.store.confine import check_duckdb
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -312,7 +311,7 @@ class DuckDBStore:
              timeout: float | None, confined: Confined | None = None) -> QueryResult:
         cur = self._cursor()
         if confined is not None:
-            _check_confined(cur, sql, params or {}, confined, self.dialect.confined_functions)
+            check_duckdb(cur, sql, params or {}, confined, self.dialect.confined_functions)
         alarm = _WATCHDOG.arm(timeout, cur.interrupt) if timeout else None
         t0 = time.perf_counter()
         try:
@@ -626,74 +625,6 @@ _WATCHDOG = _Watchdog()
 
 def _gib(n: int) -> str:
     return f"{n / (1 << 30):.3g} GiB"
-
-
-_TABLE_REFS = frozenset({"BASE_TABLE", "SUBQUERY", "JOIN", "EMPTY"})
-
-
-def _check_confined(cur: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object],
-                    confined: Confined, functions: frozenset[str]) -> None:
-    """DuckDB's own parser on a statement built around user SQL (``Confined``): one
-    SELECT; every SELECT reading the stored table filters it to ``confined.org``; other
-    table references only CTEs and subqueries (never a table function); only
-    ``functions``; no user-defined type."""
-    try:
-        statements = cur.extract_statements(sql)
-    except duckdb.ParserException:
-        raise UnsafeStatement("DuckDB does not parse it") from None
-    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
-        raise UnsafeStatement("not exactly one SELECT")
-    tree = json.loads(cur.execute("SELECT json_serialize_sql($q)", {"q": sql}).fetchone()[0])
-    if tree.get("error") or len(tree.get("statements", ())) != 1:
-        raise UnsafeStatement("DuckDB cannot describe the statement")
-    stack: list[object] = [tree["statements"]]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-            continue
-        if not isinstance(node, dict):
-            continue
-        stack.extend(node.values())
-        kind = node.get("type")
-        if "cte_map" in node and "from_table" in node:  # a SELECT
-            if STORED_TABLE in _direct_tables(node["from_table"]) and not _org_filtered(
-                    node.get("where_clause"), params, confined.org):
-                raise UnsafeStatement(f"reads {STORED_TABLE} without the org's filter")
-        elif "sample" in node:  # a table reference
-            if kind not in _TABLE_REFS:
-                raise UnsafeStatement(f"reads a {kind}")
-            name = str(node.get("table_name", ""))
-            if kind == "BASE_TABLE" and (node.get("schema_name") or node.get("catalog_name")
-                                         or (name != STORED_TABLE
-                                             and not name.startswith(confined.cte_prefix))):
-                raise UnsafeStatement(f"reads table {name}")
-        elif "function_name" in node:
-            name = str(node["function_name"]).lower()
-            if node.get("schema") or node.get("catalog") or name not in functions:
-                raise UnsafeStatement(f"calls {name}")
-        elif node.get("class") == "CAST" and (node.get("cast_type") or {}).get("id") == "USER":
-            raise UnsafeStatement("casts to a user-defined type")
-
-
-def _direct_tables(ref: dict) -> set[str]:
-    """Base tables a FROM reads itself (through joins, not into subqueries)."""
-    if ref.get("type") == "JOIN":
-        return _direct_tables(ref["left"]) | _direct_tables(ref["right"])
-    return {str(ref.get("table_name"))} if ref.get("type") == "BASE_TABLE" else set()
-
-
-def _org_filtered(where: object, params: dict[str, object], org: str) -> bool:
-    """Whether ``org_id = <org>`` is one of the top-level conjuncts of ``where``."""
-    if not isinstance(where, dict):
-        return False
-    if where.get("type") == "CONJUNCTION_AND":
-        return any(_org_filtered(c, params, org) for c in where.get("children", ()))
-    if where.get("type") != "COMPARE_EQUAL":
-        return False
-    left, right = where.get("left") or {}, where.get("right") or {}
-    return left.get("column_names") == ["org_id"] and right.get("class") == "PARAMETER" \
-        and params.get(str(right.get("identifier"))) == org
 
 
 def _scan_bytes(nodes: list[dict]) -> int:
