@@ -44,6 +44,14 @@ def _peak_rss() -> int:
     raise AssertionError("no VmHWM")
 
 
+def _warm_up(store) -> None:  # type: ignore[no-untyped-def]
+    """The engine's first statements start its thread pools and caches: not what the
+    bound is about, so they come before the baseline."""
+    for _ in range(2):
+        run_sql(store, "SELECT service, count(*) FROM logs GROUP BY service", "org", WINDOW,
+                limit=10)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_heavy_statement_is_refused_within_its_memory(engine: str, tmp_path: Path) -> None:
     spec = str(tmp_path / "duck") if engine == "duckdb" else f"chdb:{tmp_path / 'ch'}"
@@ -53,13 +61,14 @@ def test_a_heavy_statement_is_refused_within_its_memory(engine: str, tmp_path: P
         logs = [Log("svc", f"a fairly long log line number {i:04d} here", NOW - 10**12 + i)
                 for i in range(N)]
         store.append(logs_to_rows(logs_request(logs), "org").table())
+        _warm_up(store)
         Path("/proc/self/clear_refs").write_text("5")  # reset the peak to what is resident
         base = _rss()
         with pytest.raises(StatementTooLarge) as e:
             run_sql(store, HEAVY, "org", WINDOW, limit=10, timeout=300)
         assert "memory" in e.value.reason
         grown = _peak_rss() - base
-        assert grown < MEMORY + (256 << 20), f"the process grew {grown >> 20} MiB"
+        assert grown < MEMORY + (96 << 20), f"the process grew {grown >> 20} MiB"
         # the store goes on answering, and the API says it as a 400 naming the bound
         assert run_sql(store, "SELECT count(*) FROM logs", "org", WINDOW, limit=10).rows == \
             [(N,)]
@@ -87,6 +96,7 @@ def test_three_heavy_statements_at_once_leave_the_host_working(engine: str,
     try:
         logs = [Log("svc", f"line {i:04d}", NOW - 10**12 + i) for i in range(N)]
         store.append(logs_to_rows(logs_request(logs), "org").table())
+        _warm_up(store)
         Path("/proc/self/clear_refs").write_text("5")
         base = _rss()
         outcomes: list[BaseException | None] = []
