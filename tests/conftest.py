@@ -144,3 +144,17 @@ def assert_schemathesis_clean(report: Path, run: subprocess.CompletedProcess,
     assert result["failures"] == [], run.stdout[-6000:]
     assert result["test_cases"]["with_failures"] == 0, run.stdout[-6000:]
     assert all(e["title"] == "Runtime Error" for e in result["errors"]), run.stdout[-6000:]
+
+
+def own_rss() -> int:
+    """This process's resident memory now, bytes."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def own_peak_rss() -> int:
+    """This process's peak resident memory (VmHWM), bytes; writing "5" to
+    /proc/self/clear_refs resets it to what is resident."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc/self/status")

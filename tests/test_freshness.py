@@ -18,7 +18,7 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from conftest import LiveServer, make_store, serve
+from conftest import LiveServer, make_store, own_rss, serve
 from otlp_build import Span, spans_table, traces_request
 from telequery.api.app import RYW_DEFAULT_WAIT, RYW_MAX_WAIT, ryw_wait
 from telequery.meta import Meta
@@ -153,16 +153,13 @@ def test_idle_trim_gives_chdbs_memory_back(tmp_path: Path) -> None:
     store = make_store("chdb", tmp_path)
     store.append(spans_table(1_000, "svc", org=ORG))
 
-    def rss() -> int:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
     store.execute("SELECT count() FROM (SELECT number % 3000000 AS k, groupArray(number) "
                   "FROM numbers(20000000) GROUP BY k)")
-    busy = rss()
+    busy = own_rss()
     assert not store.trim_if_idle(3600)  # not idle that long
     assert store.trim_if_idle(0)
     assert not store.trim_if_idle(0)  # once per idle spell
-    assert rss() < busy - (32 << 20), "the allocator kept what the aggregate used"
+    assert own_rss() < busy - (32 << 20), "the allocator kept what the aggregate used"
     assert store.execute("SELECT count(*) FROM events").rows[0][0] == 1_000
     assert store.trim_if_idle(0)  # activity again: trims again
     store.close()

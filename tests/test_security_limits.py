@@ -6,7 +6,6 @@ process, and this test opens stores with small limits."""
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ENGINES, serve
+from conftest import ENGINES, own_peak_rss, own_rss, serve
 from otlp_build import Log, logs_request
 from telequery.ingest.mapping import logs_to_rows
 from telequery.meta import Meta
@@ -31,17 +30,6 @@ WINDOW = TimeRange(datetime.now(UTC) - timedelta(hours=2), datetime.now(UTC) + t
 HEAVY = ("SELECT count(*) FROM (SELECT k, count(*) FROM (SELECT a.id || b.id || c.id || d.id "
          "AS k FROM logs a, logs b, logs c, logs d) GROUP BY k)")
 MEMORY = 256 << 20
-
-
-def _rss() -> int:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak_rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
 
 
 def _warm_up(store) -> None:  # type: ignore[no-untyped-def]
@@ -63,11 +51,11 @@ def test_a_heavy_statement_is_refused_within_its_memory(engine: str, tmp_path: P
         store.append(logs_to_rows(logs_request(logs), "org").table())
         _warm_up(store)
         Path("/proc/self/clear_refs").write_text("5")  # reset the peak to what is resident
-        base = _rss()
+        base = own_rss()
         with pytest.raises(StatementTooLarge) as e:
             run_sql(store, HEAVY, "org", WINDOW, limit=10, timeout=300)
         assert "memory" in e.value.reason
-        grown = _peak_rss() - base
+        grown = own_peak_rss() - base
         assert grown < MEMORY + (256 << 20), f"the process grew {grown >> 20} MiB"
         # the store goes on answering, and the API says it as a 400 naming the bound
         assert run_sql(store, "SELECT count(*) FROM logs", "org", WINDOW, limit=10).rows == \
@@ -98,7 +86,7 @@ def test_three_heavy_statements_at_once_leave_the_host_working(engine: str,
         store.append(logs_to_rows(logs_request(logs), "org").table())
         _warm_up(store)
         Path("/proc/self/clear_refs").write_text("5")
-        base = _rss()
+        base = own_rss()
         outcomes: list[BaseException | None] = []
 
         def heavy() -> None:
@@ -115,7 +103,7 @@ def test_three_heavy_statements_at_once_leave_the_host_working(engine: str,
             t.join(timeout=600)
         assert len(outcomes) == 3
         assert all(isinstance(e, StatementTooLarge) for e in outcomes), outcomes
-        grown = _peak_rss() - base
+        grown = own_peak_rss() - base
         assert grown < 3 * MEMORY + (256 << 20), f"the process grew {grown >> 20} MiB"
         assert run_sql(store, "SELECT count(*) FROM logs", "org", WINDOW, limit=10).rows == \
             [(N,)]

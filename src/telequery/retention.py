@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from telequery.store.base import rows_where
+
 if TYPE_CHECKING:
     from telequery.meta import Meta
     from telequery.store.base import Store
@@ -48,11 +50,9 @@ class TooSoon(Exception):
 def _groups(store: Store, org: str | None) -> list[tuple]:
     if org is None:
         return store.execute(GROUPS_SQL).rows
-    from telequery.schema import Logical
-
-    holder = store.dialect.placeholder("org", Logical.STRING).sql(store.dialect.sql_dialect)
-    sql = GROUPS_SQL.replace(" GROUP BY", f' WHERE "org_id" = {holder} GROUP BY')
-    return store.execute(sql, {"org": org}).rows
+    where, params = rows_where(store.dialect, org, None, None, None)
+    return store.execute(GROUPS_SQL.replace(" GROUP BY", f" WHERE {where} GROUP BY"),
+                         params).rows
 
 
 Rule = tuple[str, str, str, float]  # org, dataset, kind, days

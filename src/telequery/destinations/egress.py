@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from telequery.destinations.config import url_problem
+
 EXPORTED_HEADER = "x-telequery-exported"
 SEND_DEADLINE = 30.0  # seconds for a whole request: connect, send, the response's status
 CONNECT_TIMEOUT = 10.0
@@ -145,9 +147,10 @@ class EgressPolicy:
     def check(self, url: str) -> Target:
         """Resolve ``url``'s host; raise ``EgressRefused`` unless every address it has may
         be reached. Returns the first, pinned."""
+        problem = url_problem(url)
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise EgressRefused("url is not an absolute http(s) URL")
+        if problem or not parts.hostname:
+            raise EgressRefused(problem or "url is not an absolute http(s) URL")
         if parts.username is not None or parts.password is not None or "@" in parts.netloc:
             raise EgressRefused("url must not carry credentials (put them in headers)",
                                 inward=True)
@@ -210,7 +213,5 @@ def post(policy: EgressPolicy, url: str, headers: dict[str, str], payload: bytes
                                             deadline)), None
     except (TimeoutError, httpx.TimeoutException):
         return None, f"no answer within {deadline:.3g} s"
-    except httpx.HTTPError as e:
-        return None, f"could not send ({type(e).__name__})"
-    except (OSError, ValueError) as e:
+    except (httpx.HTTPError, OSError, ValueError) as e:
         return None, f"could not send ({type(e).__name__})"

@@ -167,16 +167,17 @@ def _without_views(tree: exp.Expression) -> exp.Expression:
 
 
 def _shape(tree: exp.Expression) -> Counter[str]:
-    """What a statement reads and how it nests: its table names (lower case) and the
-    number of SELECTs and statements, counted the same way before and after rendering."""
+    """What a statement reads and how it nests: its table names (lower case) and its
+    number of SELECTs, counted the same way before and after rendering."""
     shape: Counter[str] = Counter(t.name.lower() for t in tree.find_all(exp.Table))
     shape[" select"] = sum(1 for _ in tree.find_all(exp.Select))
     return shape
 
 
 def _check_rendered(sql: str, dialect: Dialect, expected: Counter[str]) -> None:
-    """The text sent to the engine, parsed back in the engine's dialect, must be one
-    SELECT with exactly the tables and SELECTs of the tree it was rendered from. Text that
+    """The statement as rendered for the engine (around the compiler's subqueries), parsed
+    back in the engine's dialect, must be one SELECT with exactly the tables and SELECTs
+    of the tree it was rendered from. Text that
     a node rendered verbatim (the quoted type name of issue 29) would add a statement, a
     table or a subquery; refused here even if the allow-list had let it through."""
     try:

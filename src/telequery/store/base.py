@@ -155,6 +155,13 @@ class StatementTooLarge(StatementStopped):
     """Past the memory (or spill space) a statement may take: 400 ``limit_exceeded``
     (docs/security.md)."""
 
+    @classmethod
+    def past(cls, memory: int, spill: int) -> StatementTooLarge:
+        """The refusal naming the bounds (bytes), as every engine words it."""
+        return cls(f"the statement needs more than the {memory / (1 << 30):.3g} GiB (memory) "
+                   f"and {spill / (1 << 30):.3g} GiB (spill to disk) a statement may take; "
+                   "aggregate over fewer groups or a shorter time range")
+
 
 @dataclass(frozen=True)
 class Confined:

@@ -92,10 +92,7 @@ def _raise_limit(e: Exception, settings: dict[str, object]) -> None:
     if any(code in text for code in TOO_LARGE_CODES):
         memory = int(settings.get("max_memory_usage", 0) or 0)  # type: ignore[call-overload]
         spill = int(settings.get("max_temporary_data_on_disk_size_for_query", 0) or 0)  # type: ignore[call-overload]
-        raise StatementTooLarge(
-            f"the statement needs more than the {memory / (1 << 30):.3g} GiB (memory) and "
-            f"{spill / (1 << 30):.3g} GiB (spill to disk) a statement may take; aggregate "
-            "over fewer groups or a shorter time range") from None
+        raise StatementTooLarge.past(memory, spill) from None
 
 
 class ClickHouseError(RuntimeError):

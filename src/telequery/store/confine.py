@@ -22,7 +22,7 @@ _TABLE_REFS = frozenset({"BASE_TABLE", "SUBQUERY", "JOIN", "EMPTY"})
 
 
 def check_duckdb(cur: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object],
-                    confined: Confined, functions: frozenset[str]) -> None:
+                 confined: Confined, functions: frozenset[str]) -> None:
     """DuckDB's own parser on a statement built around user SQL (``Confined``): one
     SELECT; every SELECT reading the stored table filters it to ``confined.org``; other
     table references only CTEs and subqueries (never a table function); only
@@ -84,7 +84,6 @@ def _org_filtered(where: object, params: dict[str, object], org: str) -> bool:
     left, right = where.get("left") or {}, where.get("right") or {}
     return left.get("column_names") == ["org_id"] and right.get("class") == "PARAMETER" \
         and params.get(str(right.get("identifier"))) == org
-
 
 
 # -- ClickHouse's own parse of a statement (EXPLAIN AST) --------------------------------------

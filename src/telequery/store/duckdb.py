@@ -326,10 +326,7 @@ class DuckDBStore:
                                            retry_after=1) from None
                 raise StatementTimeout(f"query took longer than {timeout:.3g} s") from None
             if isinstance(e, duckdb.OutOfMemoryException):
-                raise StatementTooLarge(
-                    f"the statement needs more memory than the {_gib(self.memory_limit)} "
-                    f"(memory) and {_gib(self.spill_limit)} (spill to disk) statements may "
-                    "take; aggregate over fewer groups or a shorter time range") from None
+                raise StatementTooLarge.past(self.memory_limit, self.spill_limit) from None
             raise
         finally:
             if alarm is not None:
@@ -621,10 +618,6 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
-
-
-def _gib(n: int) -> str:
-    return f"{n / (1 << 30):.3g} GiB"
 
 
 def _scan_bytes(nodes: list[dict]) -> int:

@@ -56,8 +56,6 @@ def _answer(store: Store, plan: Plan, org: str) -> Response:
                     media_type="application/json")
 
 
-
-
 @spans_router.post("/spans/query", summary="A page of spans (TrueFoundry's traces.query_spans)",
                    openapi_extra={"requestBody": {"content": {"application/json": {
                        "schema": {"type": "object", "required": ["startTime"]}}}}})

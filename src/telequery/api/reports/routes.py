@@ -27,7 +27,7 @@ from telequery.api.reports.request import (
     bad,
     to_query,
 )
-from telequery.api.reports.response import export_file, report_result, saved_json
+from telequery.api.reports.response import export_file, iso, report_result, saved_json
 from telequery.destinations.config import KIND as DESTINATION_KIND
 from telequery.query import Agg, Measure, Query, Result, TimeRange
 from telequery.query import run as run_ir
@@ -204,13 +204,13 @@ async def diagnostics(request: Request) -> dict[str, Any]:
     lag = max(0, round((now - latest).total_seconds() * 1000)) if latest else None
     queues = await run_in_threadpool(_destination_queues, svc, principal.org)
     return {
-        "generated_at": _iso(now),
-        "projector_lag": [{"dataset": name, "latest_projected_at": _iso(latest),
-                           "freshness_lag_ms": lag} for name in REPORTS],
+        "generated_at": iso(now),
+        "projector_lag": [{"dataset": name, "latest_projected_at": iso(latest) if latest
+                           else None, "freshness_lag_ms": lag} for name in REPORTS],
         "outbox": {"pending": pending + queues["queued_batches"], "processing": 0,
                    "failed": queues["rejected_batches"], "completed": queues["sent_batches"],
                    "failed_rows": [],
-                   "oldest_pending_at": _iso(datetime.fromtimestamp(oldest, UTC))
+                   "oldest_pending_at": iso(datetime.fromtimestamp(oldest, UTC))
                    if oldest is not None else None},
     }
 
@@ -249,10 +249,6 @@ def _destination_queues(svc: deps.Services, org: str) -> dict[str, int]:
         for key in totals:
             totals[key] += int(status.get(key) or 0)  # type: ignore[call-overload]
     return totals
-
-
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.isoformat().replace("+00:00", "Z")
 
 
 # --- helpers ----------------------------------------------------------------------------
