@@ -106,3 +106,22 @@ def test_operators_only_and_only_the_declared_methods(live: LiveServer) -> None:
     assert r.status_code == 400
     r = httpx.post(live.url + BASE + "/projector/run?limit=0", headers=_auth(live))
     assert r.json() == {"claimed": 0, "completed": 0, "failed": 0}
+
+
+def test_an_orgs_diagnostics_and_projector_see_its_own_rows_only(live: LiveServer) -> None:
+    """Another org's pending rows are not this org's outbox, nor claimed by its run."""
+    other = "globex"
+    spans = [Span("svc", f"op {i}", time.time_ns() - 10**9 + i * 1000, 1000,
+                  (i + 1).to_bytes(16, "big"), (i + 1).to_bytes(8, "big")) for i in range(4)]
+    r = httpx.post(live.url + "/v1/traces", content=traces_request(spans).SerializeToString(),
+                   headers={"authorization": f"Bearer {live.token(other, ('ingest',))}",
+                            "content-type": "application/x-protobuf"}, timeout=30)
+    assert r.status_code == 200, r.text
+    mine = _diagnostics(live)
+    assert mine["outbox"]["pending"] == 0 and mine["outbox"]["oldest_pending_at"] is None
+    assert mine["projector_lag"][0]["latest_projected_at"] is None  # nothing of ours yet
+    r = httpx.post(live.url + BASE + "/projector/run", headers=_auth(live), timeout=60)
+    assert r.json() == {"claimed": 0, "completed": 0, "failed": 0}
+    theirs = httpx.get(live.url + BASE + "/admin/diagnostics", timeout=30, headers={
+        "authorization": f"Bearer {live.token(other, ('admin',))}"}).json()
+    assert theirs["outbox"]["pending"] == (1 if keeps_log(live.store) else 0)
